@@ -29,7 +29,7 @@ LANDMARKS_FILE = "shape_predictor_68_face_landmarks.dat"
 CNN_FILE = "mmod_human_face_detector.dat"
 # The CNN's smallest face is ~80 px and its cost grows with pixel count: search a copy this big.
 CNN_MAX_SIDE = 512
-# Below this side, HOG also searches a 2x upsampled copy to reach faces smaller than 80 px.
+# Below this side, HOG searches a 2x upsampled copy (faces under 80 px) when it found none.
 HOG_UPSAMPLE_BELOW = 400
 # HOG scores: real faces in the sample photos score 1.4-1.7, false positives 0.06-0.14.
 HOG_MIN_SCORE = 0.3
@@ -112,8 +112,9 @@ class FaceFinder:
 
     def _detect_hog(self, image: np.ndarray) -> list[tuple]:
         small, scale = _downscale(image, self.detection_max_side)
-        upsample = 1 if max(small.shape[:2]) < HOG_UPSAMPLE_BELOW else 0
-        rects, scores, _ = self._hog.run(small, upsample, HOG_MIN_SCORE)
+        rects, scores, _ = self._hog.run(small, 0, HOG_MIN_SCORE)
+        if not len(rects) and max(small.shape[:2]) < HOG_UPSAMPLE_BELOW:
+            rects, scores, _ = self._hog.run(small, 1, HOG_MIN_SCORE)
         return [(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale,
                  float(s), "hog") for r, s in zip(rects, scores)]
 

@@ -149,26 +149,28 @@ def warp_sheet_texture(texture: np.ndarray, sheet: Sheet,
     th, tw = texture.shape[:2]
     grid = sheet.grid - np.array([x0, y0])
     ids = np.full((y1 - y0, x1 - x0), -1, dtype=np.int32)
-    affines = []
-    # Texture pixel centres: u=0 at x=-0.5, u=1 at x=tw-0.5.
-    for i in range(GRID_V):
-        for j in range(GRID_U):
-            src_quad = np.array([[j / GRID_U * tw, i / GRID_V * th],
-                                 [(j + 1) / GRID_U * tw, i / GRID_V * th],
-                                 [(j + 1) / GRID_U * tw, (i + 1) / GRID_V * th],
-                                 [j / GRID_U * tw, (i + 1) / GRID_V * th]]) - 0.5
-            dst_quad = np.array([grid[i, j], grid[i, j + 1], grid[i + 1, j + 1], grid[i + 1, j]])
-            for tri in ((0, 1, 2), (0, 2, 3)):
-                dst = dst_quad[list(tri)].astype(np.float32)
-                src = src_quad[list(tri)].astype(np.float32)
-                affines.append(cv2.getAffineTransform(dst, src))
-                cv2.fillConvexPoly(ids, np.round(dst * 16).astype(np.int32), len(affines) - 1,
-                                   lineType=cv2.LINE_8, shift=4)
+    # Every cell's corners in the texture (src) and in the bbox (dst); two triangles a cell.
+    j, i = np.meshgrid(np.arange(GRID_U), np.arange(GRID_V))
+    j, i = j.ravel(), i.ravel()
+    corners = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    src = np.stack([np.stack([(j + dj) / GRID_U * tw - 0.5, (i + di) / GRID_V * th - 0.5], -1)
+                    for dj, di in corners], 1)
+    dst = np.stack([grid[i + di, j + dj] for dj, di in corners], 1)
+    triangles = [0, 1, 2], [0, 2, 3]
+    src = np.concatenate([src[:, t] for t in triangles])  # (T, 3, 2)
+    dst = np.concatenate([dst[:, t] for t in triangles])
+    # Affine maps dst -> src, all at once: [x y 1] @ M = [u v].
+    ones = np.ones(dst.shape[:2] + (1,))
+    # pinv, not solve: a triangle squeezed flat by a strongly turned head must not fail.
+    affines = (np.linalg.pinv(np.concatenate([dst, ones], 2)) @ src).transpose(0, 2, 1)
+    fixed = np.ascontiguousarray(np.round(dst * 16), dtype=np.int32)
+    for number, triangle in enumerate(fixed):
+        cv2.fillConvexPoly(ids, triangle, number, lineType=cv2.LINE_8, shift=4)
     # Extend the triangle ids two pixels outwards so the texture's soft edge is sampled.
     empty = ids < 0
     grown = cv2.dilate((ids + 1).astype(np.uint16), np.ones((5, 5), np.uint8)).astype(np.int32) - 1
     ids = np.where(empty, grown, ids)
-    affines = np.asarray(affines, dtype=np.float32)
+    affines = affines.astype(np.float32)
     map_x = np.full(ids.shape, -10.0, np.float32)
     map_y = np.full(ids.shape, -10.0, np.float32)
     ys, xs = np.nonzero(ids >= 0)

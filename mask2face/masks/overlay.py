@@ -112,24 +112,27 @@ def _texture_shape(sheet: Sheet) -> tuple[int, int]:
 
 def _draw_straps(rgb: np.ndarray, alpha: np.ndarray, sheet: Sheet, anchors, color: np.ndarray,
                  offset: np.ndarray) -> None:
-    """Loops or straps from the sheet's sides to the ears, drawn in place (photo space)."""
+    """Loops or straps from the sheet's sides to the ears, drawn in place (photo space), under
+    the mask body."""
     thickness = max(1, int(round(sheet.scale * 0.014)))
+    lines = np.zeros(alpha.shape, np.uint8)
+    t = np.linspace(0, 1, 16)[:, None]
     for side, ear in ((0, sheet.ears[0]), (1, sheet.ears[1])):
         for u, v in anchors:
             start = sheet.point(u if side == 0 else 1 - u, v)
             # A gentle curve: the control point sits between, bowed away from the face.
-            mid = (start + ear) / 2 + (ear - start)[::-1] * np.array([1, -1]) * 0.1 * (
-                1 if side == 0 else -1) * (1 if v > 0.5 else -1)
-            t = np.linspace(0, 1, 16)[:, None]
+            bow = (1 if side == 0 else -1) * (1 if v > 0.5 else -1)
+            mid = (start + ear) / 2 + (ear - start)[::-1] * np.array([1, -1]) * 0.1 * bow
             curve = (1 - t) ** 2 * start + 2 * (1 - t) * t * mid + t ** 2 * ear - offset
-            pts = np.round(curve * 16).astype(np.int32)[None]
-            line = np.zeros(alpha.shape, np.uint8)
-            cv2.polylines(line, pts, False, 255, thickness, cv2.LINE_AA, shift=4)
-            a = line.astype(np.float32) / 255.0
-            under = a * (1 - alpha)  # straps go under the mask body
-            rgb[:] = (rgb * alpha[..., None] + color * 0.92 * under[..., None]) / np.maximum(
-                alpha + under, 1e-6)[..., None]
-            alpha[:] = alpha + under
+            cv2.polylines(lines, np.round(curve * 16).astype(np.int32)[None], False, 255,
+                          thickness, cv2.LINE_AA, shift=4)
+    ys, xs = np.nonzero(lines)
+    a = lines[ys, xs].astype(np.float32) / 255.0
+    body = alpha[ys, xs]
+    under = a * (1 - body)
+    total = np.maximum(body + under, 1e-6)
+    rgb[ys, xs] = (rgb[ys, xs] * body[:, None] + color * 0.92 * under[:, None]) / total[:, None]
+    alpha[ys, xs] = body + under
 
 
 def apply_mask(image: np.ndarray, landmarks: np.ndarray, spec: MaskSpec,

@@ -1,0 +1,362 @@
+"""Photos -> training pairs: ``python -m mask2face.generate``.
+
+For each photo: find every face, draw a mask, cut the masked and the clean face with the same
+eye-levelled transform, and write the triple (inputs/, outputs/, masks/ with identical names).
+
+Reproducible and resumable: photos are processed in one fixed order and each face draws its
+mask from a generator seeded by (seed, photo number, face number), so the output depends on
+neither the number of workers nor interruptions. Files are written under temporary names and
+renamed; a photo's manifest lines are appended only once all its triples exist. Run again with
+the same arguments and it continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mask2face.config import Config, load_config
+from mask2face.datasets import Photo, resolve_source
+from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+KINDS_OF_FILE = ("inputs", "outputs", "masks")
+SETTINGS_FILE = "generation.json"
+
+
+@dataclass
+class PairResult:
+    """What one photo gave: encoded triples, or why it was skipped."""
+
+    index: int
+    photo: Photo
+    split: str
+    pairs: list[dict] = field(default_factory=list)  # manifest record + "png" bytes per file
+    skipped: str | None = None
+
+
+# ---------------------------------------------------------------------------- planning
+
+def split_photos(photos: list[Photo], test_fraction: float, seed: int) -> list[tuple[Photo, str]]:
+    """Assign each photo a split, by identity: nobody is in both (a dataset's own split wins)."""
+    if all(p.split for p in photos):
+        return [(p, p.split) for p in photos]
+    identities = sorted({p.identity for p in photos})
+    if len(identities) == 1:
+        log.warning("all photos share one identity (%s): splitting by photo, so the same "
+                    "person is in train and test", identities[0])
+        order = np.random.default_rng(seed).permutation(len(photos))
+        n_test = int(round(len(photos) * test_fraction))
+        test = set(order[:n_test].tolist())
+        return [(p, "test" if i in test else "train") for i, p in enumerate(photos)]
+    order = np.random.default_rng(seed).permutation(len(identities))
+    n_test = max(1, int(round(len(identities) * test_fraction))) if test_fraction > 0 else 0
+    test_ids = {identities[i] for i in order[:n_test]}
+    return [(p, "test" if p.identity in test_ids else "train") for p in photos]
+
+
+def plan(config: Config) -> list[tuple[int, Photo, str]]:
+    """(photo number, photo, split) in processing order: a seeded shuffle of all photos."""
+    photos = resolve_source(config.data.input_images_path, config.data.data_path)
+    assigned = split_photos(photos, config.data.test_fraction, config.data.seed)
+    order = np.random.default_rng(config.data.seed + 1).permutation(len(assigned))
+    return [(int(i), *assigned[i]) for i in order]
+
+
+# ------------------------------------------------------------------------------ worker
+
+_WORKER: dict = {}
+
+
+def _init_worker(config_dict: dict) -> None:
+    from mask2face.config import from_dict
+    from mask2face.faces import face_finder_from_config
+    from mask2face.masks import load_templates
+
+    config = from_dict(config_dict)
+    _WORKER["config"] = config
+    _WORKER["finder"] = face_finder_from_config(config.faces)
+    _WORKER["templates"] = load_templates(config.masks.mask_templates_path)
+
+
+def _png(array: np.ndarray) -> bytes:
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
+    """Read one photo and make a pair for each face big enough (runs in a worker)."""
+    from mask2face.faces import face_crop
+    from mask2face.images import read_image
+    from mask2face.masks import apply_mask, spec_from_config
+
+    config: Config = _WORKER["config"]
+    result = PairResult(index, photo, split)
+    try:
+        image = read_image(photo.path, config.faces.max_image_pixels)
+    except ImageReadError as e:
+        result.skipped = f"unreadable: {str(e).split(': ', 1)[-1]}"
+        return result
+    faces = _WORKER["finder"].find(image)
+    if not faces:
+        result.skipped = "no face"
+        return result
+    big = [f for f in faces if min(f.box[2] - f.box[0], f.box[3] - f.box[1])
+           >= config.data.min_face_size]
+    if not big:
+        result.skipped = f"faces too small (under min_face_size {config.data.min_face_size} px)"
+        return result
+    size, margin = config.data.image_size, config.data.crop_margin
+    for number, face in enumerate(big):
+        seed = [config.data.seed, index, number]
+        rng = np.random.default_rng(seed)
+        spec = spec_from_config(config.masks, rng, _WORKER["templates"])
+        crop = face_crop(face.landmarks, size, margin)
+        clean = crop.apply(image)
+        masked, region = apply_mask(clean, crop.to_crop(face.landmarks), spec, rng)
+        pair_id = f"{index:06d}_{number}"
+        result.pairs.append({
+            "record": {"id": pair_id, "split": split, "source": str(photo.path),
+                       "face": number, "identity": photo.identity, "mask": spec.describe(),
+                       "seed": seed},
+            "files": {"inputs": _png(masked), "outputs": _png(clean), "masks": _png(region)},
+        })
+    return result
+
+
+def _run_one(task: tuple[int, Photo, str]) -> PairResult:
+    try:
+        return make_pairs(*task)
+    except Mask2FaceError:
+        raise
+    except Exception as e:  # one bad photo must not stop a long batch
+        log.debug("failed on %s", task[1].path, exc_info=True)
+        return PairResult(task[0], task[1], task[2], skipped=f"error: {type(e).__name__}: {e}")
+
+
+# ------------------------------------------------------------------------------ writer
+
+class PairWriter:
+    """Writes triples atomically and appends the manifest only once a photo is complete."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        for split in SPLITS:
+            for kind in KINDS_OF_FILE:
+                (out / split / kind).mkdir(parents=True, exist_ok=True)
+        for stale in out.glob("*/*/.tmp-*"):
+            stale.unlink()
+        self.manifest = out / "manifest.jsonl"
+        self.skipped_file = out / "skipped.csv"
+
+    def done(self) -> tuple[set[int], Counter]:
+        """Photo numbers already finished, and pairs per split already written."""
+        finished, counts = set(), Counter()
+        if self.manifest.exists():
+            for line in self.manifest.read_text().splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    finished.add(int(record["id"].split("_")[0]))
+                    counts[record["split"]] += 1
+        if self.skipped_file.exists():
+            with open(self.skipped_file, newline="") as handle:
+                for row in csv.DictReader(handle):
+                    finished.add(int(row["number"]))
+        return finished, counts
+
+    def write(self, result: PairResult, take: int) -> int:
+        """Write up to ``take`` pairs of a photo; return how many were written."""
+        if result.skipped:
+            self.skip(result.index, str(result.photo.path), result.skipped)
+            return 0
+        pairs = result.pairs[:take]
+        for pair in pairs:
+            name = pair["record"]["id"] + ".png"
+            for kind, data in pair["files"].items():
+                _atomic_write(self.out / result.split / kind / name, data)
+        lines = "".join(json.dumps(p["record"]) + "\n" for p in pairs)
+        with open(self.manifest, "a") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(pairs)
+
+    def skip(self, number: int, source: str, reason: str) -> None:
+        new = not self.skipped_file.exists()
+        with open(self.skipped_file, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["number", "source", "reason"])
+            writer.writerow([number, source, reason])
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(".tmp-" + path.name)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------- driver
+
+def _settings(config: Config) -> dict:
+    """What decides the content of the pairs; a resumed run must match it."""
+    data = config.to_dict()
+    return {"data": {k: v for k, v in data["data"].items() if k != "workers"},
+            "faces": data["faces"], "masks": data["masks"]}
+
+
+def _results(tasks: list, config: Config, workers: int) -> Iterator[PairResult]:
+    if workers <= 1:
+        _init_worker(config.to_dict())
+        yield from map(_run_one, tasks)
+        return
+    context = multiprocessing.get_context("spawn")  # safe beside TensorFlow or a notebook
+    pool = context.Pool(workers, _init_worker, (config.to_dict(),))
+    try:
+        yield from pool.imap(_run_one, tasks, chunksize=4)
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def generate(config: Config, overwrite: bool = False) -> dict:
+    """Generate pairs into ``config.data.pairs_path``; returns the run's summary.
+
+    Args:
+        config: the configuration (data, faces and masks sections are used).
+        overwrite: delete what is in the output folder and start over.
+
+    Raises:
+        UsageError: the source is missing, or the output holds pairs made with other settings.
+    """
+    out = Path(config.data.pairs_path)
+    from mask2face.masks import check_kind, load_templates
+    from mask2face.masks.patterns import check_pattern
+    check_kind(config.masks.mask_type, load_templates(config.masks.mask_templates_path))
+    check_pattern(config.masks.mask_pattern)
+    settings_path = out / SETTINGS_FILE
+    if overwrite and out.exists():
+        for name in (*SPLITS, "manifest.jsonl", "skipped.csv", SETTINGS_FILE):
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    settings = _settings(config)
+    if settings_path.exists():
+        if json.loads(settings_path.read_text()) != settings:
+            raise UsageError(f"{out} holds pairs made with other settings: use --overwrite to "
+                             f"start over, or another --output")
+    try:
+        writer = PairWriter(out)
+        settings_path.write_text(json.dumps(settings, indent=2) + "\n")
+    except OSError as e:
+        raise UsageError(f"cannot write to {out}: {e.strerror}") from None
+
+    tasks = plan(config)
+    wanted = {"train": config.data.train_image_count, "test": config.data.test_image_count}
+    finished, counts = writer.done()
+    if finished:
+        log.info("resuming: %d photos already done (%s)", len(finished),
+                 ", ".join(f"{counts[s]} {s} pairs" for s in SPLITS))
+    # Photos are taken in order until each split has its count; those past a full split wait.
+    todo = [t for t in tasks if t[0] not in finished]
+    workers = config.data.workers or os.cpu_count() or 1
+    skipped = Counter()
+    bar = tqdm(total=sum(wanted.values()), initial=sum(min(counts[s], wanted[s]) for s in SPLITS),
+               unit="pair", desc="pairs", disable=None)
+    try:
+        pending = [t for t in todo if counts[t[2]] < wanted[t[2]]]
+        for result in _results(pending, config, workers):
+            room = wanted[result.split] - counts[result.split]
+            if room <= 0:
+                if all(counts[s] >= wanted[s] for s in SPLITS):
+                    break
+                continue
+            try:
+                written = writer.write(result, room)
+            except OSError as e:
+                raise UsageError(f"cannot write pairs to {out}: {e.strerror}; the "
+                                 f"{sum(counts.values())} pairs written before are intact") from None
+            counts[result.split] += written
+            bar.update(written)
+            if result.skipped:
+                skipped[result.skipped.split(":")[0]] += 1
+    finally:
+        bar.close()
+    for split in SPLITS:
+        if counts[split] < wanted[split]:
+            log.warning("%s: %d pairs asked for, only %d available", split, wanted[split],
+                        counts[split])
+    summary = {"pairs": {s: counts[s] for s in SPLITS}, "skipped": dict(skipped),
+               "output": str(out)}
+    log.info("pairs written: %s; photos skipped: %s (see %s)",
+             ", ".join(f"{s} {counts[s]}" for s in SPLITS),
+             ", ".join(f"{n} {r}" for r, n in skipped.items()) or "none",
+             writer.skipped_file)
+    return summary
+
+
+class DataGenerator:
+    """The generator's object interface (as in the original mask2face article)."""
+
+    def __init__(self, configuration: Config | str | Path | None = None) -> None:
+        self.configuration = configuration if isinstance(configuration, Config) else \
+            load_config(configuration)
+
+    def generate_images(self, overwrite: bool = False) -> dict:
+        return generate(self.configuration, overwrite=overwrite)
+
+    def get_dataset_examples(self, n: int = 10, test_dataset: bool = False
+                             ) -> tuple[list[str], list[str]]:
+        """Paths of ``n`` (masked input, clean output) pairs of the train or test split."""
+        folder = Path(self.configuration.data.pairs_path) / ("test" if test_dataset else "train")
+        names = sorted(p.name for p in (folder / "inputs").glob("*.png"))[:n]
+        return ([str(folder / "inputs" / name) for name in names],
+                [str(folder / "outputs" / name) for name in names])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mask2face.cli import add_config_argument, overrides, run_command
+
+    parser = argparse.ArgumentParser(prog="python -m mask2face.generate",
+                                     description="Make masked / clean / mask-region pairs.")
+    add_config_argument(parser)
+    parser.add_argument("--input", dest="input_images_path", metavar="PATH_OR_DATASET",
+                        help="a photo folder, 'lfw' or 'celeba'")
+    parser.add_argument("--output", dest="pairs_path", metavar="DIR", help="pairs folder")
+    parser.add_argument("--train-count", dest="train_image_count", type=int, metavar="N")
+    parser.add_argument("--test-count", dest="test_image_count", type=int, metavar="N")
+    parser.add_argument("--image-size", dest="image_size", type=int, metavar="S")
+    parser.add_argument("--mask-type", dest="mask_type", metavar="T")
+    parser.add_argument("--workers", type=int, metavar="K", help="processes (0 = CPU cores)")
+    parser.add_argument("--seed", type=int, metavar="S")
+    parser.add_argument("--overwrite", action="store_true", help="start over")
+    keys = ["input_images_path", "pairs_path", "train_image_count", "test_image_count",
+            "image_size", "mask_type", "workers", "seed"]
+
+    def command(args: argparse.Namespace) -> int:
+        config = load_config(args.config, **overrides(args, keys))
+        generate(config, overwrite=args.overwrite)
+        return 0
+
+    return run_command(parser, command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+import hashlib
+import io
+import tarfile
+
+import pytest
+
+from mask2face.datasets import (Mirror, celeba_photos, download_lfw, folder_photos, lfw_photos,
+                                resolve_source)
+from mask2face.errors import UsageError
+from tests.helpers import make_people, serve
+
+
+def lfw_tarball(path, folder="lfw-deepfunneled", extra=None):
+    """A small LFW-shaped archive: folder/<person>/<person>_0001.jpg."""
+    people = make_people(path.parent / "src", per_person=2, people=3, width=120)
+    with tarfile.open(path, "w:gz") as tar:
+        for photo in sorted(people.rglob("*.*")):
+            tar.add(photo, arcname=f"{folder}/{photo.parent.name}/{photo.name}")
+        if extra:
+            extra(tar)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def archive(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    md5 = lfw_tarball(served / "lfw-deepfunneled.tgz")
+    return served, md5
+
+
+def mirror(url, md5):
+    return Mirror(f"{url}/lfw-deepfunneled.tgz", "lfw-deepfunneled.tgz", md5, "lfw-deepfunneled")
+
+
+def test_lfw_downloads_verifies_and_unpacks(tmp_path, archive):
+    served, md5 = archive
+    with serve(served) as (url, _):
+        photos = lfw_photos(tmp_path / "data", (mirror(url, md5),))
+    assert len(photos) == 6 and {p.identity for p in photos} == {"person0", "person1", "person2"}
+    assert not list((tmp_path / "data" / "lfw").glob(".unpack*"))
+    # Second call: already there, no download.
+    assert len(lfw_photos(tmp_path / "data", (mirror("http://127.0.0.1:9", md5),))) == 6
+
+
+def test_bad_checksum_refused_then_next_mirror_used(tmp_path, archive):
+    served, md5 = archive
+    with serve(served) as (url, _):
+        bad = Mirror(f"{url}/lfw-deepfunneled.tgz", "lfw-deepfunneled.tgz", "0" * 32,
+                     "lfw-deepfunneled")
+        folder = download_lfw(tmp_path / "lfw", (bad, mirror(url, md5)))
+    assert folder.name == "lfw-deepfunneled" and len(folder_photos(folder)) == 6
+
+
+def test_cut_download_resumes_with_range(tmp_path, archive):
+    served, md5 = archive
+    size = (served / "lfw-deepfunneled.tgz").stat().st_size
+    target = tmp_path / "lfw"
+    with serve(served, cut_after=size // 2) as (url, handler):
+        with pytest.raises(UsageError):
+            download_lfw(target, (mirror(url, md5),))
+        part = target / "lfw-deepfunneled.tgz.part"
+        assert part.exists() and 0 < part.stat().st_size < size
+        download_lfw(target, (mirror(url, md5),))
+    assert handler.requests[-1] == f"bytes={size // 2}-"
+    assert len(folder_photos(target / "lfw-deepfunneled")) == 6
+
+
+@pytest.mark.parametrize("evil", ["../escape.txt", "/abs.txt", "link"])
+def test_tarball_escaping_the_target_refused(tmp_path, evil):
+    served = tmp_path / "served"
+    served.mkdir()
+
+    def add_evil(tar):
+        info = tarfile.TarInfo(evil)
+        if evil == "link":
+            info.name, info.type, info.linkname = "lfw-deepfunneled/link", tarfile.SYMTYPE, "../../.."
+            tar.addfile(info)
+        else:
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"evil"))
+    md5 = lfw_tarball(served / "lfw-deepfunneled.tgz", extra=add_evil)
+    with serve(served) as (url, _):
+        with pytest.raises(UsageError, match="outside the target|leaves the target"):
+            download_lfw(tmp_path / "lfw", (mirror(url, md5),))
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "lfw" / "lfw-deepfunneled").exists()
+
+
+def test_offline_says_what_to_download_and_where(tmp_path):
+    dead = Mirror("http://127.0.0.1:9/lfw.tgz", "lfw-deepfunneled.tgz", "0" * 32, "lfw-deepfunneled")
+    with pytest.raises(UsageError, match=r"download lfw-deepfunneled.tgz from .* and unpack it into"):
+        lfw_photos(tmp_path, (dead,))
+
+
+def test_celeba_official_layout_and_partition(tmp_path):
+    root = tmp_path / "celeba"
+    people = make_people(tmp_path / "src", per_person=2, people=2, width=178)
+    (root / "img_align_celeba").mkdir(parents=True)
+    partition, identity = [], []
+    for i, photo in enumerate(sorted(people.rglob("*.*"))):
+        name = f"{i + 1:06d}.jpg"
+        (root / "img_align_celeba" / name).write_bytes(photo.read_bytes())
+        partition.append(f"{name} {[0, 1, 2, 2][i]}")
+        identity.append(f"{name} {10 + i // 2}")
+    (root / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    (root / "identity_CelebA.txt").write_text("\n".join(identity) + "\n")
+    photos = resolve_source(str(root), str(tmp_path))
+    assert [p.split for p in photos] == ["train", "train", "test", "test"]
+    assert [p.identity for p in photos] == ["10", "10", "11", "11"]
+
+
+def test_celeba_missing_says_where_to_get_and_put_it(tmp_path):
+    with pytest.raises(UsageError, match=r"missing img_align_celeba.*cannot be downloaded"):
+        resolve_source("celeba", str(tmp_path))
+
+
+def test_folder_source_any_case_and_empty(tmp_path):
+    people = make_people(tmp_path / "people", per_person=3, people=2, width=100)
+    photos = folder_photos(people)
+    assert len(photos) == 6 and any(p.path.suffix == ".JPG" for p in photos)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no photos"):
+        folder_photos(tmp_path / "empty")

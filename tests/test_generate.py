@@ -1,0 +1,160 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from mask2face.config import load_config
+from mask2face.generate import DataGenerator, generate
+from tests.conftest import ROOT
+from tests.helpers import make_people
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    root = make_people(tmp_path_factory.mktemp("photos") / "people", per_person=3, people=6)
+    # Bad inputs among the good: no face, not an image, empty, truncated, tiny face, a giant.
+    odd = root / "odd"
+    odd.mkdir()
+    Image.new("RGB", (200, 160), (90, 120, 150)).save(odd / "landscape.jpg")
+    (odd / "notes.jpg").write_text("not a photo")
+    (odd / "empty.png").write_bytes(b"")
+    good = next(root.rglob("*.jpg")).read_bytes()
+    (odd / "truncated.jpg").write_bytes(good[:len(good) // 3])
+    Image.fromarray(np.asarray(Image.open(next(root.rglob("*.jpg"))).resize((40, 40)))).save(
+        odd / "tiny.png")
+    Image.new("RGB", (12000, 9000)).save(odd / "giant.png")
+    # Two faces in one photo.
+    a, b = [Image.open(p) for p in sorted(root.glob("person[01]/photo0.*"))]
+    both = Image.new("RGB", (a.width + b.width, max(a.height, b.height)))
+    both.paste(a, (0, 0))
+    both.paste(b, (a.width, 0))
+    both.save(root / "person0" / "together.png")
+    return root
+
+
+def config_for(photos, out, **extra):
+    values = dict(input_images_path=str(photos), pairs_path=str(out), image_size=64,
+                  train_image_count=100, test_image_count=100, test_fraction=0.3,
+                  min_face_size=48, workers=1, max_image_pixels=50_000_000)
+    values.update(extra)
+    return load_config(ROOT / "configuration.json", **values)
+
+
+def snapshot(out: Path) -> dict:
+    files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.png"))}
+    lines = sorted((out / "manifest.jsonl").read_text().splitlines())
+    return {"files": files, "manifest": lines}
+
+
+@pytest.fixture(scope="module")
+def reference(people, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "pairs"
+    summary = generate(config_for(people, out))
+    return out, summary
+
+
+def test_triples_with_identical_names_and_sizes(reference):
+    out, summary = reference
+    for split in ("train", "test"):
+        names = [{p.name for p in (out / split / kind).glob("*.png")}
+                 for kind in ("inputs", "outputs", "masks")]
+        assert names[0] == names[1] == names[2] and names[0]
+        for name in list(names[0])[:3]:
+            inp, outp, mask = (np.asarray(Image.open(out / split / k / name))
+                               for k in ("inputs", "outputs", "masks"))
+            assert inp.shape == outp.shape == (64, 64, 3) and mask.shape == (64, 64)
+            assert set(np.unique(mask)) <= {0, 255} and (mask > 0).mean() > 0.1
+            # Masked and clean differ only within the region's 2-pixel anti-aliasing band.
+            band = cv2.dilate(mask, np.ones((5, 5), np.uint8))
+            assert np.array_equal(inp[band == 0], outp[band == 0])
+    assert summary["pairs"]["train"] + summary["pairs"]["test"] == len(
+        (out / "manifest.jsonl").read_text().splitlines())
+
+
+def test_two_faces_give_two_pairs_and_bad_photos_are_listed(reference):
+    out, _ = reference
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    together = [r for r in records if r["source"].endswith("together.png")]
+    assert sorted(r["face"] for r in together) == [0, 1]
+    skipped = (out / "skipped.csv").read_text()
+    for name, reason in [("landscape.jpg", "no face"), ("notes.jpg", "not an image"),
+                         ("empty.png", "empty file"), ("truncated.jpg", "cannot decode"),
+                         ("giant.png", "over the limit"), ("tiny.png", "")]:
+        line = next(line for line in skipped.splitlines() if name in line)
+        assert reason in line
+
+
+def test_split_is_identity_disjoint(reference):
+    out, _ = reference
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    train = {r["identity"] for r in records if r["split"] == "train"}
+    test = {r["identity"] for r in records if r["split"] == "test"}
+    assert train and test and not train & test
+
+
+def test_same_result_with_two_workers_and_counts_clamped(people, reference, tmp_path, caplog):
+    out = tmp_path / "pairs"
+    generate(config_for(people, out, workers=2))
+    assert snapshot(out) == snapshot(reference[0])
+    assert "asked for, only" in caplog.text
+
+
+def test_killed_run_resumes_to_the_identical_result(people, reference, tmp_path):
+    out = tmp_path / "pairs"
+    config = tmp_path / "config.json"
+    config_for(people, out).save(config)
+    command = [sys.executable, "-m", "mask2face.generate", "--config", str(config), "-q"]
+    process = subprocess.Popen(command, cwd=tmp_path)
+    manifest = out / "manifest.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and process.poll() is None:
+        if manifest.exists() and len(manifest.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, "finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = len(manifest.read_text().splitlines())
+    assert done < len((reference[0] / "manifest.jsonl").read_text().splitlines())
+    assert subprocess.run(command, cwd=tmp_path).returncode == 0
+    assert snapshot(out) == snapshot(reference[0])
+    lines = manifest.read_text().splitlines()
+    assert len(lines) == len(set(lines))  # nothing written twice
+
+
+def test_other_settings_refused_overwrite_starts_over(people, reference, tmp_path):
+    from mask2face.errors import UsageError
+    out = tmp_path / "pairs"
+    generate(config_for(people, out, train_image_count=2, test_image_count=1))
+    with pytest.raises(UsageError, match="other settings"):
+        generate(config_for(people, out, seed=7, train_image_count=2, test_image_count=1))
+    summary = generate(config_for(people, out, seed=7, train_image_count=2, test_image_count=1),
+                       overwrite=True)
+    assert summary["pairs"] == {"train": 2, "test": 1}
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 3
+
+
+def test_unwritable_output_is_one_clear_error(people, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = subprocess.run([sys.executable, "-m", "mask2face.generate", "--input", str(people),
+                             "--output", str(blocker / "pairs"), "-q"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "cannot write to" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_article_api(people, reference):
+    out, _ = reference
+    generator = DataGenerator(config_for(people, out))
+    inputs, outputs = generator.get_dataset_examples(3, test_dataset=True)
+    assert len(inputs) == len(outputs) > 0
+    assert all(Path(i).name == Path(o).name for i, o in zip(inputs, outputs))
