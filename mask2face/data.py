@@ -1,0 +1,169 @@
+"""The training input pipeline: pair folders -> ``tf.data``.
+
+Pairs are matched by file name across inputs/, outputs/ and masks/. Augmentation draws its
+randomness once per pair and applies it to input, target and mask alike. Targets of the "image"
+output carry the true mask as a fourth channel (see ``mask2face.losses``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from mask2face.errors import UsageError
+
+log = logging.getLogger(__name__)
+# Cache decoded pairs in memory when they take less than this share of the machine's memory.
+CACHE_MEMORY_SHARE = 0.25
+
+
+@dataclass
+class PairSet:
+    inputs: list[str]
+    outputs: list[str]
+    masks: list[str]
+    identities: list[str]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, keep) -> "PairSet":
+        return PairSet(*[[values[i] for i in keep] for values in
+                         (self.inputs, self.outputs, self.masks, self.identities)])
+
+
+def list_pairs(split_dir: str | Path) -> PairSet:
+    """The pairs of one split folder, matched by name; identities from the manifest beside it."""
+    split_dir = Path(split_dir)
+    folders = [split_dir / kind for kind in ("inputs", "outputs", "masks")]
+    if not all(f.is_dir() for f in folders):
+        raise UsageError(f"no pairs in {split_dir}: make them with 'python -m mask2face.generate "
+                         f"--output {split_dir.parent}'")
+    names = sorted(set.intersection(*[{p.name for p in f.glob("*.png")} for f in folders]))
+    if not names:
+        raise UsageError(f"no complete pairs (inputs/, outputs/, masks/) in {split_dir}")
+    identities = {}
+    manifest = split_dir.parent / "manifest.jsonl"
+    if manifest.exists():
+        for line in manifest.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                identities[record["id"] + ".png"] = str(record["identity"])
+    return PairSet([str(folders[0] / n) for n in names], [str(folders[1] / n) for n in names],
+                   [str(folders[2] / n) for n in names],
+                   [identities.get(n, Path(n).stem) for n in names])
+
+
+def split_validation(pairs: PairSet, fraction: float, seed: int) -> tuple[PairSet, PairSet | None]:
+    """Hold out ``fraction`` of the identities (nobody in both); None when there are too few."""
+    identities = sorted(set(pairs.identities))
+    if fraction <= 0 or len(identities) < 2:
+        return pairs, None
+    # A stable hash, so the split does not change when pairs are added.
+    ranked = sorted(identities, key=lambda i: zlib.crc32(f"{seed}:{i}".encode()))
+    held = set(ranked[:max(1, int(round(len(identities) * fraction)))])
+    train = [i for i, ident in enumerate(pairs.identities) if ident not in held]
+    val = [i for i, ident in enumerate(pairs.identities) if ident in held]
+    if not train:
+        return pairs, None
+    return pairs.subset(train), pairs.subset(val)
+
+
+def _decode(input_path, output_path, mask_path, size: int):
+    def read(path, channels):
+        image = tf.io.decode_png(tf.io.read_file(path), channels=channels)
+        image = tf.image.resize(image, (size, size), antialias=True)
+        return tf.cast(tf.round(image), tf.uint8)
+    return read(input_path, 3), read(output_path, 3), read(mask_path, 1)
+
+
+def _augment(masked, clean, mask, seed):
+    """One random draw per pair: the same flip and photometric change on input and target."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    masked, clean, mask = [tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
+                           for t in (masked, clean, mask)]
+    masked = tf.cast(masked, tf.float32) / 255.0
+    clean = tf.cast(clean, tf.float32) / 255.0
+    draws = tf.random.stateless_uniform([3], seed + 1, -1.0, 1.0)
+    brightness, contrast, saturation = 0.08 * draws[0], 1.0 + 0.15 * draws[1], 1.0 + 0.2 * draws[2]
+
+    def jitter(image):
+        # Pixel-wise only, about a fixed grey: a per-image mean would differ between the
+        # masked input and its target, and so would the jitter.
+        image = image + brightness
+        image = (image - 0.5) * contrast + 0.5
+        gray = tf.reduce_mean(image, axis=-1, keepdims=True)
+        image = (image - gray) * saturation + gray
+        return tf.clip_by_value(image, 0.0, 1.0)
+    return jitter(masked), jitter(clean), tf.cast(mask, tf.float32) / 255.0
+
+
+def _to_float(masked, clean, mask):
+    return (tf.cast(masked, tf.float32) / 255.0, tf.cast(clean, tf.float32) / 255.0,
+            tf.cast(mask, tf.float32) / 255.0)
+
+
+def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: bool,
+                 mask_head: bool, augment: bool = True, seed: int = 0,
+                 cache: bool | None = None) -> tf.data.Dataset:
+    """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
+    (or just rgb+mask when the model has no mask head).
+
+    Args:
+        pairs: the pair files.
+        image_size: side the images are resized to (the pairs' own size when they match).
+        batch_size: images per batch.
+        training: shuffle, repeat-safe and augment.
+        mask_head: whether the model has a "mask" output.
+        augment: flips and photometric jitter (training only).
+        seed: the seed of shuffling and augmentation.
+        cache: keep decoded pairs in memory; None decides from their size.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((pairs.inputs, pairs.outputs, pairs.masks))
+    ds = ds.map(lambda i, o, m: _decode(i, o, m, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache is None:
+        need = len(pairs) * image_size * image_size * 7
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            memory = 4 << 30
+        cache = need < memory * CACHE_MEMORY_SHARE
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(min(len(pairs), 4096), seed=seed, reshuffle_each_iteration=True)
+    if training and augment:
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda pair, s: _augment(*pair, tf.cast(s % (2 ** 31 - 1), tf.int32)),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def targets(masked, clean, mask):
+        image_target = tf.concat([clean, mask], axis=-1)
+        return masked, ({"image": image_target, "mask": mask} if mask_head else image_target)
+    ds = ds.map(targets, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def pair_image_size(pairs: PairSet) -> int:
+    """The side of the pairs' images (read from the first one)."""
+    from PIL import Image
+    with Image.open(pairs.inputs[0]) as image:
+        return int(image.size[0])
+
+
+def load_batch(pairs: PairSet, image_size: int, count: int) -> tuple[np.ndarray, ...]:
+    """The first ``count`` pairs as float arrays (masked, clean, mask), for previews."""
+    ds = make_dataset(pairs.subset(range(min(count, len(pairs)))), image_size, count,
+                      training=False, mask_head=True, cache=False)
+    masked, targets = next(iter(ds))
+    return masked.numpy(), targets["image"].numpy()[..., :3], targets["mask"].numpy()

@@ -1,0 +1,228 @@
+"""Pairs -> a trained model: ``python -m mask2face.train``.
+
+A run folder (``models/<timestamp>/`` or ``--model-dir``) gets ``model.keras`` (the best epoch),
+``config.json`` (the resolved configuration: prediction rebuilds from it), ``history.csv``,
+TensorBoard ``logs/``, and a ``previews/epoch_NNN.png`` each epoch. A run killed at any moment
+continues from its last finished epoch with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+from mask2face.config import Config, load_config
+from mask2face.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+RUN_FILES = ("model.keras", "config.json", "history.csv")
+
+
+def choose_strategy():
+    """MultiWorkerMirrored with TF_CONFIG, Mirrored on several GPUs, else the default one."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def cpu_supports_bfloat16() -> bool:
+    """True where the CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def set_precision(mode: str) -> str:
+    """Apply the mixed-precision policy; returns the policy's name.
+
+    auto: float16 on a GPU, float32 elsewhere. float16 / bfloat16: forced. off: float32.
+    """
+    import keras
+    import tensorflow as tf
+
+    policy = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}.get(mode)
+    if mode == "auto":
+        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    if policy == "mixed_bfloat16" and not tf.config.list_physical_devices("GPU") and \
+            not cpu_supports_bfloat16():
+        log.warning("this CPU has no native bfloat16: mixed_bfloat16 will be slow")
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def new_run_dir(model_dir: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = Path(model_dir) / stamp
+    suffix = 1
+    while run.exists():
+        run = Path(model_dir) / f"{stamp}-{suffix}"
+        suffix += 1
+    return run
+
+
+def _preview_callback(run: Path, masked, clean, every_epoch: bool = True):
+    import keras
+    import numpy as np
+
+    from mask2face.images import write_image
+
+    class Preview(keras.callbacks.Callback):
+        """input | target | output rows for a fixed set of validation pairs, each epoch."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            output = self.model(masked, training=False)
+            image = output["image"] if isinstance(output, dict) else output
+            rows = [np.hstack([m, c, np.asarray(o)]) for m, c, o in zip(masked, clean, image)]
+            grid = (np.clip(np.vstack(rows), 0, 1) * 255).round().astype(np.uint8)
+            write_image(run / "previews" / f"epoch_{epoch + 1:03d}.png", grid)
+
+    return Preview()
+
+
+def train(config: Config, run_dir: str | Path | None = None, resume: bool = False,
+          extra_callbacks: Sequence = ()) -> Path:
+    """Train a model on ``<pairs_path>/train``; returns the run folder.
+
+    Args:
+        config: the resolved configuration (saved as the run's config.json).
+        run_dir: the run folder; None makes ``<model_dir>/<timestamp>``.
+        resume: continue the run in ``run_dir`` from its last finished epoch.
+        extra_callbacks: more Keras callbacks (after the run's own).
+
+    Raises:
+        UsageError: no pairs, or nothing to resume.
+    """
+    import keras
+
+    from mask2face.data import list_pairs, make_dataset, pair_image_size, split_validation
+    from mask2face.losses import (IMAGE_METRICS, MASK_METRICS, make_image_loss,
+                                  make_mask_loss)
+    from mask2face.model import forward_flops, model_from_config
+
+    if resume:
+        if run_dir is None:
+            raise UsageError("--resume needs --model-dir: the run folder to continue")
+        run = Path(run_dir)
+        saved = run / "config.json"
+        if not saved.exists():
+            raise UsageError(f"nothing to resume in {run}: no config.json")
+        config = load_config(saved)
+    else:
+        run = Path(run_dir) if run_dir else new_run_dir(config.training.model_dir)
+        if (run / "config.json").exists():
+            raise UsageError(f"{run} already holds a run: continue it with --resume, or choose "
+                             f"another --model-dir")
+    t = config.training
+    pairs = list_pairs(Path(config.data.pairs_path) / "train")
+    if t.train_data_limit:
+        pairs = pairs.subset(range(min(t.train_data_limit, len(pairs))))
+    size = config.data.image_size
+    if pair_image_size(pairs) != size:
+        log.warning("pairs are %d px, image_size is %d: resizing while loading",
+                    pair_image_size(pairs), size)
+    train_pairs, val_pairs = split_validation(pairs, t.validation_fraction, config.data.seed)
+    run.mkdir(parents=True, exist_ok=True)
+    config.save(run / "config.json")
+    policy = set_precision(t.mixed_precision)
+    strategy = choose_strategy()
+    log.info("run %s: %d training pairs, %d validation pairs, %s, %s, %d replica(s)", run,
+             len(train_pairs), len(val_pairs or []), config.model.architecture, policy,
+             strategy.num_replicas_in_sync)
+    batch = t.batch_size * strategy.num_replicas_in_sync
+    mask_head = config.model.mask_head
+    train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
+                            augment=t.augment, seed=config.data.seed)
+    val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
+        if val_pairs else None
+    steps = max(1, -(-len(train_pairs) // batch)) * t.epochs
+    with strategy.scope():
+        model = model_from_config(config, size)
+        rate = t.learning_rate if t.lr_schedule == "constant" else \
+            keras.optimizers.schedules.CosineDecay(t.learning_rate, steps)
+        image_loss = make_image_loss(t.loss, t.l1_weight)
+        if mask_head:
+            loss = {"image": image_loss, "mask": make_mask_loss(t.mask_loss)}
+            weights = {"image": 1.0, "mask": t.mask_loss_weight}
+            metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
+        else:
+            loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=weights,
+                      metrics=metrics, jit_compile=t.jit_compile)
+    log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
+             model.count_params() / 1e6, forward_flops(model) / 1e9)
+    monitor = "val_loss" if val_ds is not None else "loss"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run / "backup")),
+        keras.callbacks.ModelCheckpoint(str(run / "model.keras"), monitor=monitor,
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
+        keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
+    ]
+    if t.preview_count:
+        from mask2face.data import load_batch
+        masked, clean, _ = load_batch(val_pairs or train_pairs, size, t.preview_count)
+        callbacks.append(_preview_callback(run, masked, clean))
+    model.fit(train_ds, validation_data=val_ds, epochs=t.epochs,
+              callbacks=callbacks + list(extra_callbacks), verbose=2)
+    if not (run / "model.keras").exists():  # e.g. every epoch's loss was NaN
+        raise UsageError(f"training produced no model in {run} (see history.csv)")
+    log.info("run written to %s", run)
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mask2face.cli import add_config_argument, overrides, run_command
+
+    parser = argparse.ArgumentParser(prog="python -m mask2face.train",
+                                     description="Train the mask-removal model on pairs.")
+    add_config_argument(parser)
+    parser.add_argument("--data", dest="pairs_path", metavar="DIR",
+                        help="pairs folder (holding train/)")
+    parser.add_argument("--model-dir", metavar="DIR",
+                        help="the run folder (default: <model_dir>/<timestamp>)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", dest="batch_size", type=int)
+    parser.add_argument("--learning-rate", dest="learning_rate", type=float)
+    parser.add_argument("--architecture", help="resnet or plain")
+    parser.add_argument("--filters", type=int, nargs="+")
+    parser.add_argument("--kernels", type=int, nargs="+")
+    parser.add_argument("--loss", help="ssim_l1, ssim, l1 or mse")
+    parser.add_argument("--image-size", dest="image_size", type=int)
+    parser.add_argument("--mixed-precision", dest="mixed_precision",
+                        help="auto, off, float16 or bfloat16")
+    parser.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=None,
+                        help="compile the training step with XLA")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --model-dir from its last finished epoch")
+    keys = ["pairs_path", "epochs", "batch_size", "learning_rate", "architecture", "filters",
+            "kernels", "loss", "image_size", "mixed_precision", "jit_compile"]
+
+    def command(args: argparse.Namespace) -> int:
+        config = load_config(args.config, **overrides(args, keys))
+        if args.resume and any(getattr(args, k) is not None for k in keys):
+            log.warning("--resume uses the run's own config.json; other flags are ignored")
+        run = train(config, args.model_dir, resume=args.resume)
+        print(json.dumps({"run": str(run)}))
+        return 0
+
+    return run_command(parser, command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

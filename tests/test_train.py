@@ -1,0 +1,138 @@
+"""Training: input pipeline, run folder, resume, distribution (tiny models, 64 px)."""
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mask2face.config import load_config
+from mask2face.data import list_pairs, make_dataset, split_validation
+from tests.conftest import ROOT
+
+SIZE = 64
+
+
+def write_pairs(root, count=12, people=4, seed=0):
+    """Pairs whose difference is known: the masked input is the clean image with the mask
+    region painted flat grey."""
+    rng = np.random.default_rng(seed)
+    manifest = []
+    for i in range(count):
+        clean = (rng.random((SIZE, SIZE, 3)) * 255).astype(np.uint8)
+        mask = np.zeros((SIZE, SIZE), np.uint8)
+        x0 = int(rng.integers(5, 25))
+        mask[30:58, x0:x0 + 30] = 255
+        masked = clean.copy()
+        masked[mask > 0] = 128
+        name = f"{i:06d}_0"
+        for kind, image in (("inputs", masked), ("outputs", clean), ("masks", mask)):
+            (root / "train" / kind).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(root / "train" / kind / f"{name}.png")
+        manifest.append(json.dumps({"id": name, "split": "train", "identity": f"p{i % people}"}))
+    (root / "manifest.jsonl").write_text("\n".join(manifest) + "\n")
+    return root
+
+
+def tiny_config(pairs, **extra):
+    values = dict(pairs_path=str(pairs), image_size=SIZE, filters=(8, 16, 32), kernels=(3, 3, 3),
+                  epochs=3, batch_size=4, learning_rate=1e-3, preview_count=2,
+                  validation_fraction=0.25)
+    values.update(extra)
+    return load_config(ROOT / "configuration.json", **values)
+
+
+def test_augmentation_keeps_input_target_and_mask_aligned(tmp_path):
+    pairs = list_pairs(write_pairs(tmp_path) / "train")
+    ds = make_dataset(pairs, SIZE, 4, training=True, mask_head=True, augment=True, seed=3)
+    flipped_seen = set()
+    for masked, targets in ds.take(3):
+        clean, mask = targets["image"][..., :3].numpy(), targets["mask"].numpy()[..., 0]
+        masked = masked.numpy()
+        assert clean.min() >= 0 and clean.max() <= 1
+        for m, c, region in zip(masked, clean, mask):
+            differ = np.abs(m - c).max(axis=-1) > 1e-6
+            inside = region > 0.5
+            assert differ[~inside].sum() == 0  # same jitter on both: identical outside
+            assert differ[inside].mean() > 0.95  # the painted region is exactly the mask
+            flipped_seen.add(bool(inside[:, :SIZE // 2].sum() < inside[:, SIZE // 2:].sum()))
+    assert flipped_seen == {True, False}  # flips happened and stayed aligned
+
+
+def test_validation_split_is_by_identity(tmp_path):
+    pairs = list_pairs(write_pairs(tmp_path, count=20, people=5) / "train")
+    train, val = split_validation(pairs, 0.2, seed=0)
+    assert val is not None and not set(train.identities) & set(val.identities)
+    assert len(train) + len(val) == 20
+
+
+def test_train_writes_run_folder(tmp_path):
+    from mask2face.train import train
+    run = train(tiny_config(write_pairs(tmp_path / "pairs")), tmp_path / "run")
+    for name in ("model.keras", "config.json", "history.csv"):
+        assert (run / name).exists()
+    assert len(list((run / "previews").glob("epoch_*.png"))) == 3
+    assert json.loads((run / "config.json").read_text())["data"]["image_size"] == SIZE
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and "val_image_psnr" in rows[0]
+
+
+def test_killed_run_resumes_and_history_continues(tmp_path):
+    import keras
+
+    from mask2face.train import train
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise Killed()
+
+    config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=3)
+    with pytest.raises(Killed):
+        train(config, tmp_path / "run", extra_callbacks=[KillAfterFirstEpoch()])
+    assert (tmp_path / "run" / "backup").exists()
+    train(config, tmp_path / "run", resume=True)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+
+
+def test_cli_without_pairs_says_how_to_make_them(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mask2face.train", "--data",
+                             str(tmp_path / "nothing"), "--model-dir", str(tmp_path / "run")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "python -m mask2face.generate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mirrored_strategy_over_two_logical_cpus_trains_one_step(tmp_path):
+    pairs = write_pairs(tmp_path / "pairs", count=8)
+    code = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras, numpy as np
+        from mask2face.model import make_model
+        from mask2face.losses import make_image_loss
+        from mask2face.data import list_pairs, make_dataset
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        with strategy.scope():
+            model = make_model("resnet", 64, (8, 16, 32), (3, 3, 3), mask_head=False,
+                               composite_output=False)
+            model.compile("adam", make_image_loss("ssim_l1"))
+        ds = make_dataset(list_pairs({str(pairs / 'train')!r}), 64, 4, training=True,
+                          mask_head=False)
+        history = model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        print("trained on", strategy.num_replicas_in_sync, "replicas")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert "trained on 2 replicas" in result.stdout, result.stderr[-2000:]
