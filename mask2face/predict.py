@@ -1,0 +1,304 @@
+"""Masked photos -> unmasked photos: ``python -m mask2face.predict masked.jpg``.
+
+Every face is found (the masked-face detector), cut with the same eye-levelled transform as in
+training, run through the model in batches, and pasted back with the inverse transform only
+where the mask was (the model's predicted mask, else the lower face from the landmarks), with a
+feathered edge. Every other pixel is the input's.
+
+From Python::
+
+    unmasker = Unmasker.load("models/20260101-120000")
+    result = unmasker.unmask(image)          # RGB uint8 in, RGB uint8 out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from mask2face.config import DETECTOR_CHOICES, Config, load_config
+from mask2face.errors import ImageReadError, ModelFileError, UsageError
+from mask2face.faces import Face, FaceCrop, face_crop, get_face_finder
+from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
+
+log = logging.getLogger(__name__)
+
+# Lower face, from the landmarks, used when a model has no mask head: jaw from ear to ear and
+# a line under the eyes through the nose bridge.
+LOWER_FACE = list(range(1, 16)) + [35, 29, 31]
+# How far beyond the lower face a predicted mask may reach, as a share of the crop.
+LOWER_FACE_GROWTH = 0.08
+
+
+def find_model(model: str | Path | None, model_dir: str = "models") -> tuple[Path, Path]:
+    """(model.keras, config.json) of a run folder or model file; None = newest run."""
+    if model is None:
+        runs = sorted(Path(model_dir).glob("*/model.keras"), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise ModelFileError(f"no trained model under {model_dir}/: train one with "
+                                 f"'python -m mask2face.train', or give --model RUN_DIR")
+        model_file = runs[-1]
+    else:
+        model = Path(model)
+        model_file = model / "model.keras" if model.is_dir() else model
+    if not model_file.exists():
+        raise ModelFileError(f"model not found: {model_file}")
+    config_file = model_file.parent / "config.json"
+    if not config_file.exists():
+        raise ModelFileError(f"{model_file.parent} has no config.json: mask2face needs the "
+                             f"run's configuration to use its model")
+    return model_file, config_file
+
+
+def load_model(model_file: Path):
+    """Load a model file with safe_mode on (a model file cannot run code)."""
+    import keras
+
+    import mask2face.losses  # noqa: F401  registers the custom objects
+    import mask2face.model  # noqa: F401
+    try:
+        return keras.models.load_model(model_file, safe_mode=True, compile=False)
+    except Exception as e:  # corrupt zip, another Keras version, unsafe content ...
+        raise ModelFileError(f"cannot load {model_file}: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+@dataclass
+class FaceResult:
+    face: Face
+    crop: FaceCrop
+    output: np.ndarray       # the model's (S, S, 3) float output
+    region: np.ndarray       # (S, S) float in [0, 1]: where the output replaces the photo
+
+
+@dataclass
+class Timing:
+    detect_s: float = 0.0
+    model_s: float = 0.0
+    paste_s: float = 0.0
+    faces: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Unmasker:
+    """A trained model with its run's configuration, loaded once: image in, image out."""
+
+    def __init__(self, model, config: Config, detector: str | None = None) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        self.config = config
+        self.size = int(model.inputs[0].shape[1])
+        if self.size != config.data.image_size:
+            raise ModelFileError(f"model input is {self.size} px but its config.json says "
+                                 f"{config.data.image_size}")
+        self.finder = get_face_finder(config.faces.landmarks_predictor_path,
+                                      detector or config.predict.predict_face_detector,
+                                      config.faces.detection_max_side)
+        self.timing = Timing()
+        signature = [tf.TensorSpec([None, self.size, self.size, 3], tf.float32)]
+        # One traced function: repeated calls neither retrace nor grow memory.
+        self._forward = tf.function(lambda x: model(x, training=False),
+                                    input_signature=signature, reduce_retracing=True)
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, detector: str | None = None,
+             model_dir: str = "models") -> "Unmasker":
+        """Load a run folder (or model.keras beside its config.json); None = newest run."""
+        model_file, config_file = find_model(model, model_dir)
+        config = load_config(config_file)
+        return cls(load_model(model_file), config, detector)
+
+    def run_model(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, S, S, 3) float crops -> generated images and predicted masks (or None)."""
+        images, masks = [], []
+        step = self.config.predict.predict_batch_size
+        for start in range(0, len(crops), step):
+            out = self._forward(crops[start:start + step].astype(np.float32))
+            if isinstance(out, dict):
+                images.append(out["image"].numpy())
+                masks.append(out["mask"].numpy()[..., 0])
+            else:
+                images.append(out.numpy())
+        return np.concatenate(images), (np.concatenate(masks) if masks else None)
+
+    def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None) -> np.ndarray:
+        lower_face = np.zeros((self.size, self.size), np.float32)
+        hull = cv2.convexHull(landmarks_in_crop[LOWER_FACE].astype(np.float32))
+        cv2.fillConvexPoly(lower_face, np.round(hull).astype(np.int32), 1.0)
+        if predicted is not None:
+            # A mask can only be on the lower face (grown a little: masks reach under the
+            # chin): the prediction is trusted there and nowhere else.
+            grow = max(1, int(round(LOWER_FACE_GROWTH * self.size)))
+            allowed = cv2.dilate(lower_face, cv2.getStructuringElement(
+                cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+            region = ((predicted > 0.5) & (allowed > 0)).astype(np.float32)
+        else:
+            region = lower_face
+        feather = self.config.predict.feather * self.size
+        if feather > 0:
+            # Grow by half the feather first, so the soft edge lies outside the mask itself.
+            grow = max(1, int(round(feather / 2)))
+            region = cv2.dilate(region, cv2.getStructuringElement(
+                cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+            region = cv2.GaussianBlur(region, (0, 0), feather / 2)
+        return np.clip(region, 0.0, 1.0)
+
+    def predict_faces(self, image: np.ndarray) -> list[FaceResult]:
+        start = time.perf_counter()
+        faces = self.finder.find(image)
+        self.timing.detect_s += time.perf_counter() - start
+        if not faces:
+            return []
+        start = time.perf_counter()
+        margin = self.config.data.crop_margin
+        crops = [face_crop(f.landmarks, self.size, margin) for f in faces]
+        batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
+        outputs, masks = self.run_model(batch)
+        self.timing.model_s += time.perf_counter() - start
+        self.timing.faces += len(faces)
+        return [FaceResult(f, c, outputs[i],
+                           self._region(c.to_crop(f.landmarks),
+                                        None if masks is None else masks[i]))
+                for i, (f, c) in enumerate(zip(faces, crops))]
+
+    def unmask(self, image: np.ndarray) -> np.ndarray:
+        """A new RGB uint8 image with every face's mask removed (unchanged if no face).
+
+        Pixels outside the replaced regions keep their exact value.
+        """
+        results = self.predict_faces(image)
+        start = time.perf_counter()
+        out = image.copy()
+        for result in results:
+            paste(out, result)
+        self.timing.paste_s += time.perf_counter() - start
+        return out
+
+
+def paste(photo: np.ndarray, result: FaceResult) -> None:
+    """Blend a face's output into the photo in place, only where its region is > 0; only the
+    face's bounding box is warped."""
+    size = result.crop.size
+    inverse = result.crop.inverse
+    corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
+    pts = corners @ inverse[:, :2].T + inverse[:, 2]
+    h, w = photo.shape[:2]
+    x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return
+    shifted = inverse.copy()
+    shifted[:, 2] -= [x0, y0]
+    box = (int(x1 - x0), int(y1 - y0))
+    alpha = cv2.warpAffine(result.region.astype(np.float32), shifted, box, flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    generated = cv2.warpAffine(result.output.astype(np.float32), shifted, box,
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    region = photo[y0:y1, x0:x1]
+    changed = alpha > 1e-3
+    a = alpha[changed][:, None]
+    blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * 255.0 * a
+    region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------- command line
+
+def _inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
+    """(photo, path relative to the output folder) for files and folders (recursive)."""
+    out = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for photo in sorted(path.rglob("*")):
+                if photo.is_file() and photo.suffix.lower() in IMAGE_SUFFIXES:
+                    out.append((photo, photo.relative_to(path)))
+        else:
+            out.append((path, Path(path.name)))
+    return out
+
+
+def _save(path: Path, image: np.ndarray) -> None:
+    options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+    write_image(path, image, **options)
+
+
+def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None = None,
+                  side_by_side: bool = False) -> dict:
+    """Unmask photos and folders; returns {"written": [...], "failed": {path: reason}}.
+
+    One photo in: ``output`` is a file (default ``<name>_unmasked.<ext>`` here). Several photos
+    or a folder: ``output`` is a folder (default ``unmasked/``) mirroring the input tree.
+    """
+    from tqdm.auto import tqdm
+
+    items = _inputs(inputs)
+    if not items:
+        raise UsageError("no photos given (or the folders hold none)")
+    single = len(items) == 1 and not Path(inputs[0]).is_dir()
+    written, failed = [], {}
+    for photo, relative in tqdm(items, unit="photo", disable=None if not single else True):
+        if single:
+            target = Path(output) if output else Path(f"{photo.stem}_unmasked{photo.suffix}")
+        else:
+            target = Path(output or "unmasked") / relative
+        try:
+            image = read_image(photo, unmasker.config.faces.max_image_pixels)
+            results = unmasker.predict_faces(image)
+            if not results:
+                raise ImageReadError(f"{photo}: no face found")
+            out = image.copy()
+            for result in results:
+                paste(out, result)
+            _save(target, np.hstack([image, out]) if side_by_side else out)
+            written.append(str(target))
+        except (ImageReadError, OSError) as e:
+            reason = str(e) if isinstance(e, ImageReadError) else f"{photo}: {e}"
+            failed[str(photo)] = reason
+            log.warning("%s", reason)
+    log.info("%d written, %d failed", len(written), len(failed))
+    return {"written": written, "failed": failed}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mask2face.cli import add_config_argument, run_command
+
+    parser = argparse.ArgumentParser(prog="python -m mask2face.predict",
+                                     description="Remove face masks from photos.")
+    parser.add_argument("inputs", nargs="+", metavar="PHOTO_OR_FOLDER")
+    parser.add_argument("--model", metavar="RUN_DIR_OR_FILE",
+                        help="a training run folder or its model.keras (default: newest run "
+                             "under models/)")
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="file for one photo, folder for several (default: "
+                             "<name>_unmasked.<ext> / unmasked/)")
+    parser.add_argument("--side-by-side", action="store_true", help="write input | output")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="faces per model call")
+    parser.add_argument("--detector", choices=list(DETECTOR_CHOICES),
+                        help="face detector (default: the run's predict_face_detector)")
+    add_config_argument(parser)
+
+    def command(args: argparse.Namespace) -> int:
+        model_dir = load_config(args.config).training.model_dir
+        unmasker = Unmasker.load(args.model, args.detector, model_dir)
+        if args.batch_size:
+            unmasker.config.override(predict_batch_size=args.batch_size)
+        result = predict_files(unmasker, args.inputs, args.output, args.side_by_side)
+        for path, reason in result["failed"].items():
+            print(f"failed: {reason}")
+        print(json.dumps({"written": len(result["written"]), "failed": len(result["failed"])}))
+        return 1 if result["failed"] else 0
+
+    return run_command(parser, command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""Prediction on photos and evaluation reports, with tiny models trained here."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mask2face.config import MasksConfig, load_config
+from mask2face.errors import ModelFileError
+from mask2face.images import read_image
+from mask2face.masks import apply_mask, spec_from_config
+from tests.conftest import ROOT
+from tests.test_train import write_pairs
+
+
+def tiny_run(tmp, size, epochs=1, mask_head=True):
+    from mask2face.train import train
+    pairs = write_pairs(tmp / f"pairs{size}")
+    # Real-looking test pairs for evaluate: the synthetic ones copied as a test split.
+    (pairs / "test").symlink_to(pairs / "train", target_is_directory=True)
+    config = load_config(ROOT / "configuration.json", pairs_path=str(pairs), image_size=size,
+                         filters=(8, 16, 32), kernels=(3, 3, 3), epochs=epochs, batch_size=4,
+                         preview_count=0, validation_fraction=0.0, mask_head=mask_head,
+                         composite_output=mask_head)
+    return train(config, tmp / f"run{size}{'m' if mask_head else ''}")
+
+
+@pytest.fixture(scope="module")
+def run64(tmp_path_factory):
+    """Without a mask head: the replaced region comes from the landmarks, so it is never empty."""
+    return tiny_run(tmp_path_factory.mktemp("r64"), 64, mask_head=False)
+
+
+@pytest.fixture(scope="module")
+def run64_mask(tmp_path_factory):
+    return tiny_run(tmp_path_factory.mktemp("r64m"), 64, mask_head=True)
+
+
+@pytest.fixture(scope="module")
+def masked_photos(sample_faces):
+    out = {}
+    for name, (photo, face) in sample_faces.items():
+        rng = np.random.default_rng(1)
+        spec = spec_from_config(MasksConfig(mask_type="surgical"), rng)
+        out[name] = apply_mask(photo, face.landmarks, spec, rng)[0]
+    return out
+
+
+def test_pixels_outside_faces_unchanged_and_size_kept(run64, masked_photos):
+    from mask2face.predict import Unmasker
+    unmasker = Unmasker.load(run64)
+    photo = masked_photos["grace_hopper"][:599, :511]  # odd size
+    result = unmasker.unmask(photo)
+    assert result.shape == photo.shape and result.dtype == np.uint8
+    changed = np.any(result != photo, axis=2)
+    assert changed.any()
+    ys, xs = np.nonzero(changed)
+    face = unmasker.finder.find(photo)[0]
+    x0, y0, x1, y1 = face.box
+    assert xs.min() >= x0 - 0.3 * (x1 - x0) and xs.max() <= x1 + 0.3 * (x1 - x0)
+    assert ys.min() >= y0 and ys.max() <= y1 + 0.5 * (y1 - y0)
+
+
+def test_two_faces_both_replaced(run64, masked_photos):
+    from mask2face.predict import Unmasker
+    a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
+    h = max(a.shape[0], b.shape[0])
+    both = np.hstack([np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))),
+                      np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))])
+    result = Unmasker.load(run64).unmask(both)
+    changed = np.any(result != both, axis=2)
+    assert changed[:, :a.shape[1]].any() and changed[:, a.shape[1]:].any()
+
+
+def test_cli_files_folder_failures_and_exif(tmp_path, run64, masked_photos):
+    photos = tmp_path / "in"
+    (photos / "sub").mkdir(parents=True)
+    Image.fromarray(masked_photos["astronaut"]).save(photos / "a.png")
+    # EXIF-rotated JPEG: output must be upright, the size of the oriented photo.
+    rotated = Image.fromarray(masked_photos["grace_hopper"]).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated.save(photos / "sub" / "g.jpg", exif=exif.tobytes(), quality=95)
+    Image.new("RGB", (120, 90), (40, 90, 160)).save(photos / "sub" / "sky.jpg")
+    (photos / "sub" / "broken.jpg").write_bytes(b"garbage")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mask2face.predict", str(photos), "--model", str(run64),
+               "-o", str(out), "--detector", "hog+mtcnn"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "no face found" in result.stdout and "not an image" in result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"written": 2, "failed": 2}
+    assert read_image(out / "sub" / "g.jpg").shape == masked_photos["grace_hopper"].shape
+    assert Image.open(out / "a.png").format == "PNG"
+    # One photo in: a file out, named after it, in the current folder.
+    single = subprocess.run([sys.executable, "-m", "mask2face.predict", str(photos / "a.png"),
+                             "--model", str(run64)], capture_output=True, text=True, cwd=tmp_path)
+    assert single.returncode == 0 and (tmp_path / "a_unmasked.png").exists()
+
+
+def test_missing_or_corrupt_model_is_exit_2(tmp_path, run64):
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (64, 64)).save(photo)
+    empty = subprocess.run([sys.executable, "-m", "mask2face.predict", str(photo)],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert empty.returncode == 2 and "python -m mask2face.train" in empty.stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.keras").write_bytes(b"not a zip")
+    (broken / "config.json").write_text((run64 / "config.json").read_text())
+    with pytest.raises(ModelFileError, match="cannot load"):
+        from mask2face.predict import Unmasker
+        Unmasker.load(broken)
+    result = subprocess.run([sys.executable, "-m", "mask2face.predict", str(photo), "--model",
+                             str(broken)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_models_predict_with_their_own_sizes(tmp_path, run64, masked_photos):
+    from mask2face.predict import Unmasker
+    run96 = tiny_run(tmp_path, 96, mask_head=True)
+    for run, size in ((run64, 64), (run96, 96)):
+        unmasker = Unmasker.load(run)
+        assert unmasker.size == size
+        out = unmasker.unmask(masked_photos["astronaut"])
+        assert out.shape == masked_photos["astronaut"].shape
+
+
+def test_metrics_where_the_answer_is_known():
+    from mask2face.evaluate import PSNR_CAP_DB, image_metrics, iou, psnr
+    rng = np.random.default_rng(0)
+    target = rng.random((32, 32, 3)).astype(np.float32)
+    region = np.zeros((32, 32), bool)
+    region[16:, 8:24] = True
+    same = image_metrics(target, target.copy(), region)
+    assert same["psnr"] == PSNR_CAP_DB and same["ssim"] == pytest.approx(1.0)
+    assert same["l1_mask"] == 0.0
+    assert psnr(np.zeros((4, 4, 3)), np.full((4, 4, 3), 0.1)) == pytest.approx(20.0)
+    assert iou(region, region) == 1.0 and iou(region, ~region) == 0.0
+
+
+def test_evaluate_writes_report(tmp_path, run64_mask):
+    result = subprocess.run([sys.executable, "-m", "mask2face.evaluate", "--model", str(run64_mask),
+                             "-o", str(tmp_path / "report"), "--limit", "6"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["pairs"] == 6 and {"model", "telea", "masked input"} <= set(metrics)
+    assert "mask_iou" in metrics["model"] and metrics["model"]["ms_per_face"] > 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "OpenCV Telea" in report and "grid.png" in report
+    grid = Image.open(tmp_path / "report" / "grid.png")
+    assert grid.size == (64 * 4, 64 * 6)
