@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -126,10 +125,11 @@ def main() -> None:
                       f"{r['ms_per_step']:9.0f} ms/step (batch {args.batch})  forward "
                       f"{r['forward_gflop']:6.1f} GFLOP/img  achieved {r['achieved_gflops']:6.0f} "
                       f"GFLOP/s = {r['ratio_to_matmul']:.0%} of matmul")
+    training = list(results)
     for size in args.sizes:
         rate = pipeline_rate(size, args.batch)
-        slowest_need = max(r["images_per_s"] for r in results if r["size"] == size)
-        print(f"input pipeline {size} px: {rate:.0f} img/s = {rate / slowest_need:.1f}x the "
+        fastest = max(r["images_per_s"] for r in training if r["size"] == size)
+        print(f"input pipeline {size} px: {rate:.0f} img/s = {rate / fastest:.1f}x the "
               f"fastest training rate measured at this size")
         results.append({"pipeline_size": size, "images_per_s": rate})
     print(json.dumps(results))

@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from mask2face.errors import UsageError
+# Pixels this close to a saved mask region may differ between input and target (its edge).
+from mask2face.masks.overlay import EDGE_BAND_PX as MASK_EDGE_BAND_PX
 
 log = logging.getLogger(__name__)
 # Cache decoded pairs in memory when they take less than this share of the machine's memory.
@@ -81,7 +83,16 @@ def _decode(input_path, output_path, mask_path, size: int):
         image = tf.io.decode_png(tf.io.read_file(path), channels=channels)
         image = tf.image.resize(image, (size, size), antialias=True)
         return tf.cast(tf.round(image), tf.uint8)
-    return read(input_path, 3), read(output_path, 3), read(mask_path, 1)
+    return read(input_path, 3), read(output_path, 3), grow_mask(read(mask_path, 1))
+
+
+def grow_mask(mask):
+    """The saved region grown by the drawing's anti-aliasing band (MASK_EDGE_BAND_PX): input and
+    target differ there too, so the model must learn to replace it, or the composite output
+    keeps a faint line of the mask's edge."""
+    width = 2 * MASK_EDGE_BAND_PX + 1
+    grown = tf.nn.max_pool2d(tf.cast(mask, tf.float32)[None], width, 1, "SAME")[0]
+    return tf.cast(grown, tf.uint8)
 
 
 def _augment(masked, clean, mask, seed):

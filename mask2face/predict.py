@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 LOWER_FACE = list(range(1, 16)) + [35, 29, 31]
 # How far beyond the lower face a predicted mask may reach, as a share of the crop.
 LOWER_FACE_GROWTH = 0.08
+# A face whose predicted mask covers less of its lower face than this is left as it is.
+MIN_MASK_SHARE = 0.1
 
 
 def find_model(model: str | Path | None, model_dir: str = "models") -> tuple[Path, Path]:
@@ -141,12 +143,16 @@ class Unmasker:
             allowed = cv2.dilate(lower_face, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
             region = ((predicted > 0.5) & (allowed > 0)).astype(np.float32)
+            if region.sum() < MIN_MASK_SHARE * lower_face.sum():
+                # No mask on this face (or no face at all: a detector's false positive).
+                return np.zeros_like(region)
         else:
             region = lower_face
         feather = self.config.predict.feather * self.size
         if feather > 0:
-            # Grow by half the feather first, so the soft edge lies outside the mask itself.
-            grow = max(1, int(round(feather / 2)))
+            # Grow by the feather width first, so the soft edge lies outside the mask itself:
+            # at the mask's own border the output then weighs ~98 % (two sigmas in).
+            grow = max(1, int(round(feather)))
             region = cv2.dilate(region, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
             region = cv2.GaussianBlur(region, (0, 0), feather / 2)
@@ -292,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.batch_size:
             unmasker.config.override(predict_batch_size=args.batch_size)
         result = predict_files(unmasker, args.inputs, args.output, args.side_by_side)
-        for path, reason in result["failed"].items():
+        for reason in result["failed"].values():
             print(f"failed: {reason}")
         print(json.dumps({"written": len(result["written"]), "failed": len(result["failed"])}))
         return 1 if result["failed"] else 0

@@ -86,3 +86,24 @@ def test_help_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_every_key_is_used_by_code():
+    from mask2face.config import iter_keys
+    sources = "\n".join(p.read_text() for p in (ROOT / "mask2face").rglob("*.py")
+                        if p.name != "config.py")
+    unused = [f.name for _, f, _ in iter_keys() if f".{f.name}" not in sources]
+    assert not unused
+
+
+@pytest.mark.parametrize("command", ["config", "generate", "train", "predict", "evaluate",
+                                     "demo", "masks"])
+def test_help_is_fast_and_light(command):
+    code = (f"import sys, runpy; sys.argv = ['x', '--help']\n"
+            f"try:\n    runpy.run_module('mask2face.{command}', run_name='__main__')\n"
+            f"except SystemExit:\n    pass\n"
+            f"print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.stdout.strip().endswith("False"), result.stderr[-1000:]
+    assert "usage: python -m mask2face." in result.stdout

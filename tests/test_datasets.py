@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from mask2face.datasets import (Mirror, celeba_photos, download_lfw, folder_photos, lfw_photos,
+from mask2face.datasets import (Mirror, download_lfw, folder_photos, lfw_photos,
                                 resolve_source)
 from mask2face.errors import UsageError
 from tests.helpers import make_people, serve

@@ -100,7 +100,7 @@ def test_missing_landmark_model_is_one_clear_error(tmp_path):
 
 
 def test_crop_then_inverse_maps_points_back(sample_faces):
-    for photo, face in sample_faces.values():
+    for _, face in sample_faces.values():
         crop = face_crop(face.landmarks, 256)
         back = crop.to_photo(crop.to_crop(face.landmarks))
         assert np.abs(back - face.landmarks).max() < 0.5

@@ -154,3 +154,24 @@ def test_evaluate_writes_report(tmp_path, run64_mask):
     assert "OpenCV Telea" in report and "grid.png" in report
     grid = Image.open(tmp_path / "report" / "grid.png")
     assert grid.size == (64 * 4, 64 * 6)
+
+
+@pytest.mark.parametrize("bias, changes", [(-30.0, False), (30.0, True)])
+def test_mask_head_decides_whether_a_face_is_touched(run64_mask, masked_photos, bias, changes):
+    """A face (or a detector's false face) with no predicted mask is left as it is; a predicted
+    mask is only trusted on the lower face."""
+    from mask2face.predict import Unmasker
+    unmasker = Unmasker.load(run64_mask)
+    layer = unmasker.model.get_layer("mask")
+    kernel, b = layer.get_weights()
+    layer.set_weights([np.zeros_like(kernel), np.full_like(b, bias)])
+    unmasker = Unmasker(unmasker.model, unmasker.config)  # retrace with the new weights
+    photo = masked_photos["astronaut"]
+    result = unmasker.unmask(photo)
+    changed = np.any(result != photo, axis=2)
+    assert changed.any() == changes
+    if changes:
+        face = unmasker.finder.find(photo)[0]
+        x0, y0, x1, y1 = face.box
+        ys, xs = np.nonzero(changed)
+        assert ys.min() > y0 and xs.min() > x0 - 0.3 * (x1 - x0)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -58,7 +59,9 @@ def test_augmentation_keeps_input_target_and_mask_aligned(tmp_path):
             differ = np.abs(m - c).max(axis=-1) > 1e-6
             inside = region > 0.5
             assert differ[~inside].sum() == 0  # same jitter on both: identical outside
-            assert differ[inside].mean() > 0.95  # the painted region is exactly the mask
+            # The training mask is the painted region grown by the 2 px anti-aliasing band.
+            grown = cv2.dilate(differ.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            assert (grown != inside).mean() < 0.01
             flipped_seen.add(bool(inside[:, :SIZE // 2].sum() < inside[:, SIZE // 2:].sum()))
     assert flipped_seen == {True, False}  # flips happened and stayed aligned
 
