@@ -242,23 +242,16 @@ class FaceCrop:
     def inverse(self) -> np.ndarray:
         return cv2.invertAffineTransform(self.matrix)
 
-    def apply(self, image: np.ndarray, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    def apply(self, image: np.ndarray) -> np.ndarray:
         """Cut the crop out of the photo (borders outside the photo are replicated)."""
-        scale = np.hypot(*self.matrix[0, :2])
-        if scale >= 1.0 and interpolation == cv2.INTER_AREA:
-            interpolation = cv2.INTER_LINEAR
-        elif scale < 0.5 and interpolation == cv2.INTER_AREA:
-            # warpAffine has no area filter: pre-shrink so that shrinking stays smooth.
-            factor = 1.0 / scale / 1.5
-            small = cv2.resize(image, None, fx=1 / factor, fy=1 / factor,
-                               interpolation=cv2.INTER_AREA)
-            shrink = np.array([[1 / factor, 0, 0], [0, 1 / factor, 0], [0, 0, 1]])
-            matrix = self.matrix @ np.linalg.inv(shrink)
-            return cv2.warpAffine(small, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REPLICATE)
-        else:
-            interpolation = cv2.INTER_LINEAR if interpolation == cv2.INTER_AREA else interpolation
-        return cv2.warpAffine(image, self.matrix, (self.size, self.size), flags=interpolation,
+        matrix = self.matrix
+        scale = np.hypot(*matrix[0, :2])
+        if scale < 0.5:
+            # warpAffine has no area filter: shrink with one first so the crop does not alias.
+            shrink = scale * 1.5
+            image = cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+            matrix = matrix @ np.diag([1 / shrink, 1 / shrink, 1.0])
+        return cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:

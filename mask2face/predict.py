@@ -183,13 +183,17 @@ class Unmasker:
 
         Pixels outside the replaced regions keep their exact value.
         """
+        return self.unmask_faces(image)[0]
+
+    def unmask_faces(self, image: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
+        """Like ``unmask``, also returning what was found for each face."""
         results = self.predict_faces(image)
         start = time.perf_counter()
         out = image.copy()
         for result in results:
             paste(out, result)
         self.timing.paste_s += time.perf_counter() - start
-        return out
+        return out, results
 
 
 def paste(photo: np.ndarray, result: FaceResult) -> None:
@@ -260,12 +264,9 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             target = Path(output or "unmasked") / relative
         try:
             image = read_image(photo, unmasker.config.faces.max_image_pixels)
-            results = unmasker.predict_faces(image)
+            out, results = unmasker.unmask_faces(image)
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
-            out = image.copy()
-            for result in results:
-                paste(out, result)
             _save(target, np.hstack([image, out]) if side_by_side else out)
             written.append(str(target))
         except (ImageReadError, OSError) as e:
