@@ -178,7 +178,7 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         from mask2face.data import load_batch
         masked, clean, _ = load_batch(val_pairs or train_pairs, size, t.preview_count)
         callbacks.append(_preview_callback(run, masked, clean))
-    model.fit(train_ds, validation_data=val_ds, epochs=t.epochs,
+    model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, shuffle=False,  # tf.data shuffles
               callbacks=callbacks + list(extra_callbacks), verbose=2)
     if not (run / "model.keras").exists():  # e.g. every epoch's loss was NaN
         raise UsageError(f"training produced no model in {run} (see history.csv)")
