@@ -50,7 +50,9 @@ class DataConfig:
     test_image_count: int = _key(1000, "Test pairs to generate (clamped to what exists)", min=1)
     test_fraction: float = _key(0.1, "Share of identities kept for the test split",
                                 min=0.0, max=0.9)
-    min_face_size: int = _key(64, "Smallest face kept for pairs (eye-mouth box side, px)", min=8)
+    min_face_size: int = _key(64, "Smallest face kept for pairs (detector box side, px)", min=8)
+    verify_faces: bool = _key(True, "Re-check each face on its aligned crop and drop face-like "
+                                    "patterns (badges, prints) the detector took for faces")
     workers: int = _key(0, "Processes for generation; 0 = one per CPU core", min=0)
     seed: int = _key(42, "Random seed for splits, masks and training", min=0)
 

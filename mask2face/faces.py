@@ -43,6 +43,11 @@ HOG_UPSAMPLE_BELOW = 400
 # HOG scores: real faces in the sample photos score 1.4-1.7, false positives 0.06-0.14.
 HOG_MIN_SCORE = 0.3
 
+# Generation re-checks each face with HOG on its aligned crop: measured on the demo's 122 pairs,
+# real faces score 1.01 or more there, face-like patterns (a suit badge) 0.20 or less.
+VERIFY_CROP = 192
+VERIFY_MIN_SCORE = 0.5
+
 LEFT_EYE = slice(36, 42)
 RIGHT_EYE = slice(42, 48)
 MOUTH = slice(48, 68)
@@ -165,6 +170,14 @@ class FaceFinder:
         rect = self._dlib.rectangle(*[int(round(v)) for v in box[:4]])
         shape = self._predictor(image, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+    def verify_score(self, image: np.ndarray, face: Face) -> float:
+        """HOG's best score on the face's upright, aligned crop: high for an unmasked face, low
+        for a face-like pattern that a detector took for a face (-1 when nothing is found)."""
+        crop = face_crop(face.landmarks, VERIFY_CROP).apply(image)
+        with self._lock:
+            _, scores, _ = self._hog.run(crop, 0, -1.0)
+        return float(max(scores)) if len(scores) else -1.0
 
     def find(self, image: np.ndarray, detector: str | None = None) -> list[Face]:
         """Every face in an RGB uint8 image, largest first."""

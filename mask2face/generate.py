@@ -123,6 +123,12 @@ def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
     if not big:
         result.skipped = f"faces too small (under min_face_size {config.data.min_face_size} px)"
         return result
+    if config.data.verify_faces:
+        from mask2face.faces import VERIFY_MIN_SCORE
+        big = [f for f in big if _WORKER["finder"].verify_score(image, f) >= VERIFY_MIN_SCORE]
+        if not big:
+            result.skipped = "no face (only face-like patterns, rejected by verify_faces)"
+            return result
     size, margin = config.data.image_size, config.data.crop_margin
     for number, face in enumerate(big):
         seed = [config.data.seed, index, number]

@@ -135,3 +135,13 @@ def test_masked_faces_found_by_masked_face_detector(sample_faces, detector, leas
             # The eyes stay where they are on the clean face: alignment holds under a mask.
             assert np.abs(eye(faces[0].landmarks) - eye(face.landmarks)).max() < 0.15 * inter
     assert found >= least
+
+
+def test_verify_score_tells_faces_from_face_like_places(sample_faces, finder):
+    from mask2face.faces import VERIFY_MIN_SCORE, Face
+    for photo, face in sample_faces.values():
+        assert finder.verify_score(photo, face) >= VERIFY_MIN_SCORE
+    photo, face = sample_faces["astronaut"]
+    # The same landmarks moved down onto the space suit: no face there.
+    moved = Face(face.box, face.score, face.landmarks + np.array([0.0, 260.0], np.float32), "hog")
+    assert finder.verify_score(photo, moved) < VERIFY_MIN_SCORE

@@ -1,4 +1,5 @@
 import json
+from collections import Counter
 import os
 import signal
 import subprocess
@@ -158,3 +159,29 @@ def test_article_api(people, reference):
     inputs, outputs = generator.get_dataset_examples(3, test_dataset=True)
     assert len(inputs) == len(outputs) > 0
     assert all(Path(i).name == Path(o).name for i, o in zip(inputs, outputs))
+
+
+@pytest.mark.slow
+def test_face_like_patterns_are_skipped_not_paired(tmp_path):
+    """In the demo's photo set HOG takes the astronaut's suit badge for a face in some photos."""
+    from mask2face.demo import FULL, make_demo_photos
+    photos = make_demo_photos(tmp_path / "photos", FULL)
+    def run(verify):
+        out = tmp_path / f"pairs-{verify}"
+        generate(config_for(photos, out, verify_faces=verify, workers=2, image_size=64,
+                            train_image_count=500, test_image_count=500, min_face_size=40))
+        return out
+    checked, unchecked = run(True), run(False)
+    def pairs_per_photo(out):
+        records = map(json.loads, (out / "manifest.jsonl").read_text().splitlines())
+        return Counter(r["source"] for r in records)
+    kept, everything = pairs_per_photo(checked), pairs_per_photo(unchecked)
+    extra = [source for source in everything if everything[source] > kept[source]]
+    assert extra
+    # Each photo that gave more pairs without the check holds a face that fails it.
+    from mask2face.faces import VERIFY_MIN_SCORE, get_face_finder
+    from mask2face.images import read_image
+    finder = get_face_finder()
+    for source in extra:
+        image = read_image(source)
+        assert min(finder.verify_score(image, f) for f in finder.find(image)) < VERIFY_MIN_SCORE
