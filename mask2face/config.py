@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import difflib
 import json
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -207,13 +206,12 @@ def _unknown_key_message(key: str, known: Sequence[str], where: str = "") -> str
     return f"unknown configuration key {key!r}{where}{hint}"
 
 
+# Field annotations are strings here (from __future__ import annotations).
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "tuple": tuple}
+
+
 def _type_of(f: dataclasses.Field) -> Any:
-    hints = typing.get_type_hints(SECTIONS[_section_of(f)])
-    return hints[f.name]
-
-
-def _section_of(f: dataclasses.Field) -> str:
-    return key_index()[f.name][0]
+    return _TYPES[f.type]
 
 
 def _coerce(f: dataclasses.Field, value: Any, name: str) -> Any:

@@ -95,13 +95,17 @@ def grow_mask(mask):
     return tf.cast(grown, tf.uint8)
 
 
+def _to_float(masked, clean, mask):
+    return (tf.cast(masked, tf.float32) / 255.0, tf.cast(clean, tf.float32) / 255.0,
+            tf.cast(mask, tf.float32) / 255.0)
+
+
 def _augment(masked, clean, mask, seed):
     """One random draw per pair: the same flip and photometric change on input and target."""
     flip = tf.random.stateless_uniform([], seed) < 0.5
     masked, clean, mask = [tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
                            for t in (masked, clean, mask)]
-    masked = tf.cast(masked, tf.float32) / 255.0
-    clean = tf.cast(clean, tf.float32) / 255.0
+    masked, clean, mask = _to_float(masked, clean, mask)
     draws = tf.random.stateless_uniform([3], seed + 1, -1.0, 1.0)
     brightness, contrast, saturation = 0.08 * draws[0], 1.0 + 0.15 * draws[1], 1.0 + 0.2 * draws[2]
 
@@ -113,12 +117,7 @@ def _augment(masked, clean, mask, seed):
         gray = tf.reduce_mean(image, axis=-1, keepdims=True)
         image = (image - gray) * saturation + gray
         return tf.clip_by_value(image, 0.0, 1.0)
-    return jitter(masked), jitter(clean), tf.cast(mask, tf.float32) / 255.0
-
-
-def _to_float(masked, clean, mask):
-    return (tf.cast(masked, tf.float32) / 255.0, tf.cast(clean, tf.float32) / 255.0,
-            tf.cast(mask, tf.float32) / 255.0)
+    return jitter(masked), jitter(clean), mask
 
 
 def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: bool,

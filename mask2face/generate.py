@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from mask2face.config import Config, load_config
 from mask2face.datasets import Photo, resolve_source
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
+from mask2face.images import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class PairWriter:
         for pair in pairs:
             name = pair["record"]["id"] + ".png"
             for kind, data in pair["files"].items():
-                _atomic_write(self.out / result.split / kind / name, data)
+                atomic_write(self.out / result.split / kind / name, data)
         lines = "".join(json.dumps(p["record"]) + "\n" for p in pairs)
         with open(self.manifest, "a") as handle:
             handle.write(lines)
@@ -211,13 +212,6 @@ class PairWriter:
             if new:
                 writer.writerow(["number", "source", "reason"])
             writer.writerow([number, source, reason])
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(".tmp-" + path.name)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------- driver

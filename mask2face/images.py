@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -66,15 +67,23 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, **save_options) -> None:
-    """Write an RGB or grayscale uint8 array; a temporary name is renamed into place, so a
-    reader never sees half a file."""
+    """Write an RGB or grayscale uint8 array, in the format its suffix names, atomically."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format=fmt, **save_options)
+    atomic_write(path, buffer.getvalue())
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes under a temporary name (``.tmp-*``) and rename it into place, so a reader
+    never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
-            Image.fromarray(np.ascontiguousarray(array)).save(handle, format=fmt, **save_options)
+            handle.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs are ordinary files

@@ -26,7 +26,7 @@ import numpy as np
 
 from mask2face.config import DETECTOR_CHOICES, Config, load_config
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
-from mask2face.faces import Face, FaceCrop, face_crop, get_face_finder
+from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
 from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,8 @@ class Unmasker:
         if self.size != config.data.image_size:
             raise ModelFileError(f"model input is {self.size} px but its config.json says "
                                  f"{config.data.image_size}")
-        self.finder = get_face_finder(config.faces.landmarks_predictor_path,
-                                      detector or config.predict.predict_face_detector,
-                                      config.faces.detection_max_side)
+        self.finder = face_finder_from_config(config.faces,
+                                              detector or config.predict.predict_face_detector)
         self.timing = Timing()
         signature = [tf.TensorSpec([None, self.size, self.size, 3], tf.float32)]
         # One traced function: repeated calls neither retrace nor grow memory.

@@ -130,9 +130,9 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     if t.train_data_limit:
         pairs = pairs.subset(range(min(t.train_data_limit, len(pairs))))
     size = config.data.image_size
-    if pair_image_size(pairs) != size:
-        log.warning("pairs are %d px, image_size is %d: resizing while loading",
-                    pair_image_size(pairs), size)
+    pairs_size = pair_image_size(pairs)
+    if pairs_size != size:
+        log.warning("pairs are %d px, image_size is %d: resizing while loading", pairs_size, size)
     train_pairs, val_pairs = split_validation(pairs, t.validation_fraction, config.data.seed)
     run.mkdir(parents=True, exist_ok=True)
     config.save(run / "config.json")
