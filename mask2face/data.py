@@ -100,8 +100,40 @@ def _to_float(masked, clean, mask):
             tf.cast(mask, tf.float32) / 255.0)
 
 
-def _augment(masked, clean, mask, seed):
-    """One random draw per pair: the same flip and photometric change on input and target."""
+# Real photos are softer and more compressed than LFW's: a share of the pairs is shrunk (to
+# between this share of its side and full size) and re-expanded, and a share JPEG-compressed,
+# identically on input and target, so the model sees low-resolution, blocky faces too.
+DEGRADE_SHARE = 0.5
+DEGRADE_MIN_SCALE = 0.35
+JPEG_SHARE = 0.5
+JPEG_QUALITY = (30, 95)
+
+
+def _degrade(images, draws, seed):
+    """Shrink-and-expand and JPEG, the same on every image of a pair."""
+    size = tf.shape(images[0])[0]
+    scale = DEGRADE_MIN_SCALE + (1.0 - DEGRADE_MIN_SCALE) * draws[0]
+    small = tf.maximum(8, tf.cast(tf.cast(size, tf.float32) * scale, tf.int32))
+
+    def soften(image):
+        image = tf.image.resize(image, (small, small), antialias=True)
+        return tf.clip_by_value(tf.image.resize(image, (size, size)), 0.0, 1.0)
+    images = [tf.cond(draws[1] < DEGRADE_SHARE, lambda i=i: soften(i), lambda i=i: i)
+              for i in images]
+    quality = tf.cast(JPEG_QUALITY[0] + (JPEG_QUALITY[1] - JPEG_QUALITY[0]) * draws[2], tf.int32)
+
+    def compress(image):
+        image = tf.image.adjust_jpeg_quality(image, quality)
+        return tf.reshape(image, tf.shape(images[0]))
+    return [tf.cond(draws[3] < JPEG_SHARE, lambda i=i: compress(i), lambda i=i: i)
+            for i in images]
+
+
+def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0):
+    """One random draw per pair: the same flip and photometric change on input and target.
+
+    A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
+    mask head learns to leave faces without a mask alone."""
     flip = tf.random.stateless_uniform([], seed) < 0.5
     masked, clean, mask = [tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
                            for t in (masked, clean, mask)]
@@ -117,12 +149,18 @@ def _augment(masked, clean, mask, seed):
         gray = tf.reduce_mean(image, axis=-1, keepdims=True)
         image = (image - gray) * saturation + gray
         return tf.clip_by_value(image, 0.0, 1.0)
-    return jitter(masked), jitter(clean), mask
+    masked, clean = jitter(masked), jitter(clean)
+    draws = tf.random.stateless_uniform([5], seed + 2)
+    masked, clean = _degrade([masked, clean], draws, seed)
+    unmasked = draws[4] < unmasked_share
+    masked = tf.where(unmasked, clean, masked)
+    mask = tf.where(unmasked, tf.zeros_like(mask), mask)
+    return masked, clean, mask
 
 
 def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: bool,
                  mask_head: bool, augment: bool = True, seed: int = 0,
-                 cache: bool | None = None) -> tf.data.Dataset:
+                 cache: bool | None = None, unmasked_share: float = 0.0) -> tf.data.Dataset:
     """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
     (or just rgb+mask when the model has no mask head).
 
@@ -132,9 +170,11 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         batch_size: images per batch.
         training: shuffle, repeat-safe and augment.
         mask_head: whether the model has a "mask" output.
-        augment: flips and photometric jitter (training only).
+        augment: flips, photometric jitter, softening and JPEG (training only).
         seed: the seed of shuffling and augmentation.
         cache: keep decoded pairs in memory; None decides from their size.
+        unmasked_share: share of training pairs shown as unmasked faces with an empty mask
+            (with ``augment``).
     """
     ds = tf.data.Dataset.from_tensor_slices((pairs.inputs, pairs.outputs, pairs.masks))
     ds = ds.map(lambda i, o, m: _decode(i, o, m, image_size), num_parallel_calls=tf.data.AUTOTUNE)
@@ -152,7 +192,8 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
     if training and augment:
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda pair, s: _augment(*pair, tf.cast(s % (2 ** 31 - 1), tf.int32)),
+            lambda pair, s: _augment(*pair, tf.cast(s % (2 ** 31 - 1), tf.int32),
+                                     unmasked_share),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

@@ -7,6 +7,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -15,6 +16,20 @@ from mask2face.errors import ImageReadError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def list_photos(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
+    """(photo, path relative to an output folder) for files and folders (recursive, sorted)."""
+    out = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for photo in sorted(path.rglob("*")):
+                if photo.is_file() and photo.suffix.lower() in IMAGE_SUFFIXES:
+                    out.append((photo, photo.relative_to(path)))
+        else:
+            out.append((path, Path(path.name)))
+    return out
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 from mask2face.config import DETECTOR_CHOICES, Config, load_config
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
-from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
+from mask2face.images import list_photos, read_image, write_image
 
 log = logging.getLogger(__name__)
 
@@ -223,20 +223,6 @@ def paste(photo: np.ndarray, result: FaceResult) -> None:
 
 # ---------------------------------------------------------------------- command line
 
-def _inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
-    """(photo, path relative to the output folder) for files and folders (recursive)."""
-    out = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            for photo in sorted(path.rglob("*")):
-                if photo.is_file() and photo.suffix.lower() in IMAGE_SUFFIXES:
-                    out.append((photo, photo.relative_to(path)))
-        else:
-            out.append((path, Path(path.name)))
-    return out
-
-
 def _save(path: Path, image: np.ndarray) -> None:
     options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
     write_image(path, image, **options)
@@ -251,7 +237,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
     """
     from tqdm.auto import tqdm
 
-    items = _inputs(inputs)
+    items = list_photos(inputs)
     if not items:
         raise UsageError("no photos given (or the folders hold none)")
     single = len(items) == 1 and not Path(inputs[0]).is_dir()

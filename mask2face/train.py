@@ -22,6 +22,10 @@ from mask2face.errors import UsageError
 log = logging.getLogger(__name__)
 
 RUN_FILES = ("model.keras", "config.json", "history.csv")
+# Adam's steps are clipped to this global gradient norm: a healthy step is far below it, and it
+# stops the rare spike that sent a 128 px LFW run at learning rate 1e-3 to NaN-like losses in
+# its first epoch.
+GRADIENT_CLIP_NORM = 1.0
 
 
 def choose_strategy():
@@ -144,7 +148,8 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     batch = t.batch_size * strategy.num_replicas_in_sync
     mask_head = config.model.mask_head
     train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
-                            augment=t.augment, seed=config.data.seed)
+                            augment=t.augment, seed=config.data.seed,
+                            unmasked_share=t.unmasked_share if mask_head else 0.0)
     val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
         if val_pairs else None
     steps = max(1, -(-len(train_pairs) // batch)) * t.epochs
@@ -159,7 +164,7 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
             metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
         else:
             loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
-        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, loss_weights=weights,
+        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM), loss=loss, loss_weights=weights,
                       metrics=metrics, jit_compile=t.jit_compile)
     log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
              model.count_params() / 1e6, forward_flops(model) / 1e9)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -119,7 +121,8 @@ def masked_photo(photo, face, seed=0, kind="surgical"):
     return apply_mask(photo, face.landmarks, spec, rng)[0]
 
 
-@pytest.mark.parametrize("detector, least", [("hog+mtcnn", 5), ("hog+mtcnn+cnn", 6)])
+@pytest.mark.parametrize("detector, least", [("hog+mtcnn", 5), ("hog+mtcnn+cnn", 6),
+                                             ("blaze", 6), ("blaze>mtcnn", 6)])
 def test_masked_faces_found_by_masked_face_detector(sample_faces, detector, least):
     finder = get_face_finder(detector=detector)
     eye = lambda lm: np.stack([lm[36:42].mean(0), lm[42:48].mean(0)])  # noqa: E731
@@ -145,3 +148,127 @@ def test_verify_score_tells_faces_from_face_like_places(sample_faces, finder):
     # The same landmarks moved down onto the space suit: no face there.
     moved = Face(face.box, face.score, face.landmarks + np.array([0.0, 260.0], np.float32), "hog")
     assert finder.verify_score(photo, moved) < VERIFY_MIN_SCORE
+
+
+# ------------------------------------------------------------------ BlazeFace and padding
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "masked-real-dev"
+
+
+def tight_crop(photo, face, top, bottom, side):
+    """The face cut so that it fills the frame: shares of the box cut off the top (forehead),
+    the bottom (negative: kept below the box) and each side."""
+    x0, y0, x1, y1 = face.box
+    w, h = x1 - x0, y1 - y0
+    return np.ascontiguousarray(photo[int(y0 + top * h):int(y1 - bottom * h),
+                                      int(x0 + side * w):int(x1 - side * w)])
+
+
+def test_padding_finds_faces_that_fill_the_frame(sample_faces):
+    from mask2face.faces import BlazeFace
+    blaze = BlazeFace()
+    for name, (photo, face) in sample_faces.items():
+        masked = masked_photo(photo, face)
+        unpadded = padded = 0
+        for cut in ((0.15, -0.1, 0.0), (0.2, 0.0, 0.05), (0.25, 0.05, 0.1)):
+            crop = tight_crop(masked, face, *cut)
+            without = bool(blaze.detect(crop, pads=(0.0,)))
+            found = blaze.detect(crop)
+            assert found or not without, (name, cut)  # padding never loses a face
+            unpadded, padded = unpadded + without, padded + bool(found)
+            if found:
+                eyes = found[0][2]
+                assert eyes[0, 0] < eyes[1, 0]  # image-left eye first
+                assert eyes[:, 1].max() < crop.shape[0] * 0.6  # in the upper part of the crop
+        assert padded > unpadded, name  # a close-up missed without a border is found with one
+
+
+def test_blaze_eyes_move_the_landmarks(sample_faces, photos):
+    finder = get_face_finder(detector="blaze")
+    for name, (photo, hog_face) in sample_faces.items():
+        faces = finder.find(photos[name])
+        assert len(faces) == 1 and faces[0].detector == "blaze"
+        plausible(faces[0])
+        inter = np.hypot(*(hog_face.eyes[1] - hog_face.eyes[0]))
+        # BlazeFace's eyes and dlib's fitted ones agree on clean faces.
+        assert np.abs(faces[0].eyes - hog_face.eyes).max() < 0.15 * inter
+
+
+def test_align_to_eyes_is_a_similarity_onto_the_eyes(sample_faces):
+    from mask2face.faces import align_to_eyes
+    face = sample_faces["astronaut"][1]
+    target = face.eyes @ np.array([[0.0, -1.0], [1.0, 0.0]]) * 1.5 + 40.0  # rotated, scaled
+    moved = align_to_eyes(face.landmarks, target)
+    eyes = np.stack([moved[36:42].mean(0), moved[42:48].mean(0)])
+    assert np.allclose(eyes, target, atol=1e-3)
+    # Distances between any two points all grow by the same factor.
+    ratio = np.linalg.norm(moved[8] - moved[30]) / np.linalg.norm(face.landmarks[8] - face.landmarks[30])
+    assert ratio == pytest.approx(1.5, rel=1e-4)
+
+
+def test_detector_stages_fall_back_only_when_nothing_is_found(photos, monkeypatch):
+    from mask2face.faces import parse_detector
+    assert parse_detector("blaze>hog+mtcnn") == [["blaze"], ["hog", "mtcnn"]]
+    assert parse_detector("auto") == [["hog"], ["mtcnn"]]
+    with pytest.raises(Exception, match="unknown face detector"):
+        parse_detector("blaze>yolo")
+    finder = get_face_finder()
+    calls = []
+    monkeypatch.setattr(finder, "_detect_mtcnn", lambda image: calls.append(1) or [])
+    assert finder.detect(photos["astronaut"], "hog>mtcnn")
+    assert not calls
+    assert not finder.detect(np.zeros((200, 200, 3), np.uint8), "hog>mtcnn")
+    assert calls == [1]
+
+
+def test_config_detector_choices_all_parse():
+    from mask2face.config import DETECTOR_CHOICES
+    from mask2face.faces import parse_detector
+    for name in DETECTOR_CHOICES:
+        parse_detector(name)
+
+
+def test_faces_command_json_crops_and_sheet(tmp_path, photos, capsys):
+    import json
+    from mask2face.faces import main
+    from mask2face.images import write_image
+    folder = tmp_path / "photos"
+    for name, photo in photos.items():
+        write_image(folder / f"{name}.png", photo)
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    code = main([str(folder), "--json", "--crops", str(tmp_path / "crops"),
+                 "--sheet", str(tmp_path / "sheet.png")])
+    assert code == 1  # the broken file failed, the others were done
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [Path(r["path"]).name for r in records] == ["astronaut.png", "broken.jpg",
+                                                       "grace_hopper.png"]
+    broken = records[1]
+    assert broken["faces"] == [] and "broken.jpg" in broken["error"]
+    for record in (records[0], records[2]):
+        assert record["error"] is None and len(record["faces"]) == 1
+        face = record["faces"][0]
+        assert set(face) == {"box", "score", "detector", "eyes"}
+        assert len(face["box"]) == 4 and np.array(face["eyes"]).shape == (2, 2)
+    assert sorted(p.name for p in (tmp_path / "crops").iterdir()) == [
+        "astronaut_0.png", "grace_hopper_0.png"]
+    assert read_image(tmp_path / "sheet.png").shape[0] > 0
+
+
+def test_faces_command_text_line_per_photo(tmp_path, photos, capsys):
+    from mask2face.faces import main
+    from mask2face.images import write_image
+    write_image(tmp_path / "a.png", photos["astronaut"])
+    assert main([str(tmp_path / "a.png")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "1 face:" in out[0] and "blaze" in out[0]
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real masked photos (../shared) not present")
+def test_real_masked_photos_found():
+    from mask2face.images import read_image
+    finder = get_face_finder(detector="blaze>mtcnn")
+    photos = sorted((REAL / "with_mask").iterdir())[:: 25]  # 20 photos across the set
+    found = sum(bool(finder.find(read_image(p))) for p in photos)
+    assert found >= 18
+    clean = sorted((REAL / "without_mask").iterdir())[:: 15]
+    assert all(len(finder.find(read_image(p))) == 1 for p in clean)
