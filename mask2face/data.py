@@ -129,7 +129,7 @@ def _degrade(images, draws, seed):
             for i in images]
 
 
-def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0):
+def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True):
     """One random draw per pair: the same flip and photometric change on input and target.
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
@@ -151,7 +151,11 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0):
         return tf.clip_by_value(image, 0.0, 1.0)
     masked, clean = jitter(masked), jitter(clean)
     draws = tf.random.stateless_uniform([5], seed + 2)
-    masked, clean = _degrade([masked, clean], draws, seed)
+    if degrade:
+        masked, clean = _degrade([masked, clean], draws, seed)
+    # Blur and JPEG blocks reach a few pixels past the mask: outside it, the input stays the
+    # target exactly, as in the pairs themselves.
+    masked = tf.where(mask > 0.5, masked, clean)
     unmasked = draws[4] < unmasked_share
     masked = tf.where(unmasked, clean, masked)
     mask = tf.where(unmasked, tf.zeros_like(mask), mask)
@@ -160,7 +164,8 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0):
 
 def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: bool,
                  mask_head: bool, augment: bool = True, seed: int = 0,
-                 cache: bool | None = None, unmasked_share: float = 0.0) -> tf.data.Dataset:
+                 cache: bool | None = None, unmasked_share: float = 0.0,
+                 degrade: bool = True) -> tf.data.Dataset:
     """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
     (or just rgb+mask when the model has no mask head).
 
@@ -175,6 +180,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         cache: keep decoded pairs in memory; None decides from their size.
         unmasked_share: share of training pairs shown as unmasked faces with an empty mask
             (with ``augment``).
+        degrade: softening and JPEG as part of ``augment``.
     """
     ds = tf.data.Dataset.from_tensor_slices((pairs.inputs, pairs.outputs, pairs.masks))
     ds = ds.map(lambda i, o, m: _decode(i, o, m, image_size), num_parallel_calls=tf.data.AUTOTUNE)
@@ -193,7 +199,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda pair, s: _augment(*pair, tf.cast(s % (2 ** 31 - 1), tf.int32),
-                                     unmasked_share),
+                                     unmasked_share, degrade),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

@@ -49,7 +49,8 @@ def tiny_config(pairs, **extra):
 
 def test_augmentation_keeps_input_target_and_mask_aligned(tmp_path):
     pairs = list_pairs(write_pairs(tmp_path) / "train")
-    ds = make_dataset(pairs, SIZE, 4, training=True, mask_head=True, augment=True, seed=3)
+    ds = make_dataset(pairs, SIZE, 4, training=True, mask_head=True, augment=True, seed=3,
+                      degrade=False)
     flipped_seen = set()
     for masked, targets in ds.take(3):
         clean, mask = targets["image"][..., :3].numpy(), targets["mask"].numpy()[..., 0]
@@ -64,6 +65,29 @@ def test_augmentation_keeps_input_target_and_mask_aligned(tmp_path):
             assert (grown != inside).mean() < 0.01
             flipped_seen.add(bool(inside[:, :SIZE // 2].sum() < inside[:, SIZE // 2:].sum()))
     assert flipped_seen == {True, False}  # flips happened and stayed aligned
+
+
+def test_softened_and_compressed_pairs_differ_only_inside_the_mask(tmp_path):
+    pairs = list_pairs(write_pairs(tmp_path) / "train")
+    ds = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=5)
+    masked, targets = next(iter(ds))
+    clean, mask = targets["image"][..., :3].numpy(), targets["mask"].numpy()[..., 0]
+    differ = np.abs(masked.numpy() - clean).max(axis=-1) > 1e-6
+    assert not differ[mask < 0.5].any()
+    assert differ[mask > 0.5].mean() > 0.9
+
+
+def test_unmasked_share_shows_clean_faces_with_empty_masks(tmp_path):
+    pairs = list_pairs(write_pairs(tmp_path) / "train")
+    everything = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
+                              unmasked_share=1.0)
+    masked, targets = next(iter(everything))
+    assert np.array_equal(masked.numpy(), targets["image"][..., :3].numpy())
+    assert targets["mask"].numpy().max() == 0 and targets["image"][..., 3].numpy().max() == 0
+    none = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
+                        unmasked_share=0.0)
+    masked, targets = next(iter(none))
+    assert (targets["mask"].numpy().reshape(12, -1).max(axis=1) == 1).all()
 
 
 def test_validation_split_is_by_identity(tmp_path):
