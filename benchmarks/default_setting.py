@@ -51,7 +51,7 @@ def main() -> None:
     for name in args.candidates:
         filters, kernels = CANDIDATES[name]
         keras.utils.set_random_seed(0)
-        model = make_model("resnet", args.size, filters, kernels)
+        model = make_model("resnet_d", args.size, filters, kernels)
         model.compile(keras.optimizers.Adam(args.learning_rate),
                       loss={"image": make_image_loss("ssim_l1"), "mask": make_mask_loss("dice_bce")},
                       loss_weights={"image": 1.0, "mask": 0.2})
@@ -65,7 +65,7 @@ def main() -> None:
             for out, target in zip(output, targets["image"].numpy()):
                 rows.append(image_metrics(target[..., :3], np.clip(out, 0, 1), target[..., 3] > 0.5))
         mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_mask", "ssim_mask", "psnr")}
-        gflop_256 = forward_flops(make_model("resnet", 256, filters, kernels)) / 1e9
+        gflop_256 = forward_flops(make_model("resnet_d", 256, filters, kernels)) / 1e9
         result = {"setting": name, "filters": filters, "kernels": kernels,
                   "params_m": model.count_params() / 1e6, "gflop_256": gflop_256,
                   "epochs_in_budget": epochs, **mean}

@@ -92,8 +92,10 @@ class MasksConfig:
 class ModelConfig:
     """The U-Net."""
 
-    architecture: str = _key("resnet", "resnet (the published model) or plain (classic U-Net)",
-                             choices=("resnet", "plain"))
+    architecture: str = _key(
+        "resnet_d", "resnet (the published network), resnet_d (mask2face's cheaper variant, "
+        "better per unit of compute) or plain (classic U-Net)",
+        choices=("resnet", "resnet_d", "plain"))
     # Chosen by benchmarks/default_setting.py: best validation quality per unit of compute of
     # four settings (6.5 GFLOP per 256 px image; the published one is 79.3).
     filters: tuple = _key((24, 48, 64, 96, 128, 192),

@@ -3,7 +3,9 @@
 
 PSNR, SSIM and L1 over the whole crop and inside the true mask region, mask IoU when the model
 predicts masks, and milliseconds per face; with two reference rows on the same pairs: the masked
-input as it is, and OpenCV's Telea inpainting given the true mask.
+input as it is, and OpenCV's Telea inpainting given the true mask; and the model's figures per
+mask kind (from the pairs' manifest). SSIM is training's own (``mask2face.losses``: 11 px
+Gaussian window); inside the mask it averages the SSIM map over the windows centred there.
 """
 
 from __future__ import annotations
@@ -39,14 +41,19 @@ def psnr(target: np.ndarray, output: np.ndarray, where: np.ndarray | None = None
 
 
 def ssim(target: np.ndarray, output: np.ndarray, where: np.ndarray | None = None) -> float:
-    """Mean SSIM of float RGB images in [0, 1] (7 px window), optionally inside ``where``."""
-    from skimage.metrics import structural_similarity
+    """Mean SSIM of float RGB images in [0, 1] (training's definition), optionally over the
+    windows centred inside ``where``."""
+    import keras
 
-    value, full = structural_similarity(target, output, channel_axis=2, data_range=1.0,
-                                        full=True)
+    from mask2face.losses import SSIM_WINDOW, ssim_map
+
+    full = keras.ops.convert_to_numpy(ssim_map(target[None].astype(np.float32),
+                                               output[None].astype(np.float32)))[0].mean(axis=-1)
     if where is None:
-        return float(value)
-    return float(full[where].mean()) if where.any() else float("nan")
+        return float(full.mean())
+    half = SSIM_WINDOW // 2
+    inside = where[half:where.shape[0] - half, half:where.shape[1] - half]
+    return float(full[inside].mean()) if inside.any() else float("nan")
 
 
 def l1(target: np.ndarray, output: np.ndarray, where: np.ndarray | None = None) -> float:
@@ -74,6 +81,12 @@ def telea(masked: np.ndarray, region: np.ndarray) -> np.ndarray:
                        cv2.INPAINT_TELEA).astype(np.float32) / 255.0
 
 
+def mask_family(kind: str) -> str:
+    """The row of the per-kind table a mask kind belongs to: the procedural kinds by name,
+    every MaskTheFace template together."""
+    return "templates" if kind.startswith("template:") else kind
+
+
 def _mean(rows: list[dict]) -> dict:
     keys = rows[0].keys()
     return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
@@ -89,6 +102,8 @@ def evaluate(unmasker, test_dir: str | Path, out_dir: str | Path, limit: int = 0
 
     pairs = list_pairs(test_dir)
     count = min(limit, len(pairs)) if limit else len(pairs)
+    kinds = _mask_kinds(Path(test_dir))
+    by_kind: dict[str, list[dict]] = {}
     size = unmasker.size
     rows = {"model": [], "masked input": [], "telea": []}
     ious, seconds, grid = [], 0.0, []
@@ -114,6 +129,11 @@ def evaluate(unmasker, test_dir: str | Path, out_dir: str | Path, limit: int = 0
             rows["model"].append(image_metrics(clean[j], out, regions[j]))
             rows["masked input"].append(image_metrics(clean[j], masked[j], regions[j]))
             rows["telea"].append(image_metrics(clean[j], inpainted, regions[j]))
+            kind = kinds.get(Path(pairs.inputs[idx[j]]).stem)
+            if kind:
+                telea_mask = rows["telea"][-1]["psnr_mask"]
+                by_kind.setdefault(mask_family(kind), []).append(
+                    {**rows["model"][-1], "telea_psnr_mask": telea_mask})
             if predicted is not None:
                 ious.append(iou(predicted[j] > 0.5, regions[j]))
             if len(grid) < GRID_ROWS:
@@ -126,6 +146,8 @@ def evaluate(unmasker, test_dir: str | Path, out_dir: str | Path, limit: int = 0
     metrics["model"]["ms_per_face"] = seconds / count * 1000
     metrics["pairs"] = count
     metrics["psnr_cap_db"] = PSNR_CAP_DB
+    metrics["by_mask_kind"] = {kind: {**_mean(values), "pairs": len(values)}
+                               for kind, values in sorted(by_kind.items())}
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,6 +156,20 @@ def evaluate(unmasker, test_dir: str | Path, out_dir: str | Path, limit: int = 0
     (out_dir / "report.md").write_text(report_markdown(metrics, str(test_dir)))
     log.info("report written to %s", out_dir)
     return metrics
+
+
+def _mask_kinds(test_dir: Path) -> dict[str, str]:
+    """Pair id -> mask kind, from the manifest beside the split folder (empty if none)."""
+    manifest = test_dir.parent / "manifest.jsonl"
+    kinds = {}
+    if manifest.exists():
+        for line in manifest.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                kinds[record["id"]] = record["mask"]["kind"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn or foreign line: that pair is just not in the per-kind table
+    return kinds
 
 
 def report_markdown(metrics: dict, test_dir: str) -> str:
@@ -155,6 +191,14 @@ def report_markdown(metrics: dict, test_dir: str) -> str:
     lines += ["", f"Model time: {model['ms_per_face']:.1f} ms per face (model only, batched)."]
     if "mask_iou" in model:
         lines.append(f"Predicted mask vs true mask: IoU {model['mask_iou']:.3f}.")
+    if metrics.get("by_mask_kind"):
+        lines += ["", "Per mask kind (model; Telea inside the mask for reference):", "",
+                  "| mask kind | pairs | PSNR dB | SSIM | PSNR mask dB | SSIM mask | "
+                  "Telea PSNR mask dB |", "|---|---|---|---|---|---|---|"]
+        for kind, m in metrics["by_mask_kind"].items():
+            lines.append(f"| {kind} | {m['pairs']} | {m['psnr']:.2f} | {m['ssim']:.4f} | "
+                         f"{m['psnr_mask']:.2f} | {m['ssim_mask']:.4f} | "
+                         f"{m['telea_psnr_mask']:.2f} |")
     lines += ["", f"PSNR of identical images is reported as {metrics['psnr_cap_db']:.0f} dB.", "",
               "![input | target | output | Telea](grid.png)", "",
               "Each row of `grid.png`: masked input | target | model output | Telea inpainting.",

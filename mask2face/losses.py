@@ -1,5 +1,10 @@
 """Losses and metrics, each a small registered function named for exactly what it computes.
 
+Written with ``keras.ops`` only, so they run on every Keras backend (TensorFlow, JAX) and are the
+one definition used by training and by ``evaluate``. SSIM is ``tf.image.ssim``'s: an 11 px
+Gaussian window (sigma 1.5), k1 = 0.01, k2 = 0.03, valid positions only, averaged over the
+positions and then the channels.
+
 Targets of the image output may carry the true mask region as a fourth channel
 (``rgb + mask``, as the training pipeline gives them): image losses use the first three channels,
 the ``masked_*`` metrics use the fourth to look only inside the mask.
@@ -8,38 +13,74 @@ the ``masked_*`` metrics use the fourth to look only inside the mask.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 PACKAGE = "mask2face"
 IMAGE_LOSSES = ("ssim_l1", "ssim", "l1", "mse")
 MASK_LOSSES = ("bce", "dice", "dice_bce")
 EPSILON = 1e-6
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+IMAGE_AXES = (1, 2, 3)
 
 
 def _rgb(y_true, y_pred):
-    y_pred = tf.cast(y_pred, tf.float32)
-    return tf.cast(y_true[..., :3], tf.float32), y_pred[..., :3]
+    return ops.cast(y_true[..., :3], "float32"), ops.cast(y_pred, "float32")[..., :3]
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
 def l1(y_true, y_pred):
     """Mean absolute error per image."""
     t, p = _rgb(y_true, y_pred)
-    return tf.reduce_mean(tf.abs(t - p), axis=[1, 2, 3])
+    return ops.mean(ops.abs(t - p), axis=IMAGE_AXES)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
 def mse(y_true, y_pred):
     """Mean squared error per image."""
     t, p = _rgb(y_true, y_pred)
-    return tf.reduce_mean(tf.square(t - p), axis=[1, 2, 3])
+    return ops.mean(ops.square(t - p), axis=IMAGE_AXES)
+
+
+def _gaussian_window(channels: int) -> np.ndarray:
+    """The (11, 11, channels, 1) depthwise kernel of SSIM's normalised Gaussian window."""
+    coords = np.arange(SSIM_WINDOW, dtype=np.float64) - (SSIM_WINDOW - 1) / 2
+    g = np.exp(-coords ** 2 / (2 * SSIM_SIGMA ** 2))
+    g /= g.sum()
+    window = np.outer(g, g).astype(np.float32)
+    return np.tile(window[:, :, None, None], (1, 1, channels, 1))
+
+
+def ssim_map(t, p, max_val: float = 1.0):
+    """SSIM at every valid window position of two (N, H, W, C) float batches:
+    (N, H - 10, W - 10, C), position (i, j) centred on pixel (i + 5, j + 5)."""
+    channels = int(t.shape[-1])
+    window = ops.convert_to_tensor(_gaussian_window(channels))
+
+    def local_mean(x):
+        return ops.depthwise_conv(x, window, strides=1, padding="valid")
+    c1, c2 = (SSIM_K1 * max_val) ** 2, (SSIM_K2 * max_val) ** 2
+    mean_t, mean_p = local_mean(t), local_mean(p)
+    both = mean_t * mean_p * 2.0
+    squares = ops.square(mean_t) + ops.square(mean_p)
+    luminance = (both + c1) / (squares + c1)
+    cross = local_mean(t * p) * 2.0
+    power = local_mean(ops.square(t) + ops.square(p))
+    contrast_structure = (cross - both + c2) / (power - squares + c2)
+    return luminance * contrast_structure
+
+
+def ssim_per_image(t, p, max_val: float = 1.0):
+    """SSIM of two (N, H, W, C) float batches, per image (``tf.image.ssim``'s definition)."""
+    return ops.mean(ssim_map(t, p, max_val), axis=IMAGE_AXES)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
 def ssim(y_true, y_pred):
     """Structural similarity per image (images in [0, 1]; 11 px Gaussian window)."""
-    t, p = _rgb(y_true, y_pred)
-    return tf.image.ssim(t, p, max_val=1.0)
+    return ssim_per_image(*_rgb(y_true, y_pred))
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -66,33 +107,32 @@ class SsimL1Loss(keras.losses.Loss):
 @keras.saving.register_keras_serializable(PACKAGE)
 def psnr(y_true, y_pred):
     """Peak signal-to-noise ratio in dB per image (images in [0, 1])."""
-    t, p = _rgb(y_true, y_pred)
-    return tf.image.psnr(t, p, max_val=1.0)
+    return 10.0 * ops.log10(1.0 / mse(y_true, y_pred))
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
 def masked_l1(y_true, y_pred):
     """Mean absolute error inside the true mask region (the target's fourth channel)."""
     t, p = _rgb(y_true, y_pred)
-    region = tf.cast(y_true[..., 3:4], tf.float32)
-    error = tf.reduce_sum(tf.abs(t - p) * region, axis=[1, 2, 3])
-    return error / (3.0 * tf.reduce_sum(region, axis=[1, 2, 3]) + EPSILON)
+    region = ops.cast(y_true[..., 3:4], "float32")
+    error = ops.sum(ops.abs(t - p) * region, axis=IMAGE_AXES)
+    return error / (3.0 * ops.sum(region, axis=IMAGE_AXES) + EPSILON)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
 def dice_loss(y_true, y_pred):
     """1 - Dice coefficient of the predicted and true mask, per image."""
-    t, p = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
-    inter = tf.reduce_sum(t * p, axis=[1, 2, 3])
-    total = tf.reduce_sum(t, axis=[1, 2, 3]) + tf.reduce_sum(p, axis=[1, 2, 3])
+    t, p = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+    inter = ops.sum(t * p, axis=IMAGE_AXES)
+    total = ops.sum(t, axis=IMAGE_AXES) + ops.sum(p, axis=IMAGE_AXES)
     return 1.0 - (2.0 * inter + EPSILON) / (total + EPSILON)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
 def bce(y_true, y_pred):
     """Binary cross-entropy of the mask, per image."""
-    t, p = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
-    return tf.reduce_mean(keras.losses.binary_crossentropy(t, p), axis=[1, 2])
+    t, p = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+    return ops.mean(keras.losses.binary_crossentropy(t, p), axis=(1, 2))
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -104,10 +144,10 @@ def dice_bce(y_true, y_pred):
 @keras.saving.register_keras_serializable(PACKAGE)
 def mask_iou(y_true, y_pred):
     """Intersection over union of the true mask and the predicted one thresholded at 0.5."""
-    t = tf.cast(y_true > 0.5, tf.float32)
-    p = tf.cast(tf.cast(y_pred, tf.float32) > 0.5, tf.float32)
-    inter = tf.reduce_sum(t * p, axis=[1, 2, 3])
-    union = tf.reduce_sum(tf.maximum(t, p), axis=[1, 2, 3])
+    t = ops.cast(ops.cast(y_true, "float32") > 0.5, "float32")
+    p = ops.cast(ops.cast(y_pred, "float32") > 0.5, "float32")
+    inter = ops.sum(t * p, axis=IMAGE_AXES)
+    union = ops.sum(ops.maximum(t, p), axis=IMAGE_AXES)
     return (inter + EPSILON) / (union + EPSILON)
 
 

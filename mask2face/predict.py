@@ -96,7 +96,7 @@ class Unmasker:
     """A trained model with its run's configuration, loaded once: image in, image out."""
 
     def __init__(self, model, config: Config, detector: str | None = None) -> None:
-        import tensorflow as tf
+        import keras
 
         self.model = model
         self.config = config
@@ -107,10 +107,14 @@ class Unmasker:
         self.finder = face_finder_from_config(config.faces,
                                               detector or config.predict.predict_face_detector)
         self.timing = Timing()
-        signature = [tf.TensorSpec([None, self.size, self.size, 3], tf.float32)]
-        # One traced function: repeated calls neither retrace nor grow memory.
-        self._forward = tf.function(lambda x: model(x, training=False),
-                                    input_signature=signature, reduce_retracing=True)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            signature = [tf.TensorSpec([None, self.size, self.size, 3], tf.float32)]
+            # One traced function: repeated calls neither retrace nor grow memory.
+            self._forward = tf.function(lambda x: model(x, training=False),
+                                        input_signature=signature, reduce_retracing=True)
+        else:
+            self._forward = lambda x: model(x, training=False)
 
     @classmethod
     def load(cls, model: str | Path | None = None, detector: str | None = None,
@@ -127,10 +131,10 @@ class Unmasker:
         for start in range(0, len(crops), step):
             out = self._forward(crops[start:start + step].astype(np.float32))
             if isinstance(out, dict):
-                images.append(out["image"].numpy())
-                masks.append(out["mask"].numpy()[..., 0])
+                images.append(np.asarray(out["image"]))
+                masks.append(np.asarray(out["mask"])[..., 0])
             else:
-                images.append(out.numpy())
+                images.append(np.asarray(out))
         return np.concatenate(images), (np.concatenate(masks) if masks else None)
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None) -> np.ndarray:

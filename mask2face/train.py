@@ -28,8 +28,30 @@ RUN_FILES = ("model.keras", "config.json", "history.csv")
 GRADIENT_CLIP_NORM = 1.0
 
 
+def gpu_available() -> bool:
+    """Whether the Keras backend in use sees a GPU."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+        return any(d.platform == "gpu" for d in jax.devices())
+    import tensorflow as tf
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def choose_strategy():
-    """MultiWorkerMirrored with TF_CONFIG, Mirrored on several GPUs, else the default one."""
+    """MultiWorkerMirrored with TF_CONFIG, Mirrored on several GPUs, else the default one.
+    Other backends than TensorFlow train on one device: a scope that does nothing."""
+    import contextlib
+
+    import keras
+    if keras.backend.backend() != "tensorflow":
+        class OneDevice:
+            num_replicas_in_sync = 1
+
+            def scope(self):
+                return contextlib.nullcontext()
+        return OneDevice()
     import tensorflow as tf
 
     if os.environ.get("TF_CONFIG"):
@@ -55,13 +77,12 @@ def set_precision(mode: str) -> str:
     auto: float16 on a GPU, float32 elsewhere. float16 / bfloat16: forced. off: float32.
     """
     import keras
-    import tensorflow as tf
 
     policy = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}.get(mode)
+    gpu = gpu_available()
     if mode == "auto":
-        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
-    if policy == "mixed_bfloat16" and not tf.config.list_physical_devices("GPU") and \
-            not cpu_supports_bfloat16():
+        policy = "mixed_float16" if gpu else "float32"
+    if policy == "mixed_bfloat16" and not gpu and not cpu_supports_bfloat16():
         log.warning("this CPU has no native bfloat16: mixed_bfloat16 will be slow")
     keras.mixed_precision.set_global_policy(policy)
     return policy
@@ -204,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", dest="batch_size", type=int)
     parser.add_argument("--learning-rate", dest="learning_rate", type=float)
-    parser.add_argument("--architecture", help="resnet or plain")
+    parser.add_argument("--architecture", help="resnet (published), resnet_d or plain")
     parser.add_argument("--filters", type=int, nargs="+")
     parser.add_argument("--kernels", type=int, nargs="+")
     parser.add_argument("--loss", help="ssim_l1, ssim, l1 or mse")

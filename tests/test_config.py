@@ -21,7 +21,7 @@ def test_defaults_and_shipped_file_agree():
 
 def test_json_overrides_default(tmp_path):
     config = load_config(write(tmp_path, '{"data": {"image_size": 128}}'))
-    assert config.data.image_size == 128 and config.model.architecture == "resnet"
+    assert config.data.image_size == 128 and config.model.architecture == "resnet_d"
 
 
 def test_misspelt_key_suggests_the_close_one(tmp_path):
@@ -39,7 +39,7 @@ def test_unknown_section_and_misplaced_key(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ('{"data": {"image_size": "big"}}', r"data.image_size = 'big': expected a whole number"),
     ('{"data": {"image_size": 8}}', r"data.image_size = 8: must be at least 32"),
-    ('{"model": {"architecture": "vit"}}', r"expected one of resnet, plain"),
+    ('{"model": {"architecture": "vit"}}', r"expected one of resnet, resnet_d, plain"),
     ('{"model": {"filters": [8, -1]}}', r"positive whole numbers"),
     ('{"model": {"filters": [8, 16], "kernels": [3]}}', r"one kernel size per level"),
     ('{"masks": {"mask_color": "blue"}}', r"expected a colour like #1e90ff"),

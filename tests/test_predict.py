@@ -142,6 +142,28 @@ def test_metrics_where_the_answer_is_known():
     assert iou(region, region) == 1.0 and iou(region, ~region) == 0.0
 
 
+def test_evaluate_ssim_is_trainings_and_kinds_come_from_the_manifest(tmp_path):
+    import keras
+    from mask2face import losses
+    from mask2face.evaluate import _mask_kinds, mask_family, ssim
+    rng = np.random.default_rng(2)
+    target = rng.random((40, 40, 3)).astype(np.float32)
+    output = np.clip(target + rng.normal(0, 0.1, target.shape), 0, 1).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(losses.ssim(target[None], output[None]))[0]
+    assert ssim(target, output) == pytest.approx(float(expected), abs=1e-6)
+    region = np.zeros((40, 40), bool)
+    region[20:, :] = True
+    output[:20] = target[:20]  # identical outside the region: SSIM 1 in the windows there
+    assert ssim(target, output, ~region & (np.arange(40)[:, None] < 14)) == pytest.approx(1.0)
+    (tmp_path / "test").mkdir()
+    (tmp_path / "manifest.jsonl").write_text(
+        '{"id": "000001_0", "mask": {"kind": "template:N95"}}\n'
+        '{"id": "000002_0", "mask": {"kind": "cloth"}}\n{"id": "0000')  # a torn last line
+    kinds = _mask_kinds(tmp_path / "test")
+    assert kinds == {"000001_0": "template:N95", "000002_0": "cloth"}
+    assert [mask_family(k) for k in kinds.values()] == ["templates", "cloth"]
+
+
 def test_evaluate_writes_report(tmp_path, run64_mask):
     result = subprocess.run([sys.executable, "-m", "mask2face.evaluate", "--model", str(run64_mask),
                              "-o", str(tmp_path / "report"), "--limit", "6"],
