@@ -42,14 +42,24 @@ LOWER_FACE_GROWTH = 0.16
 MIN_MASK_SHARE = 0.1
 
 
+# The model that ships with mask2face (trained on LFW; see its MODEL_CARD.md): used when no model
+# is named and no run of the user's own exists.
+BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "lfw128"
+
+
 def find_model(model: str | Path | None, model_dir: str = "models") -> tuple[Path, Path]:
-    """(model.keras, config.json) of a run folder or model file; None = newest run."""
+    """(model.keras, config.json) of a run folder or model file; None = the newest run under
+    ``model_dir``, else the bundled model."""
     if model is None:
         runs = sorted(Path(model_dir).glob("*/model.keras"), key=lambda p: p.stat().st_mtime)
-        if not runs:
-            raise ModelFileError(f"no trained model under {model_dir}/: train one with "
-                                 f"'python -m mask2face.train', or give --model RUN_DIR")
-        model_file = runs[-1]
+        if runs:
+            model_file = runs[-1]
+        elif (BUNDLED_MODEL / "model.keras").exists():
+            model_file = BUNDLED_MODEL / "model.keras"
+        else:
+            raise ModelFileError(f"no trained model under {model_dir}/ and no bundled model: "
+                                 f"train one with 'python -m mask2face.train', or give "
+                                 f"--model RUN_DIR")
     else:
         model = Path(model)
         model_file = model / "model.keras" if model.is_dir() else model
@@ -82,6 +92,15 @@ class FaceResult:
     output: np.ndarray       # the model's (S, S, 3) float output
     region: np.ndarray       # (S, S) float in [0, 1]: where the output replaces the photo
 
+    @property
+    def changed(self) -> bool:
+        return bool(self.region.max() > 0)
+
+    @property
+    def outcome(self) -> str:
+        """'unmasked', or why the face was left as it is."""
+        return "unmasked" if self.changed else "left untouched: no mask predicted"
+
 
 @dataclass
 class Timing:
@@ -99,6 +118,7 @@ class Unmasker:
         import keras
 
         self.model = model
+        self.model_file: Path | None = None
         self.config = config
         self.size = int(model.inputs[0].shape[1])
         if self.size != config.data.image_size:
@@ -119,10 +139,13 @@ class Unmasker:
     @classmethod
     def load(cls, model: str | Path | None = None, detector: str | None = None,
              model_dir: str = "models") -> "Unmasker":
-        """Load a run folder (or model.keras beside its config.json); None = newest run."""
+        """Load a run folder (or model.keras beside its config.json); None = the newest run
+        under ``model_dir``, else the bundled model."""
         model_file, config_file = find_model(model, model_dir)
         config = load_config(config_file)
-        return cls(load_model(model_file), config, detector)
+        unmasker = cls(load_model(model_file), config, detector)
+        unmasker.model_file = model_file
+        return unmasker
 
     def run_model(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, S, S, 3) float crops -> generated images and predicted masks (or None)."""
@@ -234,7 +257,8 @@ def _save(path: Path, image: np.ndarray) -> None:
 
 def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None = None,
                   side_by_side: bool = False) -> dict:
-    """Unmask photos and folders; returns {"written": [...], "failed": {path: reason}}.
+    """Unmask photos and folders; returns {"written": [...], "failed": {path: reason},
+    "faces": {path: [what was done with each face]}}.
 
     One photo in: ``output`` is a file (default ``<name>_unmasked.<ext>`` here). Several photos
     or a folder: ``output`` is a folder (default ``unmasked/``) mirroring the input tree.
@@ -245,7 +269,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
     if not items:
         raise UsageError("no photos given (or the folders hold none)")
     single = len(items) == 1 and not Path(inputs[0]).is_dir()
-    written, failed = [], {}
+    written, failed, faces = [], {}, {}
     for photo, relative in tqdm(items, unit="photo", disable=None if not single else True):
         if single:
             target = Path(output) if output else Path(f"{photo.stem}_unmasked{photo.suffix}")
@@ -258,12 +282,20 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
                 raise ImageReadError(f"{photo}: no face found")
             _save(target, np.hstack([image, out]) if side_by_side else out)
             written.append(str(target))
+            faces[str(photo)] = [r.outcome for r in results]
+            untouched = [r.outcome for r in results if not r.changed]
+            log.info("%s: %d face%s, %d unmasked%s", photo, len(results),
+                     "s" * (len(results) != 1), len(results) - len(untouched),
+                     "".join(f"; 1 {o}" for o in untouched))
         except (ImageReadError, OSError) as e:
             reason = str(e) if isinstance(e, ImageReadError) else f"{photo}: {e}"
             failed[str(photo)] = reason
             log.warning("%s", reason)
-    log.info("%d written, %d failed", len(written), len(failed))
-    return {"written": written, "failed": failed}
+    outcomes = [o for found in faces.values() for o in found]
+    log.info("%d written, %d failed; faces: %d found, %d unmasked, %d left untouched",
+             len(written), len(failed), len(outcomes), outcomes.count("unmasked"),
+             len(outcomes) - outcomes.count("unmasked"))
+    return {"written": written, "failed": failed, "faces": faces}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -287,12 +319,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def command(args: argparse.Namespace) -> int:
         model_dir = load_config(args.config).training.model_dir
         unmasker = Unmasker.load(args.model, args.detector, model_dir)
+        log.info("model: %s", unmasker.model_file)
         if args.batch_size:
             unmasker.config.override(predict_batch_size=args.batch_size)
         result = predict_files(unmasker, args.inputs, args.output, args.side_by_side)
         for reason in result["failed"].values():
             print(f"failed: {reason}")
-        print(json.dumps({"written": len(result["written"]), "failed": len(result["failed"])}))
+        outcomes = [o for found in result["faces"].values() for o in found]
+        print(json.dumps({"written": len(result["written"]), "failed": len(result["failed"]),
+                          "faces": len(outcomes), "unmasked": outcomes.count("unmasked"),
+                          "model": str(unmasker.model_file)}))
         return 1 if result["failed"] else 0
 
     return run_command(parser, command, argv)

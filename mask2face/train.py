@@ -212,6 +212,22 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     return run
 
 
+def export_run(run: str | Path, target: str | Path) -> Path:
+    """Copy a run's best model without its optimizer state (a third of the size), and its
+    config.json, into ``target``: a model folder that predict and evaluate take."""
+    import keras
+
+    from mask2face.predict import find_model, load_model
+    model_file, config_file = find_model(run)
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    model = load_model(model_file)  # compile=False: no optimizer, no training losses
+    model.save(target / "model.keras")
+    (target / "config.json").write_text(config_file.read_text())
+    keras.backend.clear_session()
+    return target
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from mask2face.cli import add_config_argument, overrides, run_command
 
@@ -236,10 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="compile the training step with XLA")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --model-dir from its last finished epoch")
+    parser.add_argument("--export", nargs=2, metavar=("RUN", "DIR"),
+                        help="copy a run's best model without optimizer state into DIR, and stop")
     keys = ["pairs_path", "epochs", "batch_size", "learning_rate", "architecture", "filters",
             "kernels", "loss", "image_size", "mixed_precision", "jit_compile"]
 
     def command(args: argparse.Namespace) -> int:
+        if args.export:
+            print(json.dumps({"exported": str(export_run(*args.export))}))
+            return 0
         config = load_config(args.config, **overrides(args, keys))
         if args.resume and any(getattr(args, k) is not None for k in keys):
             log.warning("--resume uses the run's own config.json; other flags are ignored")

@@ -121,3 +121,21 @@ def test_folder_source_any_case_and_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="no photos"):
         folder_photos(tmp_path / "empty")
+
+
+def test_unpacked_lfw_is_used_without_network(tmp_path, monkeypatch):
+    from mask2face import datasets
+    folder = tmp_path / "data" / "lfw" / "lfw-deepfunneled"
+    for person in ("Ada_Lovelace", "Alan_Turing"):
+        (folder / person).mkdir(parents=True)
+        for n in (1, 2):
+            (folder / person / f"{person}_{n:04d}.jpg").write_bytes(b"\xff\xd8 not decoded here")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the unpacked copy must be used without downloading")
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", no_network)
+    photos = datasets.resolve_source("lfw", tmp_path / "data")
+    assert len(photos) == 4 and {p.identity for p in photos} == {"Ada_Lovelace", "Alan_Turing"}
+    # The same folder given as a path is a folder source with the same identities.
+    assert [p.identity for p in datasets.resolve_source(str(folder), tmp_path / "x")] == \
+        [p.identity for p in photos]

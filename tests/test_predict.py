@@ -92,7 +92,10 @@ def test_cli_files_folder_failures_and_exif(tmp_path, run64, masked_photos):
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "no face found" in result.stdout and "not an image" in result.stdout
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"written": 2, "failed": 2}
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {k: summary[k] for k in ("written", "failed")} == {"written": 2, "failed": 2}
+    # run64 has no mask head: its region is the lower face, so every face found is unmasked.
+    assert summary["faces"] == summary["unmasked"] == 2 and summary["model"].endswith(".keras")
     assert read_image(out / "sub" / "g.jpg").shape == masked_photos["grace_hopper"].shape
     assert Image.open(out / "a.png").format == "PNG"
     # One photo in: a file out, named after it, in the current folder.
@@ -104,9 +107,11 @@ def test_cli_files_folder_failures_and_exif(tmp_path, run64, masked_photos):
 def test_missing_or_corrupt_model_is_exit_2(tmp_path, run64):
     photo = tmp_path / "p.png"
     Image.new("RGB", (64, 64)).save(photo)
-    empty = subprocess.run([sys.executable, "-m", "mask2face.predict", str(photo)],
-                           capture_output=True, text=True, cwd=tmp_path)
-    assert empty.returncode == 2 and "python -m mask2face.train" in empty.stderr
+    from mask2face import predict
+    with pytest.MonkeyPatch.context() as patch:  # no run, no bundled model
+        patch.setattr(predict, "BUNDLED_MODEL", tmp_path / "no-bundled-model")
+        with pytest.raises(ModelFileError, match="python -m mask2face.train"):
+            predict.find_model(None, str(tmp_path / "models"))
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.keras").write_bytes(b"not a zip")
@@ -198,3 +203,37 @@ def test_mask_head_decides_whether_a_face_is_touched(run64_mask, masked_photos, 
         x0, y0, x1, y1 = face.box
         ys, xs = np.nonzero(changed)
         assert ys.min() > y0 and xs.min() > x0 - 0.3 * (x1 - x0)
+
+
+BUNDLED = ROOT / "mask2face" / "pretrained" / "lfw128"
+
+
+@pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
+def test_bundled_model_loads_safely_and_unmasks_a_masked_photo(masked_photos, sample_faces):
+    import keras
+    from mask2face.predict import Unmasker, load_model
+    assert isinstance(keras.models.load_model(BUNDLED / "model.keras", safe_mode=True,
+                                              compile=False), keras.Model)
+    unmasker = Unmasker(load_model(BUNDLED / "model.keras"),
+                        load_config(BUNDLED / "config.json"))
+    photo = masked_photos["grace_hopper"]
+    result = unmasker.unmask(photo)
+    changed = np.any(result != photo, axis=2)
+    face = sample_faces["grace_hopper"][1]
+    mouth = face.landmarks[48:68].mean(axis=0).astype(int)
+    assert changed[mouth[1], mouth[0]]  # the mask over the mouth was replaced
+    x0, y0, x1, y1 = face.box
+    far = np.ones_like(changed)
+    far[max(0, int(y0 - (y1 - y0))):, max(0, int(x0 - (x1 - x0))):int(x1 + (x1 - x0))] = False
+    assert not changed[far].any()  # nothing far from the face moved
+
+
+@pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
+def test_predict_without_model_or_runs_uses_the_bundled_model(tmp_path, masked_photos):
+    Image.fromarray(masked_photos["grace_hopper"]).save(tmp_path / "masked.png")
+    result = subprocess.run([sys.executable, "-m", "mask2face.predict", "masked.png"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["unmasked"] == 1 and summary["model"].endswith("lfw128/model.keras")
+    assert (tmp_path / "masked_unmasked.png").exists()
