@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -238,6 +239,8 @@ def _coerce(f: dataclasses.Field, value: Any, name: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{bad}: expected a number")
         value = float(value)
+        if not math.isfinite(value):  # every range check is false for NaN: refuse it here
+            raise ConfigError(f"{bad}: expected a finite number")
     elif kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{bad}: expected a string")

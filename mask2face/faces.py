@@ -349,7 +349,7 @@ class BlazeFace:
         if scale < 0.5:
             # warpAffine has no area filter: shrink with one first so the input does not alias.
             shrink = min(1.0, scale * 2)
-            source = cv2.resize(source, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+            source = resize_by(source, shrink)
             matrix = matrix @ np.diag([1 / shrink, 1 / shrink, 1.0])
         square = cv2.warpAffine(source, matrix, (size, size), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT)
@@ -473,12 +473,19 @@ def face_finder_from_config(faces_config, detector: str | None = None) -> FaceFi
                            faces_config.detection_max_side)
 
 
+def resize_by(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image shrunk by ``scale`` with an area filter; a side never rounds to 0 px (a
+    20000 x 10 photo shrinks to 800 x 1, not to nothing)."""
+    h, w = image.shape[:2]
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     scale = min(1.0, max_side / max(image.shape[:2]))
     if scale == 1.0:
         return image, 1.0
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return small, scale
+    return resize_by(image, scale), scale
 
 
 def _iou(a: tuple, b: tuple) -> float:
@@ -536,7 +543,7 @@ class FaceCrop:
         if scale < 0.5:
             # warpAffine has no area filter: shrink with one first so the crop does not alias.
             shrink = scale * 1.5
-            image = cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+            image = resize_by(image, shrink)
             matrix = matrix @ np.diag([1 / shrink, 1 / shrink, 1.0])
         return cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)

@@ -27,7 +27,7 @@ import numpy as np
 from mask2face.config import DETECTOR_CHOICES, Config, load_config
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
-from mask2face.images import list_photos, read_image, write_image
+from mask2face.images import IMAGE_SUFFIXES, list_photos, read_image, write_image
 
 log = logging.getLogger(__name__)
 
@@ -255,26 +255,60 @@ def _save(path: Path, image: np.ndarray) -> None:
     write_image(path, image, **options)
 
 
+def plan_outputs(inputs: Sequence[str], output: str | None = None,
+                 suffix: str = "_unmasked", folder: str = "unmasked") -> list[tuple[Path, Path]]:
+    """(photo, file to write) for photos and folders, checked before any work is done.
+
+    One photo in: the output is a file (default ``<name><suffix>.<ext>`` in the current folder).
+    Several photos or a folder: a folder (default ``folder``) mirroring the input tree; photos
+    already inside that output folder are never read as inputs.
+
+    Raises:
+        UsageError: no photos, a folder output named like a file, or an output that would
+            overwrite an input photo.
+    """
+    items = list_photos(inputs)
+    single = len(items) == 1 and not Path(inputs[0]).is_dir()
+    if not single:
+        root = Path(output or folder)
+        if root.suffix.lower() in IMAGE_SUFFIXES:
+            raise UsageError(f"-o {root}: several photos or a folder go to a folder, not to "
+                             f"one {root.suffix} file")
+        inside = root.resolve()
+        items = [(photo, relative) for photo, relative in items
+                 if inside not in photo.resolve().parents]
+    if not items:
+        raise UsageError("no photos given (or the folders hold none)")
+    if single:
+        photo = items[0][0]
+        plan = [(photo, Path(output) if output else Path(f"{photo.stem}{suffix}{photo.suffix}"))]
+    else:
+        plan = [(photo, root / relative) for photo, relative in items]
+    sources = {photo.resolve() for photo, _ in plan}
+    for photo, target in plan:
+        if target.resolve() in sources:
+            raise UsageError(f"{target} is an input photo: writing there would replace it; "
+                             f"choose another -o")
+    return plan
+
+
 def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None = None,
-                  side_by_side: bool = False) -> dict:
-    """Unmask photos and folders; returns {"written": [...], "failed": {path: reason},
+                  side_by_side: bool = False, overwrite: bool = False) -> dict:
+    """Unmask photos and folders (see ``plan_outputs`` for where results go); returns
+    {"written": [...], "failed": {path: reason}, "skipped": [...],
     "faces": {path: [what was done with each face]}}.
 
-    One photo in: ``output`` is a file (default ``<name>_unmasked.<ext>`` here). Several photos
-    or a folder: ``output`` is a folder (default ``unmasked/``) mirroring the input tree.
+    A result file that exists already is left alone (the photo is skipped) unless ``overwrite``.
+    A photo that fails for any reason is reported and the batch goes on.
     """
     from tqdm.auto import tqdm
 
-    items = list_photos(inputs)
-    if not items:
-        raise UsageError("no photos given (or the folders hold none)")
-    single = len(items) == 1 and not Path(inputs[0]).is_dir()
-    written, failed, faces = [], {}, {}
-    for photo, relative in tqdm(items, unit="photo", disable=None if not single else True):
-        if single:
-            target = Path(output) if output else Path(f"{photo.stem}_unmasked{photo.suffix}")
-        else:
-            target = Path(output or "unmasked") / relative
+    plan = plan_outputs(inputs, output)
+    written, failed, faces, skipped = [], {}, {}, []
+    for photo, target in tqdm(plan, unit="photo", disable=None if len(plan) > 1 else True):
+        if target.exists() and not overwrite:
+            skipped.append(str(target))
+            continue
         try:
             image = read_image(photo, unmasker.config.faces.max_image_pixels)
             out, results = unmasker.unmask_faces(image)
@@ -287,15 +321,21 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             log.info("%s: %d face%s, %d unmasked%s", photo, len(results),
                      "s" * (len(results) != 1), len(results) - len(untouched),
                      "".join(f"; 1 {o}" for o in untouched))
-        except (ImageReadError, OSError) as e:
-            reason = str(e) if isinstance(e, ImageReadError) else f"{photo}: {e}"
-            failed[str(photo)] = reason
-            log.warning("%s", reason)
+        except ImageReadError as e:
+            failed[str(photo)] = str(e)
+            log.warning("%s", e)
+        except Exception as e:  # one odd photo must not stop the batch
+            log.debug("failed on %s", photo, exc_info=True)
+            failed[str(photo)] = f"{photo}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            log.warning("%s", failed[str(photo)])
+    if skipped:
+        log.info("%d result%s already there, left as %s (--overwrite replaces them)",
+                 len(skipped), "s" * (len(skipped) != 1), "they are" if len(skipped) > 1 else "it is")
     outcomes = [o for found in faces.values() for o in found]
     log.info("%d written, %d failed; faces: %d found, %d unmasked, %d left untouched",
              len(written), len(failed), len(outcomes), outcomes.count("unmasked"),
              len(outcomes) - outcomes.count("unmasked"))
-    return {"written": written, "failed": failed, "faces": faces}
+    return {"written": written, "failed": failed, "skipped": skipped, "faces": faces}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -311,22 +351,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="file for one photo, folder for several (default: "
                              "<name>_unmasked.<ext> / unmasked/)")
     parser.add_argument("--side-by-side", action="store_true", help="write input | output")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace results that exist already (default: skip those photos)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="faces per model call")
     parser.add_argument("--detector", choices=list(DETECTOR_CHOICES),
                         help="face detector (default: the run's predict_face_detector)")
     add_config_argument(parser)
 
     def command(args: argparse.Namespace) -> int:
+        plan_outputs(args.inputs, args.output)  # bad inputs and outputs fail before the model loads
         model_dir = load_config(args.config).training.model_dir
         unmasker = Unmasker.load(args.model, args.detector, model_dir)
         log.info("model: %s", unmasker.model_file)
         if args.batch_size:
             unmasker.config.override(predict_batch_size=args.batch_size)
-        result = predict_files(unmasker, args.inputs, args.output, args.side_by_side)
+        result = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
+                               args.overwrite)
         for reason in result["failed"].values():
             print(f"failed: {reason}")
         outcomes = [o for found in result["faces"].values() for o in found]
         print(json.dumps({"written": len(result["written"]), "failed": len(result["failed"]),
+                          "skipped": len(result["skipped"]),
                           "faces": len(outcomes), "unmasked": outcomes.count("unmasked"),
                           "model": str(unmasker.model_file)}))
         return 1 if result["failed"] else 0

@@ -107,3 +107,17 @@ def test_help_is_fast_and_light(command):
                             cwd=ROOT)
     assert result.stdout.strip().endswith("False"), result.stderr[-1000:]
     assert "usage: python -m mask2face." in result.stdout
+
+
+@pytest.mark.parametrize("text", ['{"training": {"learning_rate": NaN}}',
+                                  '{"predict": {"feather": Infinity}}',
+                                  '{"masks": {"mask_pattern_weight": -Infinity}}'])
+def test_nan_and_infinity_refused_naming_the_key(tmp_path, text):
+    from mask2face.config import load_config
+    from mask2face.errors import ConfigError
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="expected a finite number"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_config(None, learning_rate=float("nan"))

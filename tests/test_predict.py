@@ -237,3 +237,53 @@ def test_predict_without_model_or_runs_uses_the_bundled_model(tmp_path, masked_p
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["unmasked"] == 1 and summary["model"].endswith("lfw128/model.keras")
     assert (tmp_path / "masked_unmasked.png").exists()
+
+
+def run_predict(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "mask2face.predict", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_output_that_would_replace_an_input_is_refused_before_loading(tmp_path, masked_photos):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(masked_photos["astronaut"]).save(photos / "a.png")
+    before = (photos / "a.png").read_bytes()
+    for args in ([photos, "-o", photos], [photos / "a.png", "-o", photos / "a.png"],
+                 [photos, "-o", tmp_path / "x.jpg"]):
+        result = run_predict(tmp_path, *args, "--model", tmp_path / "no-model-needed")
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        assert "model not found" not in result.stderr  # checked before the model is looked at
+    assert (photos / "a.png").read_bytes() == before and not (tmp_path / "x.jpg").exists()
+
+
+def test_rerun_skips_results_and_never_reads_its_own_output(tmp_path, run64, masked_photos):
+    Image.fromarray(masked_photos["astronaut"]).save(tmp_path / "a.png")
+    first = run_predict(tmp_path, ".", "--model", run64, "--detector", "hog+mtcnn")
+    assert first.returncode == 0, first.stderr[-2000:]
+    written = tmp_path / "unmasked" / "a.png"
+    stamp = written.stat().st_mtime_ns
+    again = run_predict(tmp_path, ".", "--model", run64, "--detector", "hog+mtcnn")
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["skipped"] == 1 and summary["written"] == 0
+    assert not (tmp_path / "unmasked" / "unmasked").exists()
+    assert written.stat().st_mtime_ns == stamp
+    forced = run_predict(tmp_path, ".", "--model", run64, "--detector", "hog+mtcnn",
+                         "--overwrite")
+    assert json.loads(forced.stdout.strip().splitlines()[-1])["written"] == 1
+
+
+def test_an_odd_photo_is_reported_and_the_batch_goes_on(tmp_path, run64, masked_photos):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(masked_photos["astronaut"]).save(photos / "a.png")
+    Image.new("RGB", (20000, 10), (90, 90, 90)).save(photos / "b_strip.png")
+    Image.fromarray(masked_photos["grace_hopper"]).save(photos / "c.png")
+    result = run_predict(tmp_path, photos, "--model", run64, "--detector", "hog+mtcnn",
+                         "-o", tmp_path / "out")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["written"] == 2 and summary["failed"] == 1
+    assert "b_strip.png" in result.stdout
