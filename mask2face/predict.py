@@ -250,7 +250,8 @@ def paste(photo: np.ndarray, result: FaceResult) -> None:
 
 # ---------------------------------------------------------------------- command line
 
-def _save(path: Path, image: np.ndarray) -> None:
+def save_like(path: Path, image: np.ndarray) -> None:
+    """Write a result photo in the format its suffix names (JPEG and WebP at quality 95)."""
     options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
     write_image(path, image, **options)
 
@@ -314,7 +315,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             out, results = unmasker.unmask_faces(image)
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
-            _save(target, np.hstack([image, out]) if side_by_side else out)
+            save_like(target, np.hstack([image, out]) if side_by_side else out)
             written.append(str(target))
             faces[str(photo)] = [r.outcome for r in results]
             untouched = [r.outcome for r in results if not r.changed]

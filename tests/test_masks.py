@@ -135,3 +135,80 @@ def test_template_folder_errors_name_file_and_section(tmp_path, templates_path):
         TemplateSet(tmp_path)
     with pytest.raises(ConfigError, match="no masks.cfg"):
         TemplateSet(tmp_path / "templates-nowhere")
+
+
+# ------------------------------------------------------------ masks on a user's own photos
+
+@pytest.mark.parametrize("kind", ["surgical", "n95", "kn95", "cloth", "gas"])
+def test_mask_photo_covers_mouth_and_nose_tip_not_eyes(sample_faces, finder, kind):
+    from mask2face.config import MasksConfig
+    from mask2face.masks.photos import mask_photo
+    for photo, face in sample_faces.values():
+        result = mask_photo(photo, finder, MasksConfig(mask_type=kind), seed=3)
+        assert result.image.shape == photo.shape and result.image.dtype == photo.dtype
+        assert len(result.faces) == 1 and result.kinds == [kind]
+        lm = face.landmarks
+        for point in (lm[48:68].mean(axis=0), lm[33]):  # mouth, nose tip
+            x, y = np.round(point).astype(int)
+            assert result.region[y, x] == 255, kind
+        for eye in (lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)):
+            x, y = np.round(eye).astype(int)
+            assert result.region[y - 2:y + 3, x - 2:x + 3].max() == 0, kind
+        near = cv2.dilate(result.region, np.ones((7, 7), np.uint8)) > 0
+        assert np.array_equal(result.image[~near], photo[~near])  # far pixels untouched
+
+
+def masks_command(cwd, *args):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "mask2face.masks", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture
+def photo_folder(tmp_path, photos):
+    from mask2face.images import write_image
+    folder = tmp_path / "photos"
+    write_image(folder / "a.png", photos["astronaut"])
+    write_image(folder / "people" / "g.jpg", photos["grace_hopper"], quality=95)
+    write_image(folder / "sky.png", np.full((90, 120, 3), 200, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    return folder
+
+
+def test_masks_command_on_a_folder_reports_and_goes_on(tmp_path, photo_folder):
+    import json
+    from mask2face.images import read_image
+    result = masks_command(tmp_path, photo_folder, "--mask-type", "surgical", "--color",
+                           "#7fb3d8", "--save-region")
+    assert result.returncode == 1, result.stderr[-2000:]  # the broken photo failed
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["written"] == 2 and summary["faces"] == 2
+    assert "no face" in result.stdout and "broken.jpg" in result.stdout
+    out = tmp_path / "masked"
+    assert read_image(out / "a.png").shape == read_image(photo_folder / "a.png").shape
+    assert (out / "people" / "g.jpg").exists() and (out / "a_region.png").exists()
+    assert not (out / "sky.png").exists()
+
+
+def test_maskthefaces_flags_give_our_output_and_seed_gives_same_bytes(tmp_path, photo_folder):
+    ours = masks_command(tmp_path, photo_folder / "a.png", "--mask-type", "n95", "--color",
+                         "#112233", "--color-weight", "0.7", "-o", tmp_path / "ours.png")
+    theirs = masks_command(tmp_path, "--path", photo_folder / "a.png", "--mask_type", "N95",
+                           "--color", "#112233", "--color_weight", "0.7", "-o",
+                           tmp_path / "theirs.png")
+    assert ours.returncode == 0 and theirs.returncode == 0, theirs.stderr[-2000:]
+    assert (tmp_path / "ours.png").read_bytes() == (tmp_path / "theirs.png").read_bytes()
+    again = masks_command(tmp_path, photo_folder / "a.png", "--mask-type", "n95", "--color",
+                          "#112233", "--color-weight", "0.7", "-o", tmp_path / "again.png")
+    assert again.returncode == 0
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "ours.png").read_bytes()
+
+
+def test_masks_same_seed_same_bytes_whatever_the_workers(tmp_path, photo_folder):
+    one = masks_command(tmp_path, photo_folder, "-o", tmp_path / "one", "--seed", "7")
+    two = masks_command(tmp_path, photo_folder, "-o", tmp_path / "two", "--seed", "7",
+                        "--workers", "2")
+    assert one.returncode == two.returncode == 1
+    for name in ("a.png", "people/g.jpg"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

@@ -1,5 +1,6 @@
-"""``python -m mask2face.masks --preview sheet.png``: a contact sheet of every mask kind, colour
-and pattern on the sample faces (and on MaskTheFace templates when a folder is given)."""
+"""``python -m mask2face.masks PHOTOS``: put masks on your own photos (MaskTheFace's flags work
+too); ``python -m mask2face.masks --preview sheet.png``: a contact sheet of every mask kind,
+colour and pattern on the sample faces (and on MaskTheFace templates when a folder is given)."""
 
 from __future__ import annotations
 
@@ -82,26 +83,125 @@ def render_preview(masks_config, templates=None, size: int = 192, seed: int = 0)
     return np.vstack(blocks)
 
 
+# MaskTheFace's mask-type names that mean one of ours (its templates by the same names are used
+# instead where a template folder is given); "inpaint" and "all" are not offered.
+MASKTHEFACE_KINDS = {"surgical": "surgical", "n95": "n95", "kn95": "kn95", "cloth": "cloth",
+                     "gas": "gas", "random": "random", "surgical_blue": "surgical",
+                     "surgical_green": "surgical"}
+MASKTHEFACE_COLORS = {"surgical_blue": "#0473e2", "surgical_green": "#46a77b"}
+
+
+def resolve_kind(name: str, templates) -> tuple[str, str]:
+    """(mask_type, colour) for a kind as a user may write it: ours, a template name, or
+    MaskTheFace's spelling ("N95", "surgical_blue")."""
+    from mask2face.errors import UsageError
+    if name.startswith("template:") or name in ("random",):
+        return name, ""
+    if templates is not None and f"template:{name}" in templates.names():
+        return f"template:{name}", ""
+    key = name.lower()
+    if key in ("inpaint", "all"):
+        raise UsageError(f"--mask-type {name}: MaskTheFace's {name!r} is not offered; use one "
+                         f"kind, or random")
+    if key in MASKTHEFACE_KINDS:
+        return MASKTHEFACE_KINDS[key], MASKTHEFACE_COLORS.get(key, "")
+    return name, ""  # checked with the known kinds below
+
+
+def resolve_color(name: str) -> str:
+    """#rrggbb for a hex colour or a colour name (CSS names: 'navy', 'lightblue', ...)."""
+    from matplotlib import colors
+
+    from mask2face.errors import UsageError
+    try:
+        return colors.to_hex(name if name.startswith("#") else name.lower().replace(" ", ""))
+    except ValueError:
+        raise UsageError(f"--color {name!r}: not a colour (use #rrggbb or a colour name such "
+                         f"as navy)") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mask2face.masks",
-                                     description="Preview the mask kinds on the sample faces.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mask2face.masks",
+        description="Put masks on the faces of your own photos, or preview the mask kinds.")
     add_config_argument(parser)
-    parser.add_argument("--preview", metavar="PNG", required=True, help="contact sheet to write")
+    parser.add_argument("inputs", nargs="*", metavar="PHOTO_OR_FOLDER")
+    parser.add_argument("--path", dest="extra_inputs", action="append", default=[],
+                        metavar="PHOTO_OR_FOLDER", help="a photo or folder (MaskTheFace's flag)")
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="file for one photo, folder for several (default: "
+                             "<name>_masked.<ext> / masked/)")
+    parser.add_argument("--mask-type", "--mask_type", dest="mask_type", metavar="T",
+                        help="surgical, n95, kn95, cloth, gas, random, template:<name>; "
+                             "MaskTheFace's N95, KN95, surgical_blue, surgical_green too")
+    parser.add_argument("--color", dest="mask_color", metavar="C", help="#rrggbb or a colour name")
+    parser.add_argument("--color-weight", "--color_weight", dest="mask_color_weight", type=float,
+                        metavar="W")
+    parser.add_argument("--pattern", dest="mask_pattern", metavar="P",
+                        help="a pattern name or an image file")
+    parser.add_argument("--pattern-weight", "--pattern_weight", dest="mask_pattern_weight",
+                        type=float, metavar="W")
     parser.add_argument("--mask-templates-path", dest="mask_templates_path", metavar="DIR",
-                        help="also show the templates of a MaskTheFace folder")
-    parser.add_argument("--size", type=int, default=192, help="tile size in pixels")
+                        help="a MaskTheFace folder: its templates become kinds template:<name>")
+    parser.add_argument("--detector", help="face detector (default: predict_face_detector)")
+    faces = parser.add_mutually_exclusive_group()
+    faces.add_argument("--all-faces", dest="largest_face", action="store_false", default=False,
+                       help="mask every face found (default)")
+    faces.add_argument("--largest-face", dest="largest_face", action="store_true",
+                       help="mask only the largest face")
+    parser.add_argument("--save-region", action="store_true",
+                        help="also write <name>_region.png: 255 where the mask is")
+    parser.add_argument("--write_original_image", "--write-original-image",
+                        dest="write_original", action="store_true",
+                        help="also write the photo unmasked beside it (MaskTheFace's flag)")
+    parser.add_argument("--seed", type=int, metavar="S")
+    parser.add_argument("--workers", type=int, default=1, metavar="K",
+                        help="processes (0 = one per CPU core)")
+    parser.add_argument("--overwrite", action="store_true", help="replace results that exist")
+    parser.add_argument("--verbose", action="store_true", help="MaskTheFace's flag: more output")
+    parser.add_argument("--preview", metavar="PNG", help="write the contact sheet of every kind")
+    parser.add_argument("--size", type=int, default=192, help="preview tile size in pixels")
 
     def command(args: argparse.Namespace) -> int:
-        from mask2face.config import load_config
-        from mask2face.images import write_image
-        from mask2face.masks import load_templates
+        import json
 
-        config = load_config(args.config, **overrides(args, ["mask_templates_path"]))
+        from mask2face.config import load_config
+        from mask2face.errors import UsageError
+        from mask2face.images import write_image
+        from mask2face.masks import check_kind, load_templates
+        from mask2face.masks.patterns import check_pattern
+
+        inputs = list(args.inputs) + list(args.extra_inputs)
+        if not inputs and not args.preview:
+            raise UsageError("give photos or folders to mask, or --preview SHEET.png")
+        config = load_config(args.config, **overrides(args, ["mask_templates_path", "seed"]))
         templates = load_templates(config.masks.mask_templates_path)
-        sheet = render_preview(config.masks, templates, args.size)
-        write_image(args.preview, sheet)
-        log.info("wrote %s (%dx%d)", args.preview, sheet.shape[1], sheet.shape[0])
-        return 0
+        if args.preview:
+            sheet = render_preview(config.masks, templates, args.size)
+            write_image(args.preview, sheet)
+            log.info("wrote %s (%dx%d)", args.preview, sheet.shape[1], sheet.shape[0])
+            if not inputs:
+                return 0
+        changes = overrides(args, ["mask_color_weight", "mask_pattern_weight", "mask_pattern"])
+        if args.mask_type:
+            changes["mask_type"], color = resolve_kind(args.mask_type, templates)
+            if color and not args.mask_color:
+                changes.update(mask_color=color, mask_color_weight=1.0)
+        if args.mask_color:
+            changes["mask_color"] = resolve_color(args.mask_color)
+        config.override(**changes)
+        check_kind(config.masks.mask_type, templates)
+        check_pattern(config.masks.mask_pattern)
+        from mask2face.masks.photos import mask_files
+        result = mask_files(config, inputs, args.output, args.detector, args.largest_face,
+                            args.save_region, args.write_original, args.overwrite, args.workers)
+        for reason, photos in result["skipped"].items():
+            for photo in photos:
+                print(f"skipped: {photo}: {reason}")
+        print(json.dumps({"written": len(result["written"]), "faces": result["faces"],
+                          "skipped": {r: len(p) for r, p in result["skipped"].items()}}))
+        failed = [r for r in result["skipped"] if not r.startswith("result exists")]
+        return 1 if failed else 0
 
     return run_command(parser, command, argv)
 

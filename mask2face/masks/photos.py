@@ -1,0 +1,168 @@
+"""Masks on a user's own photos: ``mask_photo`` for one photo, ``mask_files`` for a batch
+(``python -m mask2face.masks PHOTOS``).
+
+Each face draws its mask from a generator seeded by (seed, the photo's path relative to its
+input, the face's number), so a photo gets the same mask whatever else is in the batch and
+whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from mask2face.config import Config, MasksConfig
+    from mask2face.faces import Face, FaceFinder
+    from mask2face.masks.templates import TemplateSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MaskedPhoto:
+    image: np.ndarray    # the photo with a mask on every face chosen, same size
+    region: np.ndarray   # (H, W) uint8, 255 where a mask covers a face
+    faces: list          # the Face of each masked face
+    kinds: list          # the mask kind drawn on each
+
+
+def mask_photo(image: np.ndarray, finder: "FaceFinder", masks_config: "MasksConfig",
+               templates: "TemplateSet | None" = None, seed: int | Sequence[int] = 0,
+               largest_face: bool = False) -> MaskedPhoto:
+    """Draw a mask on every face of a photo (or on the largest one).
+
+    Args:
+        image: (H, W, 3) uint8 RGB photo.
+        finder: the face finder (``mask2face.faces.get_face_finder``).
+        masks_config: kinds, colours and patterns (``random`` draws per face from the seed).
+        templates: MaskTheFace templates, when ``mask_templates_path`` is set.
+        seed: the photo's seed; face n draws from ``(*seed, n)``.
+        largest_face: mask only the largest face.
+
+    Returns:
+        A MaskedPhoto; ``faces`` is empty when no face was found (the image is then a copy).
+    """
+    from mask2face.masks import apply_mask, spec_from_config
+
+    faces = finder.find(image)
+    if largest_face:
+        faces = faces[:1]  # find() returns the largest first
+    out, region, kinds = image.copy(), np.zeros(image.shape[:2], np.uint8), []
+    base = list(np.atleast_1d(seed))
+    for number, face in enumerate(faces):
+        rng = np.random.default_rng([*base, number])
+        spec = spec_from_config(masks_config, rng, templates)
+        out, face_region = apply_mask(out, face.landmarks, spec, rng)
+        region = np.maximum(region, face_region)
+        kinds.append(spec.kind)
+    return MaskedPhoto(out, region, faces, kinds)
+
+
+# ------------------------------------------------------------------------------ batches
+
+_WORKER: dict = {}
+
+
+def _init_worker(config_dict: dict, detector: str) -> None:
+    from mask2face.config import from_dict
+    from mask2face.faces import face_finder_from_config
+    from mask2face.masks import load_templates
+
+    config = from_dict(config_dict)
+    _WORKER.update(config=config, finder=face_finder_from_config(config.faces, detector),
+                   templates=load_templates(config.masks.mask_templates_path))
+
+
+def _mask_one(task: tuple) -> tuple[str, str, int, list]:
+    """(photo, outcome, faces masked, kinds): outcome is 'written' or why the photo was not."""
+    from mask2face.errors import ImageReadError
+    from mask2face.images import read_image, write_image
+    from mask2face.predict import save_like
+
+    photo, target, relative, options = task
+    config: Config = _WORKER["config"]
+    try:
+        image = read_image(photo, config.faces.max_image_pixels)
+        seed = [config.data.seed, zlib.crc32(relative.encode())]
+        result = mask_photo(image, _WORKER["finder"], config.masks, _WORKER["templates"], seed,
+                            options["largest_face"])
+        if not result.faces:
+            return str(photo), "no face", 0, []
+        save_like(Path(target), result.image)
+        if options["save_region"]:
+            target = Path(target)
+            write_image(target.with_name(f"{target.stem}_region.png"), result.region)
+        if options["write_original"]:
+            target = Path(target)
+            save_like(target.with_name(f"{target.stem}_original{target.suffix}"), image)
+        return str(photo), "written", len(result.faces), result.kinds
+    except ImageReadError as e:
+        return str(photo), f"unreadable: {str(e).split(': ', 1)[-1]}", 0, []
+    except Exception as e:  # one odd photo must not stop the batch
+        return str(photo), f"error: {type(e).__name__}: {e}", 0, []
+
+
+def mask_files(config: "Config", inputs: Sequence[str], output: str | None = None,
+               detector: str | None = None, largest_face: bool = False,
+               save_region: bool = False, write_original: bool = False,
+               overwrite: bool = False, workers: int = 1) -> dict:
+    """Mask every face in photos and folders; returns {"written": [...], "faces": n,
+    "kinds": {kind: n}, "skipped": {reason: [photos]}}.
+
+    One photo in: a file (default ``<name>_masked.<ext>``); several or a folder: a folder
+    (default ``masked/``) mirroring the input tree. Results that exist are kept unless
+    ``overwrite``.
+    """
+    from tqdm.auto import tqdm
+
+    from mask2face.predict import plan_outputs
+
+    plan = plan_outputs(inputs, output, suffix="_masked", folder="masked")
+    roots = [Path(p) for p in inputs]
+    options = dict(largest_face=largest_face, save_region=save_region,
+                   write_original=write_original)
+    tasks, skipped = [], {}
+    for photo, target in plan:
+        if target.exists() and not overwrite:
+            skipped.setdefault("result exists (--overwrite replaces it)", []).append(str(photo))
+            continue
+        relative = next((photo.relative_to(r).as_posix() for r in roots
+                         if r.is_dir() and r in photo.parents), photo.name)
+        tasks.append((str(photo), str(target), relative, options))
+    detector = detector or config.predict.predict_face_detector
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(tasks) <= 1:
+        _init_worker(config.to_dict(), detector)
+        results = map(_mask_one, tasks)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("spawn").Pool(
+            min(workers, len(tasks)), _init_worker, (config.to_dict(), detector))
+        results = pool.imap(_mask_one, tasks, chunksize=2)
+    written, faces, kinds = [], 0, Counter()
+    try:
+        for photo, outcome, count, drawn in tqdm(results, total=len(tasks), unit="photo",
+                                                  disable=None if len(tasks) > 1 else True):
+            if outcome == "written":
+                written.append(photo)
+                faces += count
+                kinds.update(drawn)
+            else:
+                skipped.setdefault(outcome, []).append(photo)
+                log.warning("%s: %s", photo, outcome)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    log.info("%d photos: %d masked (%d faces), %s", len(plan), len(written), faces,
+             ", ".join(f"{len(p)} {r}" for r, p in skipped.items()) or "none skipped")
+    return {"written": written, "faces": faces, "kinds": dict(kinds), "skipped": skipped}
