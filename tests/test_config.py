@@ -97,7 +97,7 @@ def test_every_key_is_used_by_code():
 
 
 @pytest.mark.parametrize("command", ["config", "generate", "train", "predict", "evaluate",
-                                     "demo", "masks"])
+                                     "demo", "masks", "faces"])
 def test_help_is_fast_and_light(command):
     code = (f"import sys, runpy; sys.argv = ['x', '--help']\n"
             f"try:\n    runpy.run_module('mask2face.{command}', run_name='__main__')\n"
@@ -121,3 +121,14 @@ def test_nan_and_infinity_refused_naming_the_key(tmp_path, text):
         load_config(path)
     with pytest.raises(ConfigError, match="learning_rate"):
         load_config(None, learning_rate=float("nan"))
+
+
+def test_one_mask2face_command_reaches_every_stage():
+    from mask2face.__main__ import STAGES
+    for stage in STAGES:
+        result = subprocess.run([sys.executable, "-m", "mask2face", stage, "--help"],
+                                capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0 and "usage:" in result.stdout, (stage, result.stderr[-500:])
+    unknown = subprocess.run([sys.executable, "-m", "mask2face", "unmask"], capture_output=True,
+                             text=True, cwd=ROOT)
+    assert unknown.returncode == 2 and "unknown stage 'unmask'" in unknown.stderr

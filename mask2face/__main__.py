@@ -1,0 +1,46 @@
+"""``mask2face <stage> ...`` (installed as the ``mask2face`` command; also ``python -m mask2face``):
+each stage is the same ``main(argv)`` as ``python -m mask2face.<stage>``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+# stage -> (module with main(argv), what it does)
+STAGES = {
+    "predict": ("mask2face.predict", "remove face masks from photos"),
+    "faces": ("mask2face.faces", "the faces found in photos"),
+    "masks": ("mask2face.masks.__main__", "put masks on your own photos, or preview them"),
+    "generate": ("mask2face.generate", "make masked / clean / mask-region pairs"),
+    "train": ("mask2face.train", "train the model on pairs"),
+    "evaluate": ("mask2face.evaluate", "measure a model on test pairs"),
+    "demo": ("mask2face.demo", "the whole pipeline offline on the sample photos"),
+    "config": ("mask2face.config", "check a configuration file"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, STAGES))
+    lines = ["usage: mask2face <stage> [options]  ('mask2face <stage> --help' for its options)",
+             "", "stages:"]
+    lines += [f"  {name:{width}s}  {about}" for name, (_, about) in STAGES.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        print(f"mask2face: unknown stage {stage!r}\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(STAGES[stage][0])
+    sys.argv[0] = f"mask2face {stage}"
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
