@@ -100,6 +100,18 @@ def _to_float(masked, clean, mask):
             tf.cast(mask, tf.float32) / 255.0)
 
 
+# Photometric jitter, the same on input and target: brightness shifts by up to 0.08 (of 1.0),
+# contrast and saturation scale by up to 15 % and 20 %: the spread of exposure and colour
+# between LFW's news photos, small enough that a face keeps its skin tone.
+BRIGHTNESS_JITTER = 0.08
+CONTRAST_JITTER = 0.15
+SATURATION_JITTER = 0.2
+# Shuffle this many decoded pairs at a time: hundreds of batches' worth, and 470 MB at 128 px,
+# which a laptop holds.
+SHUFFLE_BUFFER = 4096
+# Decoded bytes per pixel of a pair: input and target RGB (3 + 3) and the mask (1).
+PAIR_BYTES_PER_PIXEL = 7
+
 # Real photos are softer and more compressed than LFW's: a share of the pairs is shrunk (to
 # between this share of its side and full size) and re-expanded, and a share JPEG-compressed,
 # identically on input and target, so the model sees low-resolution, blocky faces too.
@@ -139,7 +151,8 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
                            for t in (masked, clean, mask)]
     masked, clean, mask = _to_float(masked, clean, mask)
     draws = tf.random.stateless_uniform([3], seed + 1, -1.0, 1.0)
-    brightness, contrast, saturation = 0.08 * draws[0], 1.0 + 0.15 * draws[1], 1.0 + 0.2 * draws[2]
+    brightness = BRIGHTNESS_JITTER * draws[0]
+    contrast, saturation = 1.0 + CONTRAST_JITTER * draws[1], 1.0 + SATURATION_JITTER * draws[2]
 
     def jitter(image):
         # Pixel-wise only, about a fixed grey: a per-image mean would differ between the
@@ -185,7 +198,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
     ds = tf.data.Dataset.from_tensor_slices((pairs.inputs, pairs.outputs, pairs.masks))
     ds = ds.map(lambda i, o, m: _decode(i, o, m, image_size), num_parallel_calls=tf.data.AUTOTUNE)
     if cache is None:
-        need = len(pairs) * image_size * image_size * 7
+        need = len(pairs) * image_size * image_size * PAIR_BYTES_PER_PIXEL
         try:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
@@ -194,7 +207,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
     if cache:
         ds = ds.cache()
     if training:
-        ds = ds.shuffle(min(len(pairs), 4096), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(len(pairs), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     if training and augment:
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(

@@ -17,7 +17,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -108,7 +108,6 @@ class Timing:
     model_s: float = 0.0
     paste_s: float = 0.0
     faces: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class Unmasker:

@@ -21,7 +21,6 @@ from mask2face.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-RUN_FILES = ("model.keras", "config.json", "history.csv")
 # Adam's steps are clipped to this global gradient norm: a healthy step is far below it, and it
 # stops the rare spike that sent a 128 px LFW run at learning rate 1e-3 to NaN-like losses in
 # its first epoch.
@@ -98,7 +97,7 @@ def new_run_dir(model_dir: str) -> Path:
     return run
 
 
-def _preview_callback(run: Path, masked, clean, every_epoch: bool = True):
+def _preview_callback(run: Path, masked, clean):
     import keras
     import numpy as np
 

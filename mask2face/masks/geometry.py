@@ -80,9 +80,6 @@ class Sheet:
         bottom = g[i + 1, j] * (1 - fu) + g[i + 1, j + 1] * fu
         return top * (1 - fv) + bottom * fv
 
-    def polyline(self, us: np.ndarray, vs: np.ndarray) -> np.ndarray:
-        return np.array([self.point(u, v) for u, v in zip(us, vs)])
-
 
 def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 0.07) -> Sheet:
     """The sheet for a mask on these landmarks.
