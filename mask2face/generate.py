@@ -160,6 +160,20 @@ def _run_one(task: tuple[int, Photo, str]) -> PairResult:
 
 # ------------------------------------------------------------------------------ writer
 
+def _drop_torn_last_line(path: Path) -> None:
+    """Cut a last line that a kill left half-written (every complete line ends with a newline):
+    the photo it belonged to is then redone."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        log.warning("%s: dropping an incomplete last line (an interrupted run); its photo is "
+                    "done again", path)
+        with open(path, "r+b") as handle:
+            handle.truncate(keep)
+
+
 class PairWriter:
     """Writes triples atomically and appends the manifest only once a photo is complete."""
 
@@ -172,6 +186,8 @@ class PairWriter:
             stale.unlink()
         self.manifest = out / "manifest.jsonl"
         self.skipped_file = out / "skipped.csv"
+        for appended in (self.manifest, self.skipped_file):
+            _drop_torn_last_line(appended)
 
     def done(self) -> tuple[set[int], Counter]:
         """Photo numbers already finished, and pairs per split already written."""
@@ -219,7 +235,8 @@ class PairWriter:
 def _settings(config: Config) -> dict:
     """What decides the content of the pairs; a resumed run must match it."""
     data = config.to_dict()
-    return {"data": {k: v for k, v in data["data"].items() if k != "workers"},
+    # Where the pairs are and how many processes made them do not change them.
+    return {"data": {k: v for k, v in data["data"].items() if k not in ("workers", "pairs_path")},
             "faces": data["faces"], "masks": data["masks"]}
 
 
@@ -259,9 +276,15 @@ def generate(config: Config, overwrite: bool = False) -> dict:
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     settings = _settings(config)
     if settings_path.exists():
-        if json.loads(settings_path.read_text()) != settings:
-            raise UsageError(f"{out} holds pairs made with other settings: use --overwrite to "
-                             f"start over, or another --output")
+        saved = json.loads(settings_path.read_text())
+        saved["data"].pop("pairs_path", None)  # written by earlier versions
+        if saved != settings:
+            differ = [f"{key} ({saved.get(section, {}).get(key)!r} there, {value!r} now)"
+                      for section, values in settings.items() for key, value in values.items()
+                      if saved.get(section, {}).get(key) != value]
+            raise UsageError(f"{out} holds pairs made with other settings: "
+                             f"{'; '.join(differ) or 'other keys'}; use --overwrite to start "
+                             f"over, or another --output")
     try:
         writer = PairWriter(out)
         settings_path.write_text(json.dumps(settings, indent=2) + "\n")

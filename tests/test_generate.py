@@ -131,11 +131,27 @@ def test_killed_run_resumes_to_the_identical_result(people, reference, tmp_path)
     assert len(lines) == len(set(lines))  # nothing written twice
 
 
+def test_torn_last_lines_are_dropped_and_their_photos_redone(people, reference, tmp_path):
+    import shutil
+    out = tmp_path / "pairs"
+    shutil.copytree(reference[0], out)
+    manifest, skipped = out / "manifest.jsonl", out / "skipped.csv"
+    lines = manifest.read_text().splitlines(keepends=True)
+    # A kill during the append: the last record half-written, its files already there.
+    manifest.write_text("".join(lines[:-1]) + lines[-1][:len(lines[-1]) // 2])
+    rows = skipped.read_text().splitlines(keepends=True)
+    skipped.write_text("".join(rows[:-1]) + rows[-1][:5])
+    generate(config_for(people, out))
+    assert snapshot(out) == snapshot(reference[0])
+    assert sorted(skipped.read_text().splitlines()) == sorted(
+        (reference[0] / "skipped.csv").read_text().splitlines())
+
+
 def test_other_settings_refused_overwrite_starts_over(people, reference, tmp_path):
     from mask2face.errors import UsageError
     out = tmp_path / "pairs"
     generate(config_for(people, out, train_image_count=2, test_image_count=1))
-    with pytest.raises(UsageError, match="other settings"):
+    with pytest.raises(UsageError, match=r"other settings: seed \(42 there, 7 now\)"):
         generate(config_for(people, out, seed=7, train_image_count=2, test_image_count=1))
     summary = generate(config_for(people, out, seed=7, train_image_count=2, test_image_count=1),
                        overwrite=True)
