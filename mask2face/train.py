@@ -116,6 +116,41 @@ def _preview_callback(run: Path, masked, clean):
     return Preview()
 
 
+def _best_checkpoint(run: Path, monitor: str):
+    import keras
+
+    from mask2face.images import atomic_write
+
+    class BestCheckpoint(keras.callbacks.Callback):
+        """Saves the model when ``monitor`` improves, to a temporary file that then replaces
+        model.keras (a kill leaves the old or the new model, never half of one); the best value
+        is kept in best.json beside it, so a resumed run still knows what to beat."""
+
+        def __init__(self):
+            super().__init__()
+            self.path, self.record = run / "model.keras", run / "best.json"
+            self.best = float("inf")
+
+        def on_train_begin(self, logs=None):
+            if self.record.exists() and self.path.exists():
+                try:
+                    self.best = float(json.loads(self.record.read_text())[monitor])
+                except (ValueError, KeyError):
+                    pass  # unreadable: the next epoch sets it again
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            if value is None or not value < self.best:
+                return
+            partial = run / ".model.partial.keras"
+            self.model.save(partial)
+            os.replace(partial, self.path)
+            self.best = float(value)
+            atomic_write(self.record, json.dumps({monitor: self.best, "epoch": epoch}).encode())
+
+    return BestCheckpoint()
+
+
 def train(config: Config, run_dir: str | Path | None = None, resume: bool = False,
           extra_callbacks: Sequence = ()) -> Path:
     """Train a model on ``<pairs_path>/train``; returns the run folder.
@@ -191,8 +226,7 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     monitor = "val_loss" if val_ds is not None else "loss"
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run / "model.keras"), monitor=monitor,
-                                        save_best_only=True),
+        _best_checkpoint(run, monitor),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
                                       restore_best_weights=True),
         keras.callbacks.TerminateOnNaN(),

@@ -1,6 +1,7 @@
 """Training: input pipeline, run folder, resume, distribution (tiny models, 64 px)."""
 
 import csv
+from pathlib import Path
 import json
 import subprocess
 import sys
@@ -149,6 +150,36 @@ def test_cli_trains_the_same_tiny_model_on_each_backend(tmp_path, backend):
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_best_model_replaced_whole_and_best_score_survives_a_resume(tmp_path, monkeypatch):
+    import keras
+
+    from mask2face.model import make_model
+    from mask2face.train import _best_checkpoint
+    model = make_model("resnet_d", SIZE, (8, 16, 32), (3, 3, 3))
+    first = _best_checkpoint(tmp_path, "val_loss")
+    first.set_model(model)
+    first.on_train_begin()
+    first.on_epoch_end(0, {"val_loss": 1.0})
+    saved = (tmp_path / "model.keras").read_bytes()
+    # A resumed run (a new callback) must not replace the model with a worse epoch.
+    again = _best_checkpoint(tmp_path, "val_loss")
+    again.set_model(model)
+    again.on_train_begin()
+    again.on_epoch_end(1, {"val_loss": 2.0})
+    assert (tmp_path / "model.keras").read_bytes() == saved
+
+    # A kill in the middle of saving a better model leaves the previous one whole.
+    def killed_while_writing(path, *args, **kwargs):
+        Path(path).write_bytes(b"half a zip")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(model, "save", killed_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        again.on_epoch_end(2, {"val_loss": 0.5})
+    assert (tmp_path / "model.keras").read_bytes() == saved
+    assert isinstance(keras.models.load_model(tmp_path / "model.keras", compile=False),
+                      keras.Model)
 
 
 def test_cli_without_pairs_says_how_to_make_them(tmp_path):
