@@ -22,3 +22,6 @@ def test_demo_quick_runs_offline_and_says_where_results_are(tmp_path):
     assert before_after.shape[1] == 2 * before.shape[1]
     assert (tmp_path / "demo" / "report" / "metrics.json").exists()
     assert summary["pairs"]["train"] > 0 and summary["pairs"]["test"] > 0
+    shipped = read_image(summary["before_after_shipped"])  # the bundled LFW model beside it
+    assert shipped.shape[1] == 3 * before.shape[1]
+    assert (shipped[:, 2 * before.shape[1]:] != before).any()
