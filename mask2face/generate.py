@@ -17,7 +17,6 @@ import csv
 import io
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 from collections import Counter
@@ -32,6 +31,7 @@ from mask2face.config import Config, load_config
 from mask2face.datasets import Photo, resolve_source
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
 from mask2face.images import atomic_write
+from mask2face.parallel import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +245,7 @@ def _results(tasks: list, config: Config, workers: int) -> Iterator[PairResult]:
         _init_worker(config.to_dict())
         yield from map(_run_one, tasks)
         return
-    context = multiprocessing.get_context("spawn")  # safe beside TensorFlow or a notebook
-    pool = context.Pool(workers, _init_worker, (config.to_dict(),))
+    pool = spawn_pool(workers, _init_worker, (config.to_dict(),))
     try:
         yield from pool.imap(_run_one, tasks, chunksize=4)
     finally:

@@ -201,3 +201,20 @@ def test_face_like_patterns_are_skipped_not_paired(tmp_path):
     for source in extra:
         image = read_image(source)
         assert min(finder.verify_score(image, f) for f in finder.find(image)) < VERIFY_MIN_SCORE
+
+
+def test_a_plain_script_without_main_guard_generates_with_workers(people, tmp_path):
+    """Spawned workers must not run the user's script again (it used to restart them forever)."""
+    script = tmp_path / "make_pairs.py"
+    script.write_text(
+        "from mask2face.config import load_config\n"
+        "from mask2face.generate import DataGenerator\n"
+        f"config = load_config(None, input_images_path={str(people)!r}, "
+        f"pairs_path={str(tmp_path / 'pairs')!r}, image_size=64, workers=2, "
+        "train_image_count=3, test_image_count=1, min_face_size=48)\n"
+        "print('pairs', DataGenerator(config).generate_images()['pairs'])\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("pairs") == 1  # the script ran once, not once per worker
+    assert len((tmp_path / "pairs" / "manifest.jsonl").read_text().splitlines()) == 4

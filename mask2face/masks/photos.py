@@ -9,7 +9,6 @@ whatever the number of workers.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import zlib
 from collections import Counter
@@ -145,8 +144,8 @@ def mask_files(config: "Config", inputs: Sequence[str], output: str | None = Non
         results = map(_mask_one, tasks)
         pool = None
     else:
-        pool = multiprocessing.get_context("spawn").Pool(
-            min(workers, len(tasks)), _init_worker, (config.to_dict(), detector))
+        from mask2face.parallel import spawn_pool
+        pool = spawn_pool(min(workers, len(tasks)), _init_worker, (config.to_dict(), detector))
         results = pool.imap(_mask_one, tasks, chunksize=2)
     written, faces, kinds = [], 0, Counter()
     try:
