@@ -31,7 +31,7 @@ from mask2face.config import Config, load_config
 from mask2face.datasets import Photo, resolve_source
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
 from mask2face.images import atomic_write
-from mask2face.parallel import spawn_pool
+from mask2face.parallel import WorkerLost, map_spawned
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
 
 
 def _run_one(task: tuple[int, Photo, str]) -> PairResult:
+    if os.environ.get("MASK2FACE_TEST_KILL_WORKER_AT") == str(task[0]):
+        os._exit(9)  # tests: a worker killed (for memory, say) in the middle of a photo
     try:
         return make_pairs(*task)
     except Mask2FaceError:
@@ -245,12 +247,7 @@ def _results(tasks: list, config: Config, workers: int) -> Iterator[PairResult]:
         _init_worker(config.to_dict())
         yield from map(_run_one, tasks)
         return
-    pool = spawn_pool(workers, _init_worker, (config.to_dict(),))
-    try:
-        yield from pool.imap(_run_one, tasks, chunksize=4)
-    finally:
-        pool.terminate()
-        pool.join()
+    yield from map_spawned(_run_one, tasks, workers, _init_worker, (config.to_dict(),))
 
 
 def generate(config: Config, overwrite: bool = False) -> dict:
@@ -319,6 +316,9 @@ def generate(config: Config, overwrite: bool = False) -> dict:
             bar.update(written)
             if result.skipped:
                 skipped[result.skipped.split(":")[0]] += 1
+    except WorkerLost as e:
+        raise WorkerLost(f"{e}: the {sum(counts.values())} pairs written are kept in {out}; "
+                         f"run the same command again to continue") from None
     finally:
         bar.close()
     for split in SPLITS:

@@ -12,25 +12,49 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import sys
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
+
+from mask2face.errors import Mask2FaceError
+
+
+class WorkerLost(Mask2FaceError):
+    """A worker process died (killed, out of memory) before finishing its photos."""
 
 
 @contextlib.contextmanager
 def _main_script_hidden() -> Iterator[None]:
+    """Hide a main *script* (a file run as ``python script.py``) from spawned children. A main
+    module run with ``-m`` (``python -m mask2face.generate``) stays: children import it by
+    name, guarded, and may need its functions."""
     main = sys.modules.get("__main__")
-    saved = {name: getattr(main, name) for name in ("__file__", "__spec__")
-             if main is not None and hasattr(main, name)}
+    script = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None
+    if script is None:
+        yield
+        return
+    del main.__file__
     try:
-        for name in saved:
-            setattr(main, name, None) if name == "__spec__" else delattr(main, name)
         yield
     finally:
-        for name, value in saved.items():
-            setattr(main, name, value)
+        main.__file__ = script
 
 
-def spawn_pool(workers: int, initializer: Callable, initargs: tuple):
-    """A started ``multiprocessing.Pool`` of spawned workers that never re-run the caller's
-    main script."""
-    with _main_script_hidden():
-        return multiprocessing.get_context("spawn").Pool(workers, initializer, initargs)
+def map_spawned(function: Callable, tasks: Iterable, workers: int, initializer: Callable,
+                initargs: tuple, chunksize: int = 4) -> Iterator:
+    """``function`` over ``tasks`` in spawned worker processes, results in task order.
+
+    Raises:
+        WorkerLost: a worker died; the results yielded before it are complete.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=initializer, initargs=initargs)
+    try:
+        with _main_script_hidden():  # the workers start with the first tasks
+            results = executor.map(function, tasks, chunksize=chunksize)
+        yield from results
+    except BrokenProcessPool:
+        raise WorkerLost("a worker process died (killed, or out of memory)") from None
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)

@@ -218,3 +218,20 @@ def test_a_plain_script_without_main_guard_generates_with_workers(people, tmp_pa
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("pairs") == 1  # the script ran once, not once per worker
     assert len((tmp_path / "pairs" / "manifest.jsonl").read_text().splitlines()) == 4
+
+
+def test_a_dead_worker_ends_the_run_with_a_clear_line_and_it_resumes(people, reference,
+                                                                      tmp_path):
+    import os
+    out = tmp_path / "pairs"
+    config = tmp_path / "config.json"
+    config_for(people, out, workers=2).save(config)
+    command = [sys.executable, "-m", "mask2face.generate", "--config", str(config), "-q"]
+    env = {**os.environ, "MASK2FACE_TEST_KILL_WORKER_AT": "5"}
+    killed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert killed.returncode == 1, killed.stderr[-2000:]
+    assert "worker process died" in killed.stderr and "run the same command again" in killed.stderr
+    assert "Traceback" not in killed.stderr
+    assert subprocess.run(command, cwd=tmp_path, timeout=180).returncode == 0
+    assert snapshot(out) == snapshot(reference[0])

@@ -142,26 +142,20 @@ def mask_files(config: "Config", inputs: Sequence[str], output: str | None = Non
     if workers <= 1 or len(tasks) <= 1:
         _init_worker(config.to_dict(), detector)
         results = map(_mask_one, tasks)
-        pool = None
     else:
-        from mask2face.parallel import spawn_pool
-        pool = spawn_pool(min(workers, len(tasks)), _init_worker, (config.to_dict(), detector))
-        results = pool.imap(_mask_one, tasks, chunksize=2)
+        from mask2face.parallel import map_spawned
+        results = map_spawned(_mask_one, tasks, min(workers, len(tasks)), _init_worker,
+                              (config.to_dict(), detector), chunksize=2)
     written, faces, kinds = [], 0, Counter()
-    try:
-        for photo, outcome, count, drawn in tqdm(results, total=len(tasks), unit="photo",
-                                                  disable=None if len(tasks) > 1 else True):
-            if outcome == "written":
-                written.append(photo)
-                faces += count
-                kinds.update(drawn)
-            else:
-                skipped.setdefault(outcome, []).append(photo)
-                log.warning("%s: %s", photo, outcome)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+    for photo, outcome, count, drawn in tqdm(results, total=len(tasks), unit="photo",
+                                              disable=None if len(tasks) > 1 else True):
+        if outcome == "written":
+            written.append(photo)
+            faces += count
+            kinds.update(drawn)
+        else:
+            skipped.setdefault(outcome, []).append(photo)
+            log.warning("%s: %s", photo, outcome)
     log.info("%d photos: %d masked (%d faces), %s", len(plan), len(written), faces,
              ", ".join(f"{len(p)} {r}" for r, p in skipped.items()) or "none skipped")
     return {"written": written, "faces": faces, "kinds": dict(kinds), "skipped": skipped}
