@@ -31,7 +31,7 @@ from mask2face.config import Config, load_config
 from mask2face.datasets import Photo, resolve_source
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
 from mask2face.images import atomic_write
-from mask2face.parallel import WorkerLost, map_spawned
+from mask2face.parallel import WorkerLost, folder_lock, map_spawned
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +258,14 @@ def generate(config: Config, overwrite: bool = False) -> dict:
         overwrite: delete what is in the output folder and start over.
 
     Raises:
-        UsageError: the source is missing, or the output holds pairs made with other settings.
+        UsageError: the source is missing, the output holds pairs made with other settings, or
+            another run is writing there.
     """
+    with folder_lock(config.data.pairs_path):
+        return _generate(config, overwrite)
+
+
+def _generate(config: Config, overwrite: bool = False) -> dict:
     out = Path(config.data.pairs_path)
     from mask2face.masks import check_kind, load_templates
     from mask2face.masks.patterns import check_pattern

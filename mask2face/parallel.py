@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import sys
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from mask2face.errors import Mask2FaceError
+from mask2face.errors import Mask2FaceError, UsageError
+
+LOCK_FILE = ".mask2face.lock"
 
 
 class WorkerLost(Mask2FaceError):
@@ -58,3 +62,42 @@ def map_spawned(function: Callable, tasks: Iterable, workers: int, initializer: 
         raise WorkerLost("a worker process died (killed, or out of memory)") from None
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an OS lock on ``folder`` for as long as a run writes there: a second run into the
+    same folder stops with one line naming the process that holds it. The OS drops the lock when
+    its process ends, killed or not, so nothing stale is left behind.
+
+    Raises:
+        UsageError: another process holds the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; runs are not guarded there
+        yield
+        return
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_FILE, "a+")
+    except OSError as e:
+        raise UsageError(f"cannot write to {folder}: {e.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise UsageError(f"{folder} is in use by another mask2face run (process {holder}): "
+                         f"wait for it to end, or choose another folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

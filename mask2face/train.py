@@ -193,56 +193,59 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     if pairs_size != size:
         log.warning("pairs are %d px, image_size is %d: resizing while loading", pairs_size, size)
     train_pairs, val_pairs = split_validation(pairs, t.validation_fraction, config.data.seed)
-    run.mkdir(parents=True, exist_ok=True)
-    config.save(run / "config.json")
-    policy = set_precision(t.mixed_precision)
-    strategy = choose_strategy()
-    log.info("run %s: %d training pairs, %d validation pairs, %s, %s, %d replica(s)", run,
-             len(train_pairs), len(val_pairs or []), config.model.architecture, policy,
-             strategy.num_replicas_in_sync)
-    batch = t.batch_size * strategy.num_replicas_in_sync
-    mask_head = config.model.mask_head
-    train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
-                            augment=t.augment, seed=config.data.seed,
-                            unmasked_share=t.unmasked_share if mask_head else 0.0)
-    val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
-        if val_pairs else None
-    steps = max(1, -(-len(train_pairs) // batch)) * t.epochs
-    with strategy.scope():
-        model = model_from_config(config, size)
-        rate = t.learning_rate if t.lr_schedule == "constant" else \
-            keras.optimizers.schedules.CosineDecay(t.learning_rate, steps)
-        image_loss = make_image_loss(t.loss, t.l1_weight)
-        if mask_head:
-            loss = {"image": image_loss, "mask": make_mask_loss(t.mask_loss)}
-            weights = {"image": 1.0, "mask": t.mask_loss_weight}
-            metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
-        else:
-            loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
-        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM), loss=loss, loss_weights=weights,
-                      metrics=metrics, jit_compile=t.jit_compile)
-    log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
-             model.count_params() / 1e6, forward_flops(model) / 1e9)
-    monitor = "val_loss" if val_ds is not None else "loss"
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(run / "backup")),
-        _best_checkpoint(run, monitor),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
-                                      restore_best_weights=True),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-        keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
-    ]
-    if t.preview_count:
-        from mask2face.data import load_batch
-        masked, clean, _ = load_batch(val_pairs or train_pairs, size, t.preview_count)
-        callbacks.append(_preview_callback(run, masked, clean))
-    model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, shuffle=False,  # tf.data shuffles
-              callbacks=callbacks + list(extra_callbacks), verbose=2)
-    if not (run / "model.keras").exists():  # e.g. every epoch's loss was NaN
-        raise UsageError(f"training produced no model in {run} (see history.csv)")
-    log.info("run written to %s", run)
-    return run
+    from mask2face.parallel import folder_lock
+    with folder_lock(run):  # a second run into this folder stops, naming this process
+        config.save(run / "config.json")
+        policy = set_precision(t.mixed_precision)
+        strategy = choose_strategy()
+        log.info("run %s: %d training pairs, %d validation pairs, %s, %s, %d replica(s)", run,
+                 len(train_pairs), len(val_pairs or []), config.model.architecture, policy,
+                 strategy.num_replicas_in_sync)
+        batch = t.batch_size * strategy.num_replicas_in_sync
+        mask_head = config.model.mask_head
+        train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
+                                augment=t.augment, seed=config.data.seed,
+                                unmasked_share=t.unmasked_share if mask_head else 0.0)
+        val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
+            if val_pairs else None
+        steps = max(1, -(-len(train_pairs) // batch)) * t.epochs
+        with strategy.scope():
+            model = model_from_config(config, size)
+            rate = t.learning_rate if t.lr_schedule == "constant" else \
+                keras.optimizers.schedules.CosineDecay(t.learning_rate, steps)
+            image_loss = make_image_loss(t.loss, t.l1_weight)
+            if mask_head:
+                loss = {"image": image_loss, "mask": make_mask_loss(t.mask_loss)}
+                weights = {"image": 1.0, "mask": t.mask_loss_weight}
+                metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
+            else:
+                loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
+            model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
+                          loss=loss, loss_weights=weights, metrics=metrics,
+                          jit_compile=t.jit_compile)
+        log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
+                 model.count_params() / 1e6, forward_flops(model) / 1e9)
+        monitor = "val_loss" if val_ds is not None else "loss"
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(run / "backup")),
+            _best_checkpoint(run, monitor),
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
+                                          restore_best_weights=True),
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
+            keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
+        ]
+        if t.preview_count:
+            from mask2face.data import load_batch
+            masked, clean, _ = load_batch(val_pairs or train_pairs, size, t.preview_count)
+            callbacks.append(_preview_callback(run, masked, clean))
+        model.fit(train_ds, validation_data=val_ds, epochs=t.epochs,
+                  shuffle=False,  # tf.data shuffles
+                  callbacks=callbacks + list(extra_callbacks), verbose=2)
+        if not (run / "model.keras").exists():  # e.g. every epoch's loss was NaN
+            raise UsageError(f"training produced no model in {run} (see history.csv)")
+        log.info("run written to %s", run)
+        return run
 
 
 def export_run(run: str | Path, target: str | Path) -> Path:

@@ -215,3 +215,25 @@ def test_mirrored_strategy_over_two_logical_cpus_trains_one_step(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT)
     assert "trained on 2 replicas" in result.stdout, result.stderr[-2000:]
+
+
+def test_a_second_run_into_a_held_folder_stops_naming_the_holder(tmp_path):
+    import os
+
+    from mask2face.parallel import folder_lock
+    pairs = write_pairs(tmp_path / "pairs")
+    tiny = tiny_config(pairs, epochs=1)
+    tiny.save(tmp_path / "tiny.json")
+    with folder_lock(tmp_path / "run"):  # this test process is the first run
+        for command in (["mask2face.train", "--config", str(tmp_path / "tiny.json"),
+                         "--model-dir", str(tmp_path / "run")],
+                        ["mask2face.generate", "--config", str(tmp_path / "tiny.json"),
+                         "--input", str(pairs), "--output", str(tmp_path / "run")]):
+            result = subprocess.run([sys.executable, "-m", *command], capture_output=True,
+                                    text=True, cwd=tmp_path)
+            assert result.returncode == 2, result.stderr[-2000:]
+            assert f"process {os.getpid()}" in result.stderr and "in use" in result.stderr
+    assert not (tmp_path / "run" / "config.json").exists()
+    # The lock went with its holder: the folder is free again.
+    from mask2face.train import train
+    assert (train(tiny, tmp_path / "run") / "model.keras").exists()
