@@ -261,11 +261,12 @@ def generate(config: Config, overwrite: bool = False) -> dict:
         UsageError: the source is missing, the output holds pairs made with other settings, or
             another run is writing there.
     """
+    tasks = plan(config)  # a missing source fails here, before the output folder is made
     with folder_lock(config.data.pairs_path):
-        return _generate(config, overwrite)
+        return _generate(config, tasks, overwrite)
 
 
-def _generate(config: Config, overwrite: bool = False) -> dict:
+def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
     out = Path(config.data.pairs_path)
     from mask2face.masks import check_kind, load_templates
     from mask2face.masks.patterns import check_pattern
@@ -293,7 +294,6 @@ def _generate(config: Config, overwrite: bool = False) -> dict:
     except OSError as e:
         raise UsageError(f"cannot write to {out}: {e.strerror}") from None
 
-    tasks = plan(config)
     wanted = {"train": config.data.train_image_count, "test": config.data.test_image_count}
     finished, counts = writer.done()
     if finished:

@@ -235,3 +235,11 @@ def test_a_dead_worker_ends_the_run_with_a_clear_line_and_it_resumes(people, ref
     assert "Traceback" not in killed.stderr
     assert subprocess.run(command, cwd=tmp_path, timeout=180).returncode == 0
     assert snapshot(out) == snapshot(reference[0])
+
+
+def test_missing_source_leaves_no_output_folder(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mask2face.generate", "--input",
+                             str(tmp_path / "nowhere"), "--output", str(tmp_path / "pairs"), "-q"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "photo folder not found" in result.stderr
+    assert not (tmp_path / "pairs").exists()
