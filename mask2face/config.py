@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -25,6 +26,26 @@ DEFAULT_CONFIG_PATH = Path("configuration.json")
 # tries b only where a found nothing). Owned here so loading a configuration stays light.
 DETECTOR_CHOICES = ("auto", "blaze", "hog", "mtcnn", "cnn", "blaze>mtcnn", "blaze>hog+mtcnn",
                     "blaze+mtcnn", "hog+mtcnn", "hog+cnn", "hog+mtcnn+cnn")
+
+
+# Procedural mask kinds and cloth patterns (mask2face.masks draws them; a test checks that the
+# lists agree), known here so that a configuration with a misspelt one fails when it is loaded.
+MASK_KINDS = ("surgical", "n95", "kn95", "cloth", "gas")
+MASK_PATTERNS = ("check", "plaid", "stripes", "dots", "floral", "zigzag", "camo")
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+
+
+def parse_hex_color(text: str, name: str = "colour") -> tuple[int, int, int]:
+    """'#1e90ff' -> (30, 144, 255).
+
+    Raises:
+        ConfigError: the text is not six hex digits.
+    """
+    match = _HEX.match(text.strip())
+    if not match:
+        raise ConfigError(f"{name} = {text!r}: expected a colour like #1e90ff")
+    value = match.group(1)
+    return tuple(int(value[i:i + 2], 16) for i in (0, 2, 4))
 
 
 def _key(default: Any, help: str, *, min: float | None = None, max: float | None = None,
@@ -264,9 +285,22 @@ def _validate(config: Config) -> Config:
     if len(m.filters) != len(m.kernels):
         raise ConfigError(f"model.filters has {len(m.filters)} entries but model.kernels has "
                           f"{len(m.kernels)}: give one kernel size per level")
-    if config.masks.mask_color:
-        from mask2face.masks.colors import parse_hex_color
-        parse_hex_color(config.masks.mask_color, "masks.mask_color")
+    masks = config.masks
+    if masks.mask_color:
+        parse_hex_color(masks.mask_color, "masks.mask_color")
+    kind = masks.mask_type
+    if kind not in ("random", *MASK_KINDS) and not kind.startswith("template:") and \
+            not masks.mask_templates_path:
+        close = difflib.get_close_matches(kind, ["random", *MASK_KINDS], n=1)
+        raise ConfigError(f"masks.mask_type = {kind!r}: unknown mask kind"
+                          f"{'; did you mean ' + close[0] + '?' if close else ''} (known: random, "
+                          f"{', '.join(MASK_KINDS)}, or a template name with mask_templates_path)")
+    pattern = masks.mask_pattern
+    if pattern and pattern not in MASK_PATTERNS and not Path(pattern).suffix:
+        close = difflib.get_close_matches(pattern, MASK_PATTERNS, n=1)
+        raise ConfigError(f"masks.mask_pattern = {pattern!r}: unknown pattern"
+                          f"{'; did you mean ' + close[0] + '?' if close else ''} (known: "
+                          f"{', '.join(MASK_PATTERNS)}, or the path of an image)")
     return config
 
 

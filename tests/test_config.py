@@ -132,3 +132,24 @@ def test_one_mask2face_command_reaches_every_stage():
     unknown = subprocess.run([sys.executable, "-m", "mask2face", "unmask"], capture_output=True,
                              text=True, cwd=ROOT)
     assert unknown.returncode == 2 and "unknown stage 'unmask'" in unknown.stderr
+
+
+@pytest.mark.parametrize("masks, message", [
+    ({"mask_type": "surgicl"}, "did you mean surgical"),
+    ({"mask_pattern": "polka"}, "unknown pattern"),
+    ({"mask_pattern": "plaidd"}, "did you mean plaid"),
+])
+def test_misspelt_mask_kind_or_pattern_fails_at_load(tmp_path, masks, message):
+    import json as json_module
+    from mask2face.config import load_config
+    from mask2face.errors import ConfigError
+    path = tmp_path / "c.json"
+    path.write_text(json_module.dumps({"masks": masks}))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_mask_names_in_config_are_the_drawn_ones():
+    from mask2face.config import MASK_KINDS, MASK_PATTERNS
+    from mask2face.masks import KINDS, PATTERNS
+    assert tuple(KINDS) == MASK_KINDS and tuple(PATTERNS) == MASK_PATTERNS

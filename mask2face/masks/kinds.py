@@ -26,7 +26,7 @@ PATTERN_PARTNERS = ["#f2efe6", "#1f1f22", "#c9a23a", "#7a1f2b", "#2e5d8c", "#e58
 
 
 def hex_to_unit(color: str) -> np.ndarray:
-    from mask2face.masks.colors import parse_hex_color
+    from mask2face.config import parse_hex_color
     return np.asarray(parse_hex_color(color), np.float32) / 255.0
 
 
