@@ -107,8 +107,13 @@ class Face:
     @property
     def eyes(self) -> np.ndarray:
         """(2, 2): the centres of the image-left and the image-right eye."""
-        return np.stack([self.landmarks[LEFT_EYE].mean(axis=0),
-                         self.landmarks[RIGHT_EYE].mean(axis=0)])
+        return eye_centres(self.landmarks)
+
+
+def eye_centres(landmarks: np.ndarray) -> np.ndarray:
+    """(2, 2): the centres of the image-left and the image-right eye of 68 landmarks."""
+    landmarks = np.asarray(landmarks)
+    return np.stack([landmarks[LEFT_EYE].mean(axis=0), landmarks[RIGHT_EYE].mean(axis=0)])
 
 
 def packaged_model_path(name: str) -> Path | None:
@@ -235,7 +240,7 @@ class FaceFinder:
         box, score, detector, eyes = tuple(found[:4]), found[4], found[5], found[6]
         landmarks = self.landmarks(image, box)
         if eyes is not None:
-            fitted = np.stack([landmarks[LEFT_EYE].mean(axis=0), landmarks[RIGHT_EYE].mean(axis=0)])
+            fitted = eye_centres(landmarks)
             apart = np.hypot(*(fitted - eyes).T).max() / max(np.hypot(*(eyes[1] - eyes[0])), 1.0)
             trust = np.clip((apart - EYES_TRUST[0]) / (EYES_TRUST[1] - EYES_TRUST[0]), 0.0, 1.0)
             if trust > 0:
@@ -280,7 +285,7 @@ def align_to_eyes(landmarks: np.ndarray, eyes: np.ndarray) -> np.ndarray:
     ((2, 2), image-left eye first): the shape stays dlib's, its position, size and tilt follow
     the detector's eyes."""
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    source = np.stack([landmarks[LEFT_EYE].mean(axis=0), landmarks[RIGHT_EYE].mean(axis=0)])
+    source = eye_centres(landmarks)
     src = complex(*(source[1] - source[0]))
     dst = complex(*(np.asarray(eyes[1], float) - np.asarray(eyes[0], float)))
     if abs(src) < 1e-6 or abs(dst) < 1e-6:
@@ -567,8 +572,7 @@ def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     the eye-to-mouth distance, so it holds for turned heads and for faces under a mask.
     """
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    left_eye = landmarks[LEFT_EYE].mean(axis=0)
-    right_eye = landmarks[RIGHT_EYE].mean(axis=0)
+    left_eye, right_eye = eye_centres(landmarks)
     mouth = landmarks[MOUTH].mean(axis=0)
     eye_mid = (left_eye + right_eye) / 2
     eye_to_eye = right_eye - left_eye
