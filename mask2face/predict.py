@@ -275,6 +275,9 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
             raise UsageError(f"-o {root}: several photos or a folder go to a folder, not to "
                              f"one {root.suffix} file")
         inside = root.resolve()
+        if any(Path(given).is_dir() and Path(given).resolve() == inside for given in inputs):
+            raise UsageError(f"-o {root} is an input folder: writing there would replace its "
+                             f"photos; choose another -o")
         items = [(photo, relative) for photo, relative in items
                  if inside not in photo.resolve().parents]
     if not items:

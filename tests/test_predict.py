@@ -255,6 +255,7 @@ def test_output_that_would_replace_an_input_is_refused_before_loading(tmp_path, 
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
         assert "model not found" not in result.stderr  # checked before the model is looked at
+        assert "replace" in result.stderr or "not to one .jpg file" in result.stderr
     assert (photos / "a.png").read_bytes() == before and not (tmp_path / "x.jpg").exists()
 
 
