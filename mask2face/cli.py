@@ -33,8 +33,14 @@ def setup_logging(quiet: bool = False) -> None:
 
 def run_command(parser: argparse.ArgumentParser,
                 command: Callable[[argparse.Namespace], int],
-                argv: Sequence[str] | None = None) -> int:
-    """Parse arguments, run ``command`` and turn known errors into one line and an exit code."""
+                argv: Sequence[str] | None = None,
+                on_interrupt: str = "run the same command again to continue") -> int:
+    """Parse arguments, run ``command`` and turn known errors into one line and an exit code.
+
+    Args:
+        on_interrupt: what to tell the user after Ctrl-C, unless the command has put a more
+            precise ``interrupt_hint`` on ``args`` (train: the run folder to resume).
+    """
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "quiet", False))
     try:
@@ -43,6 +49,6 @@ def run_command(parser: argparse.ArgumentParser,
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; run the same command again to continue",
-              file=sys.stderr)
+        hint = getattr(args, "interrupt_hint", None) or on_interrupt
+        print(f"{parser.prog}: interrupted; {hint}", file=sys.stderr)
         return 130

@@ -300,7 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, **overrides(args, keys))
         if args.resume and any(getattr(args, k) is not None for k in keys):
             log.warning("--resume uses the run's own config.json; other flags are ignored")
-        run = train(config, args.model_dir, resume=args.resume)
+        run_dir = Path(args.model_dir) if args.model_dir else \
+            new_run_dir(config.training.model_dir)
+        args.interrupt_hint = (f"continue with: python -m mask2face.train --model-dir "
+                               f"{run_dir} --resume")
+        run = train(config, run_dir, resume=args.resume)
         print(json.dumps({"run": str(run)}))
         return 0
 

@@ -237,3 +237,27 @@ def test_a_second_run_into_a_held_folder_stops_naming_the_holder(tmp_path):
     # The lock went with its holder: the folder is free again.
     from mask2face.train import train
     assert (train(tiny, tmp_path / "run") / "model.keras").exists()
+
+
+def test_ctrl_c_says_how_to_resume_and_that_works(tmp_path):
+    import signal
+    import time
+    pairs = write_pairs(tmp_path / "pairs")
+    tiny_config(pairs, epochs=30, preview_count=0).save(tmp_path / "tiny.json")
+    command = [sys.executable, "-m", "mask2face.train", "--config", str(tmp_path / "tiny.json"),
+               "--model-dir", str(tmp_path / "models" / "run")]
+    process = subprocess.Popen(command[:-2], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "models").glob("*/history.csv")):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    hint = stderr.strip().splitlines()[-1]
+    assert "--resume" in hint and "--model-dir" in hint
+    run = hint.split("--model-dir ")[1].split(" --resume")[0]
+    assert (tmp_path / run / "config.json").exists()
+    resumed = subprocess.run([sys.executable, "-m", "mask2face.train", "--model-dir", run,
+                              "--resume"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
