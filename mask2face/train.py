@@ -116,6 +116,70 @@ def _preview_callback(run: Path, masked, clean):
     return Preview()
 
 
+def _backup_options() -> dict:
+    """Keep the previous backup beside the latest one where Keras can (3.6 and later): a kill
+    while the latest is written leaves a cut-off file, and resuming falls back to the previous."""
+    import inspect
+
+    import keras
+    parameters = inspect.signature(keras.callbacks.BackupAndRestore).parameters
+    return {"double_checkpoint": True} if "double_checkpoint" in parameters else {}
+
+
+def _whole_hdf5(path: Path) -> bool:
+    import h5py
+    return path.exists() and path.stat().st_size > 0 and h5py.is_hdf5(path)
+
+
+def _backup_epoch(backup: Path) -> int:
+    """The epoch a resumed run starts from: the latest backup's, or the previous one's where a
+    kill cut the latest off (as Keras falls back to it); 0 with neither."""
+    latest = backup / "latest.weights.h5"
+    for weights, metadata in ((latest, "training_metadata.json"),
+                              (latest.with_name(latest.name + ".bkp"),
+                               "training_metadata.json.bkp")):
+        if _whole_hdf5(weights):
+            try:
+                return int(json.loads((backup / metadata).read_text())["epoch"])
+            except (OSError, ValueError, KeyError):
+                return 0
+    return 0
+
+
+def _drop_cut_off_backup(backup: Path) -> None:
+    """A backup whose weights a kill cut off, with no whole previous one to fall back to, is
+    removed: the run then starts again from its first epoch instead of failing."""
+    latest = backup / "latest.weights.h5"
+    if latest.exists() and not _whole_hdf5(latest) and \
+            not _whole_hdf5(latest.with_name(latest.name + ".bkp")):
+        log.warning("%s was cut off by a kill and has no earlier copy: training starts again "
+                    "from the first epoch (the best model so far is kept)", latest)
+        for path in backup.iterdir():
+            path.unlink()
+
+
+def _trim_history(run: Path) -> None:
+    """Drop history rows of epochs the backup does not hold: they are trained again."""
+    import csv
+
+    history = run / "history.csv"
+    if not history.exists():
+        return
+    done = _backup_epoch(run / "backup")
+    with open(history, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return
+    kept = [rows[0]] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) < done]
+    if len(kept) != len(rows):
+        import io
+
+        from mask2face.images import atomic_write
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(kept)
+        atomic_write(history, buffer.getvalue().encode())
+
+
 def _best_checkpoint(run: Path, monitor: str):
     import keras
 
@@ -226,13 +290,19 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
                  model.count_params() / 1e6, forward_flops(model) / 1e9)
         monitor = "val_loss" if val_ds is not None else "loss"
+        backup_options = _backup_options()
+        if resume:
+            _drop_cut_off_backup(run / "backup")
+            _trim_history(run)
+        # The history row is written before the backup that marks its epoch done: a kill between
+        # the two redoes that epoch, and _trim_history drops the row it will write again.
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(run / "backup")),
+            keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
             _best_checkpoint(run, monitor),
+            keras.callbacks.BackupAndRestore(str(run / "backup"), **backup_options),
             keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
                                           restore_best_weights=True),
             keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
             keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
         ]
         if t.preview_count:

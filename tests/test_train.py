@@ -182,6 +182,34 @@ def test_best_model_replaced_whole_and_best_score_survives_a_resume(tmp_path, mo
                       keras.Model)
 
 
+@pytest.mark.parametrize("cut", ["weights", "history"])
+def test_a_kill_at_a_bad_moment_still_resumes_with_whole_history(tmp_path, cut):
+    import keras
+
+    from mask2face.train import train
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Killed()
+
+    config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=4, preview_count=0)
+    with pytest.raises(Killed):
+        train(config, tmp_path / "run", extra_callbacks=[KillAfterSecondEpoch()])
+    backup = tmp_path / "run" / "backup"
+    if cut == "weights":  # killed while the backup's weights were written
+        (backup / "latest.weights.h5").write_bytes(b"")
+    else:  # killed after the history row, before the backup of that epoch
+        metadata = json.loads((backup / "training_metadata.json").read_text())
+        (backup / "training_metadata.json").write_text(json.dumps({**metadata, "epoch": 1}))
+    train(config, tmp_path / "run", resume=True)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+
+
 def test_cli_without_pairs_says_how_to_make_them(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mask2face.train", "--data",
                              str(tmp_path / "nothing"), "--model-dir", str(tmp_path / "run")],
