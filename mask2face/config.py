@@ -168,7 +168,7 @@ class PredictConfig:
     predict_batch_size: int = _key(8, "Faces per model call", min=1)
     predict_face_detector: str = _key(
         "blaze>mtcnn", "Detector for prediction: blaze (BlazeFace on the padded photo) finds "
-        "98 % of real masked faces at ~15 ms a photo, mtcnn where it finds nothing; see the "
+        "98 % of real masked faces at ~20 ms a photo, mtcnn where it finds nothing; see the "
         "README's detector table", choices=DETECTOR_CHOICES)
     feather: float = _key(0.06, "Width of the blended edge when pasting back (share of the crop)",
                           min=0.0, max=0.3)
