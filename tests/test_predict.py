@@ -211,6 +211,8 @@ BUNDLED = ROOT / "mask2face" / "pretrained" / "lfw128"
 @pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
 def test_bundled_model_loads_safely_and_unmasks_a_masked_photo(masked_photos, sample_faces):
     import keras
+
+    import mask2face.model  # noqa: F401  registers MaskComposite, as any user must import it
     from mask2face.predict import Unmasker, load_model
     assert isinstance(keras.models.load_model(BUNDLED / "model.keras", safe_mode=True,
                                               compile=False), keras.Model)
