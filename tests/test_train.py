@@ -109,22 +109,27 @@ def test_train_writes_run_folder(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and "val_image_psnr" in rows[0]
 
 
-def test_killed_run_resumes_and_history_continues(tmp_path):
+class Killed(Exception):
+    pass
+
+
+def kill_after(last_epoch: int):
+    """A callback that stops training like a kill once epoch ``last_epoch`` has ended."""
     import keras
 
-    from mask2face.train import train
-
-    class Killed(Exception):
-        pass
-
-    class KillAfterFirstEpoch(keras.callbacks.Callback):
+    class KillAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
+            if epoch == last_epoch:
                 raise Killed()
+    return KillAfter()
+
+
+def test_killed_run_resumes_and_history_continues(tmp_path):
+    from mask2face.train import train
 
     config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=3)
     with pytest.raises(Killed):
-        train(config, tmp_path / "run", extra_callbacks=[KillAfterFirstEpoch()])
+        train(config, tmp_path / "run", extra_callbacks=[kill_after(0)])
     assert (tmp_path / "run" / "backup").exists()
     train(config, tmp_path / "run", resume=True)
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
@@ -184,21 +189,11 @@ def test_best_model_replaced_whole_and_best_score_survives_a_resume(tmp_path, mo
 
 @pytest.mark.parametrize("cut", ["weights", "history"])
 def test_a_kill_at_a_bad_moment_still_resumes_with_whole_history(tmp_path, cut):
-    import keras
-
     from mask2face.train import train
-
-    class Killed(Exception):
-        pass
-
-    class KillAfterSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise Killed()
 
     config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=4, preview_count=0)
     with pytest.raises(Killed):
-        train(config, tmp_path / "run", extra_callbacks=[KillAfterSecondEpoch()])
+        train(config, tmp_path / "run", extra_callbacks=[kill_after(1)])
     backup = tmp_path / "run" / "backup"
     if cut == "weights":  # killed while the backup's weights were written
         (backup / "latest.weights.h5").write_bytes(b"")
