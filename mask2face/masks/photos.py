@@ -20,7 +20,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from mask2face.config import Config, MasksConfig
-    from mask2face.faces import Face, FaceFinder
+    from mask2face.faces import FaceFinder
     from mask2face.masks.templates import TemplateSet
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ def _mask_one(task: tuple) -> tuple[str, str, int, list]:
     from mask2face.predict import save_like
 
     photo, target, relative, options = task
+    target = Path(target)
     config: Config = _WORKER["config"]
     try:
         image = read_image(photo, config.faces.max_image_pixels)
@@ -96,12 +97,10 @@ def _mask_one(task: tuple) -> tuple[str, str, int, list]:
                             options["largest_face"])
         if not result.faces:
             return str(photo), "no face", 0, []
-        save_like(Path(target), result.image)
+        save_like(target, result.image)
         if options["save_region"]:
-            target = Path(target)
             write_image(target.with_name(f"{target.stem}_region.png"), result.region)
         if options["write_original"]:
-            target = Path(target)
             save_like(target.with_name(f"{target.stem}_original{target.suffix}"), image)
         return str(photo), "written", len(result.faces), result.kinds
     except ImageReadError as e:
