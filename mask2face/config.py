@@ -108,6 +108,8 @@ class MasksConfig:
     mask_edge_blur: float = _key(0.6, "Softness of the mask edge (Gaussian sigma, px at 256)",
                                  min=0.0, max=3.0)
     mask_templates_path: str = _key("", "A MaskTheFace checkout or its masks/ folder")
+    mask_variety: float = _key(1.0, "Random variation in fit (high, low, loose), colour, prints, "
+                                    "light and creases; 0 = neat masks", min=0.0, max=1.0)
 
 
 @dataclass
@@ -157,6 +159,9 @@ class TrainingConfig:
     jit_compile: bool = _key(False, "Compile the training step with XLA")
     preview_count: int = _key(4, "Validation pairs shown in each epoch's preview PNG", min=0,
                               max=16)
+    init_from: str = _key("", "Start from this model's weights (a run folder, model.keras, or "
+                              "'bundled' for the shipped model) to fine-tune it; same "
+                              "architecture. Empty = random weights")
 
 
 @dataclass

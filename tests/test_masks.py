@@ -5,7 +5,7 @@ import pytest
 from mask2face.config import MasksConfig
 from mask2face.errors import ConfigError, UsageError
 from mask2face.faces import face_crop
-from mask2face.masks import KINDS, TemplateSet, apply_mask, spec_from_config
+from mask2face.masks import KINDS, PALETTES, TemplateSet, apply_mask, spec_from_config
 
 CROP = 256
 
@@ -114,8 +114,19 @@ def test_pattern_image_path(tmp_path, sample_faces):
     good = tmp_path / "fabric.png"
     cv2.imwrite(str(good), np.indices((40, 40)).sum(0).astype(np.uint8) * 6)
     rng = np.random.default_rng(0)
-    spec = spec_from_config(MasksConfig(mask_type="cloth", mask_pattern=str(good)), rng)
-    apply_mask(photo, face.landmarks, spec, rng)
+    config = dict(mask_type="cloth", mask_color="#808080", mask_color_weight=1.0,
+                  mask_variety=0.0)
+    plain = spec_from_config(MasksConfig(**config), np.random.default_rng(0))
+    spec = spec_from_config(MasksConfig(**config, mask_pattern=str(good),
+                                        mask_pattern_weight=1.0), rng)
+    assert spec.pattern == str(good)
+    # The image's diagonal ramp shows on the mask: far more spread than the plain grey mask's
+    # shading alone.
+    spreads = []
+    for s_ in (plain, spec):
+        masked, region = apply_mask(photo, face.landmarks, s_, np.random.default_rng(0))
+        spreads.append(masked[region > 0].std())
+    assert spreads[1] > 2 * spreads[0]
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"nope")
     with pytest.raises(ConfigError, match="cannot use pattern image"):
@@ -212,3 +223,30 @@ def test_masks_same_seed_same_bytes_whatever_the_workers(tmp_path, photo_folder)
     assert one.returncode == two.returncode == 1
     for name in ("a.png", "people/g.jpg"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+@pytest.mark.parametrize("color", list(PALETTES["cloth"].values()))
+def test_a_pattern_always_shows_whatever_the_mask_colour(sample_faces, color):
+    """A partner colour as close as mustard to mustard drew a plain mask for "check"."""
+    photo, face = sample_faces["astronaut"]
+    config = MasksConfig(mask_type="cloth", mask_pattern="check", mask_color=color,
+                         mask_color_weight=1.0, mask_pattern_weight=0.9, mask_variety=0.0)
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        masked, region = apply_mask(photo, face.landmarks, spec_from_config(config, rng), rng)
+        pixels = masked[region > 0].astype(np.float32)
+        # Two colours at least MIN_PATTERN_CONTRAST apart: the checks' spread is large.
+        assert pixels.std(axis=0).max() > 25, (color, seed)
+
+
+def test_variety_zero_draws_the_neat_mask_and_variety_varies_fit_and_finish():
+    neat = spec_from_config(MasksConfig(mask_type="surgical", mask_variety=0.0),
+                            np.random.default_rng(0))
+    assert (neat.top_lift, neat.chin_drop, neat.widen) == (0.0, 0.07, 0.04)
+    assert not neat.print_kind and neat.light == 0 and neat.creases == 0
+    varied = [spec_from_config(MasksConfig(mask_type="surgical"), np.random.default_rng(s))
+              for s in range(40)]
+    assert len({round(v.chin_drop, 3) for v in varied}) > 30
+    assert max(v.chin_drop for v in varied) > 0.18  # some worn loose, well under the chin
+    assert {v.print_kind for v in varied} >= {"", "text", "badge", "drawing"}
+    assert any(v.pattern for v in varied) and any(v.color_name.startswith("#") for v in varied)

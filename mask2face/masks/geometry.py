@@ -81,13 +81,16 @@ class Sheet:
         return top * (1 - fv) + bottom * fv
 
 
-def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 0.07) -> Sheet:
+def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 0.07,
+               widen: float = 0.04) -> Sheet:
     """The sheet for a mask on these landmarks.
 
     Args:
         landmarks: (68, 2) photo points.
         top_lift: raise the top edge over the nose by this share of the face scale.
         chin_drop: how far below the jaw the bottom edge runs, as a share of the face scale.
+        widen: how far outside the jaw line the sides run, as a share of the nose-to-jaw
+            distance.
     """
     lm = check_landmarks(landmarks)
     across, down, scale = face_axes(lm)
@@ -110,7 +113,7 @@ def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 
     jaw = lm[2:15].copy()
     outward = jaw - nose_tip
     weights = np.interp(np.arange(2, 15), [2, 5, 8, 11, 14], [0.02, 0.05, 1.0, 0.05, 0.02])
-    jaw = jaw + outward * 0.04 + down * chin_drop * scale * weights[:, None]
+    jaw = jaw + outward * widen + down * chin_drop * scale * weights[:, None]
     bottom = _smooth(jaw)
 
     n = GRID_U + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from mask2face.masks.patterns import render_pattern
@@ -69,14 +70,49 @@ def _base_shading(u, v) -> np.ndarray:
     return (0.8 + 0.2 * np.sin(np.pi * u) ** 0.6) * (1.0 - 0.12 * v ** 3)
 
 
+def contrasting(base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A pattern partner that stands out from ``base``: a partner as close as mustard to
+    mustard would draw a plain mask where a pattern was asked for."""
+    partners = [hex_to_unit(c) for c in PATTERN_PARTNERS]
+    far = [c for c in partners if np.linalg.norm(c - base) >= MIN_PATTERN_CONTRAST]
+    choices = far or partners
+    return choices[int(rng.integers(len(choices)))]
+
+
+# Least RGB distance (of 1.0 per channel) between a pattern's colours and the mask's own.
+MIN_PATTERN_CONTRAST = 0.35
+
+
 def _fabric(base: np.ndarray, spec, shape, rng, period: float) -> np.ndarray:
     rgb = np.broadcast_to(base, shape + (3,)).astype(np.float32)
     if spec.pattern:
-        partner = hex_to_unit(PATTERN_PARTNERS[int(rng.integers(len(PATTERN_PARTNERS)))])
-        third = hex_to_unit(PATTERN_PARTNERS[int(rng.integers(len(PATTERN_PARTNERS)))])
+        partner, third = contrasting(base, rng), contrasting(base, rng)
         pattern = render_pattern(spec.pattern, shape, period, [base, partner, third], rng)
         rgb = rgb * (1 - spec.pattern_weight) + pattern * spec.pattern_weight
     return rgb
+
+
+def finish(spec, rgb: np.ndarray, shade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a photographed mask has beyond its kind: a print, light from one side and creases.
+    Drawn from ``spec.finish_seed`` so that the same spec draws the same mask."""
+    h, w = shade.shape
+    rng = np.random.default_rng(spec.finish_seed)
+    if spec.print_kind:
+        from mask2face.masks.patterns import render_print
+        colors = [contrasting(spec.color, rng) for _ in range(3)]
+        ink, alpha = render_print(spec.print_kind, (h, w), colors, rng)
+        rgb = rgb * (1 - alpha[..., None]) + ink * alpha[..., None]
+    u, v = _uv((h, w))
+    if spec.light:
+        angle = rng.uniform(0, 2 * np.pi)
+        slope = np.cos(angle) * (2 * u - 1) + np.sin(angle) * (2 * v - 1)
+        shade = shade * (1 + spec.light * slope)
+    if spec.creases:
+        noise = rng.normal(0, 1, (max(h // 10, 2), max(w // 10, 2))).astype(np.float32)
+        smooth = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+        folds = np.sin(v * rng.uniform(6, 14) + u * rng.uniform(-3, 3) + smooth)
+        shade = shade * (1 + spec.creases * (0.6 * folds + 0.4 * smooth))
+    return rgb, shade
 
 
 def surgical(spec, shape, rng):
@@ -141,23 +177,32 @@ def cloth(spec, shape, rng):
 
 
 def gas(spec, shape, rng):
+    """A half-face respirator: a moulded rubber face piece, two filter cartridges low on the
+    cheeks (a dark rim, a lighter filter face with a grid of holes) and an exhalation valve."""
     u, v = _uv(shape)
     h, w = shape
     alpha = _superellipse_alpha(u, v, shape, 2.6, v_centre=0.42)
     r = np.hypot(2 * u - 1, (v - 0.42) / 0.58)
-    shade = 0.7 + 0.5 * (1 - np.clip(r, 0, 1) ** 2) + 0.25 * _ridge(np.hypot(u - 0.42, v - 0.3), 0,
-                                                                    0.1)
+    shade = 0.72 + 0.4 * (1 - np.clip(r, 0, 1) ** 2) + 0.15 * _ridge(np.hypot(u - 0.42, v - 0.3),
+                                                                     0, 0.1)
+    shade = shade + rng.normal(0.0, 0.015, shape).astype(np.float32)  # matte rubber
     rgb = np.broadcast_to(spec.color, shape + (3,)).astype(np.float32).copy()
     cartridge = hex_to_unit(spec.accent)
-    for cu in (0.2, 0.8):  # filter cartridges
-        d = np.hypot((u - cu) * w, (v - 0.66) * h) / (0.17 * w)
+    radius = 0.15 * w
+    for cu in (0.2, 0.8):
+        d = np.hypot((u - cu) * w, (v - 0.68) * h * 1.15) / radius
         inside = d < 1.0
-        rgb = np.where(inside[..., None], cartridge, rgb)
-        holes = inside & (d < 0.7) & (np.sin(u * w * 0.9) * np.sin(v * h * 0.9) > 0.6)
-        shade = np.where(inside, 1.0 + 0.25 * (1 - d) - 0.4 * _ridge(d, 0.8, 0.05), shade)
-        shade = shade - 0.35 * holes - 0.35 * _ridge(d, 1.0, 0.05)
-    valve = (np.abs(u - 0.5) * w < 0.08 * w) & (np.abs(v - 0.74) * h < 0.1 * h)
-    shade = np.where(valve, shade * 0.75 + 0.1 * np.sin(v * h), shade)
+        face = d < 0.78
+        rgb = np.where(inside[..., None], np.where(face[..., None], cartridge, rgb * 0.8), rgb)
+        # A cylinder seen from the front: lit on the upper side, its rim in shadow.
+        lit = 1.05 - 0.25 * np.clip((v - 0.68) * h / radius, -1, 1)
+        holes = face & (d < 0.65) & \
+            (np.hypot(((u * w) % (0.05 * w)) - 0.025 * w, ((v * h) % (0.05 * w)) - 0.025 * w)
+             < 0.011 * w)
+        shade = np.where(inside, lit - 0.3 * _ridge(d, 0.78, 0.04) - 0.25 * holes, shade)
+        shade = shade - 0.3 * _ridge(d, 1.0, 0.05)
+    valve = np.hypot((u - 0.5) * w, (v - 0.76) * h) < 0.07 * w
+    shade = np.where(valve, shade * 0.8 - 0.15 * (np.sin(u * w * 1.6) > 0.6), shade)
     return rgb, alpha, shade
 
 

@@ -10,13 +10,25 @@ import numpy as np
 from mask2face.errors import ConfigError, UsageError
 from mask2face.masks import kinds as procedural
 from mask2face.masks.geometry import Sheet, face_sheet, sheet_bbox, warp_sheet_texture
-from mask2face.masks.patterns import PATTERNS, check_pattern
+from mask2face.masks.patterns import PATTERNS, PRINTS, check_pattern
 
 # Pixels further than this from the drawn region keep their exact value.
 EDGE_BAND_PX = 2
 # Edge blur sigmas are given for a face of this scale (eyes to chin, px), about a 256 px crop.
 REFERENCE_FACE_SCALE = 110.0
-GAS_ACCENTS = ["#c2406e", "#d8c23a", "#8a8f96", "#5f7fb5"]
+# A respirator's face piece seals over the nose bridge: higher than a fabric mask.
+GAS_TOP_LIFT = 0.03
+# Filter cartridge colours of real respirators: magenta (P100), dull yellow, grey, blue, olive.
+GAS_ACCENTS = ["#a8406e", "#b8a542", "#7d8288", "#56709c", "#6b7048"]
+# How far the variety of a random mask reaches at mask_variety = 1 (see spec_from_config).
+FIT_TOP_LIFT = (-0.01, 0.06)   # over the nose, share of the face scale
+FIT_CHIN_DROP = (0.04, 0.25)   # below the chin: a mask worn loose hangs well under it
+FIT_WIDEN = (0.02, 0.1)        # past the jaw line at the sides
+RANDOM_COLOR_SHARE = 0.35      # of procedural masks: any colour, not the kind's palette
+EXTRA_PATTERN_SHARE = 0.15     # of surgical, KN95 and N95 masks: a fabric pattern
+PRINT_SHARE = 0.3              # of masks: a print (word, badge or large drawing)
+LIGHT_MAX = 0.35               # light from one side: shade changes by up to this across
+CREASES_MAX = 0.08             # creases and folds in the shading
 
 
 @dataclass
@@ -32,6 +44,13 @@ class MaskSpec:
     accent: str = "#c2406e"
     edge_blur: float = 0.6
     template: object = None  # a MaskTheFace template, for template kinds
+    top_lift: float = 0.0    # fit on the face: see geometry.face_sheet
+    chin_drop: float = 0.07
+    widen: float = 0.04
+    print_kind: str = ""     # "", or one of patterns.PRINTS
+    light: float = 0.0       # strength of light from one side
+    creases: float = 0.0     # strength of creases
+    finish_seed: int = 0     # seed of the print, light and creases
 
     def describe(self) -> dict:
         """The JSON-able description written to the manifest."""
@@ -89,7 +108,37 @@ def spec_from_config(masks_config, rng: np.random.Generator, templates=None) -> 
         spec.pattern_weight = float(rng.uniform(0.6, 1.0))
     spec.valve = kind == "n95" and bool(rng.random() < 0.4)
     spec.accent = GAS_ACCENTS[int(rng.integers(len(GAS_ACCENTS)))]
+    if c.mask_variety > 0:
+        _vary(spec, c, rng, c.mask_variety)
     return spec
+
+
+def _vary(spec: MaskSpec, c, rng: np.random.Generator, variety: float) -> None:
+    """Real masks are worn high and low, loose and tight, come in every colour, carry prints
+    and are lit from the side: a mask head trained only on neat masks misses them. ``variety``
+    (0..1) scales how far each draw reaches from the neat mask."""
+    def towards(neat: float, span: tuple[float, float]) -> float:
+        return neat + variety * (float(rng.uniform(*span)) - neat)
+    spec.top_lift = towards(spec.top_lift, FIT_TOP_LIFT)
+    spec.chin_drop = towards(spec.chin_drop, FIT_CHIN_DROP)
+    spec.widen = towards(spec.widen, FIT_WIDEN)
+    procedural_kind = spec.template is None
+    if procedural_kind and not c.mask_color and rng.random() < RANDOM_COLOR_SHARE * variety:
+        hue, sat = float(rng.uniform(0, 1)), float(rng.uniform(0, 1)) ** 1.5
+        value = float(rng.uniform(0.12, 1.0))
+        rgb = cv2.cvtColor(np.array([[[hue * 179, sat * 255, value * 255]]], np.uint8),
+                           cv2.COLOR_HSV2RGB)[0, 0]
+        spec.color = rgb.astype(np.float32) / 255.0
+        spec.color_name = "#" + "".join(f"{int(x):02x}" for x in rgb)
+    if procedural_kind and not c.mask_pattern and spec.kind in ("surgical", "kn95", "n95") \
+            and rng.random() < EXTRA_PATTERN_SHARE * variety:
+        spec.pattern = list(PATTERNS)[int(rng.integers(len(PATTERNS)))]
+        spec.pattern_weight = float(rng.uniform(0.5, 1.0))
+    if rng.random() < PRINT_SHARE * variety:
+        spec.print_kind = PRINTS[int(rng.integers(len(PRINTS)))]
+    spec.light = float(rng.uniform(0, LIGHT_MAX)) * variety
+    spec.creases = float(rng.uniform(0, CREASES_MAX)) * variety
+    spec.finish_seed = int(rng.integers(1 << 31))
 
 
 def _lighting(image_patch: np.ndarray, support: np.ndarray) -> np.ndarray:
@@ -153,14 +202,18 @@ def apply_mask(image: np.ndarray, landmarks: np.ndarray, spec: MaskSpec,
         raise UsageError(f"expected an RGB uint8 image, got {image.dtype} {image.shape}")
     if spec.template is not None:
         from mask2face.masks.templates import render_template
-        sheet = face_sheet(landmarks)
+        sheet = face_sheet(landmarks, spec.top_lift, spec.chin_drop, spec.widen)
         bbox = sheet_bbox(sheet, image.shape)
         rgb, alpha = render_template(spec, landmarks, sheet, bbox)
+        rgb, shade = procedural.finish(spec, rgb, np.ones(rgb.shape[:2], np.float32))
+        rgb = rgb * shade[..., None]
     elif spec.kind in procedural.KINDS:
-        sheet = face_sheet(landmarks, top_lift=0.03 if spec.kind == "gas" else 0.0)
+        lift = spec.top_lift + (GAS_TOP_LIFT if spec.kind == "gas" else 0.0)
+        sheet = face_sheet(landmarks, lift, spec.chin_drop, spec.widen)
         bbox = sheet_bbox(sheet, image.shape)
         shape = _texture_shape(sheet)
         tex_rgb, tex_alpha, shade = procedural.KINDS[spec.kind](spec, shape, rng)
+        tex_rgb, shade = procedural.finish(spec, tex_rgb, shade)
         texture = np.dstack([tex_rgb * np.asarray(shade, np.float32)[..., None], tex_alpha])
         warped = warp_sheet_texture(np.ascontiguousarray(texture, np.float32), sheet, bbox)
         rgb, alpha = warped[..., :3], warped[..., 3].copy()

@@ -122,3 +122,66 @@ def render_pattern(pattern: str, shape: tuple[int, int], period: float, colors: 
     v, u = np.mgrid[0:h, 0:w].astype(np.float32) / period
     colors = [np.asarray(c, np.float32) for c in colors]
     return PATTERNS[pattern](u, v, colors, rng).astype(np.float32)
+
+
+# Prints: what real masks carry on top of their fabric (a brand's word, a badge, a big drawing).
+PRINTS = ("text", "badge", "drawing")
+PRINT_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def render_print(kind: str, shape: tuple[int, int], colors: list,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A print over a mask texture of ``shape``: (rgb, alpha), each (H, W[, 3]) float32.
+
+    ``text`` is a random word or two, ``badge`` a small emblem, ``drawing`` large shapes and
+    strokes over much of the mask (cartoon animals, skulls and flowers on real masks)."""
+    h, w = shape
+    canvas = np.zeros((h, w, 3), np.float32)
+    alpha = np.zeros((h, w), np.float32)
+    colors = [tuple(float(x) for x in np.asarray(c, np.float32)) for c in colors]
+
+    def ink(draw) -> None:
+        layer = np.zeros((h, w), np.uint8)
+        color = colors[int(rng.integers(len(colors)))]
+        draw(layer)
+        a = layer.astype(np.float32) / 255.0
+        canvas[:] = canvas * (1 - a[..., None]) + np.asarray(color, np.float32) * a[..., None]
+        alpha[:] = np.maximum(alpha, a)
+
+    if kind == "text":
+        for _ in range(int(rng.integers(1, 3))):
+            word = "".join(rng.choice(list(PRINT_LETTERS), int(rng.integers(2, 9))))
+            font = int(rng.choice([cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX,
+                                   cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX]))
+            (tw, th), _ = cv2.getTextSize(word, font, 1.0, 2)
+            scale = w * rng.uniform(0.25, 0.8) / max(tw, 1)
+            thick = max(1, int(round(scale * rng.uniform(1.0, 3.0))))
+            x = int(rng.uniform(0.05, 0.95) * w - tw * scale / 2)
+            y = int(rng.uniform(0.3, 0.85) * h + th * scale / 2)
+            ink(lambda layer: cv2.putText(layer, word, (x, y), font, scale, 255, thick,
+                                          cv2.LINE_AA))
+    elif kind == "badge":
+        cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.35, 0.75) * h
+        r = rng.uniform(0.05, 0.12) * w
+        sides = int(rng.integers(3, 9))
+        angles = rng.uniform(0, 2 * np.pi) + np.arange(sides) * 2 * np.pi / sides
+        polygon = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
+        ink(lambda layer: cv2.fillPoly(layer, [np.round(polygon).astype(np.int32)], 255,
+                                       cv2.LINE_AA))
+        ink(lambda layer: cv2.circle(layer, (int(cx), int(cy)), max(1, int(r * 0.45)), 255, -1,
+                                     cv2.LINE_AA))
+    else:  # drawing
+        for _ in range(int(rng.integers(3, 9))):
+            cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.15, 0.9) * h
+            axes = (int(rng.uniform(0.04, 0.25) * w), int(rng.uniform(0.04, 0.3) * h))
+            angle = float(rng.uniform(0, 180))
+            if rng.random() < 0.6:
+                ink(lambda layer: cv2.ellipse(layer, (int(cx), int(cy)), axes, angle, 0, 360,
+                                              255, -1, cv2.LINE_AA))
+            else:  # a stroke: a mouth, teeth, a whisker
+                points = np.stack([np.linspace(cx - axes[0], cx + axes[0], 6),
+                                   cy + rng.uniform(-1, 1, 6) * axes[1] * 0.5], 1)
+                thick = max(1, int(rng.uniform(0.01, 0.04) * w))
+                ink(lambda layer: cv2.polylines(layer, [np.round(points).astype(np.int32)],
+                                                False, 255, thick, cv2.LINE_AA))
+    return canvas, alpha
