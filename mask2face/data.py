@@ -141,6 +141,54 @@ def _degrade(images, draws, seed):
             for i in images]
 
 
+# Predict cuts a face out of the photo aligned by its eyes, which are found only so well: the
+# pairs are moved by up to this share of their side, turned by up to this many degrees and
+# scaled by up to this factor either way, identically on input, target and mask.
+SHIFT_JITTER = 0.04
+TURN_JITTER_DEGREES = 6.0
+SCALE_JITTER = 0.12
+# In a tight close-up the crop reaches past the photo and predict fills that part by repeating
+# the photo's edge rows and columns. A share of the pairs is cut the same way: the bottom at
+# 70-100 % of the side, each other side by up to this share.
+REFRAME_SHARE = 0.3
+REFRAME_BOTTOM = (0.7, 1.0)
+REFRAME_SIDE_MAX = 0.15
+
+
+def _move(images, draws):
+    """The same small shift, turn and scale of every image (edges repeated)."""
+    size = tf.cast(tf.shape(images[0])[0], tf.float32)
+    angle = draws[0] * TURN_JITTER_DEGREES * np.pi / 180
+    scale = tf.exp(draws[1] * np.log(1 + SCALE_JITTER))
+    dx, dy = draws[2] * SHIFT_JITTER * size, draws[3] * SHIFT_JITTER * size
+    centre = size / 2
+    # The output pixel (x, y) samples the input at A (x - c) + c + shift: A turns and scales.
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    transform = tf.stack([cos, -sin, centre - cos * centre + sin * centre + dx,
+                          sin, cos, centre - sin * centre - cos * centre + dy, 0.0, 0.0])
+
+    def move(image):
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0]
+    return [move(image) for image in images]
+
+
+def _reframe(images, draws):
+    """Cut every image at the same lines and repeat the edge beyond them, as a crop that
+    reaches past the photo's border is filled."""
+    size = tf.shape(images[0])[0]
+    side = tf.cast(size, tf.float32)
+    bottom = tf.cast(side * (REFRAME_BOTTOM[0] + (REFRAME_BOTTOM[1] - REFRAME_BOTTOM[0])
+                             * draws[0]), tf.int32)
+    left = tf.cast(side * REFRAME_SIDE_MAX * tf.maximum(0.0, 2 * draws[1] - 1), tf.int32)
+    right = size - tf.cast(side * REFRAME_SIDE_MAX * tf.maximum(0.0, 2 * draws[2] - 1), tf.int32)
+    top = tf.cast(side * REFRAME_SIDE_MAX * tf.maximum(0.0, 3 * draws[3] - 2), tf.int32)
+    rows = tf.clip_by_value(tf.range(size), top, tf.maximum(bottom, top + 1) - 1)
+    cols = tf.clip_by_value(tf.range(size), left, tf.maximum(right, left + 1) - 1)
+    return [tf.gather(tf.gather(image, rows, axis=0), cols, axis=1) for image in images]
+
+
 def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True):
     """One random draw per pair: the same flip and photometric change on input and target.
 
@@ -163,6 +211,13 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
         image = (image - gray) * saturation + gray
         return tf.clip_by_value(image, 0.0, 1.0)
     masked, clean = jitter(masked), jitter(clean)
+    draws = tf.random.stateless_uniform([5], seed + 3, -1.0, 1.0)
+    masked, clean, mask = _move([masked, clean, mask], draws)
+    mask = tf.round(mask)
+    draws = tf.random.stateless_uniform([5], seed + 4)
+    masked, clean, mask = tf.cond(
+        draws[4] < REFRAME_SHARE, lambda: tuple(_reframe([masked, clean, mask], draws)),
+        lambda: (masked, clean, mask))
     draws = tf.random.stateless_uniform([5], seed + 2)
     if degrade:
         masked, clean = _degrade([masked, clean], draws, seed)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mask2face.config import Config, load_config
-from mask2face.errors import UsageError
+from mask2face.errors import ConfigError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,22 @@ def _best_checkpoint(run: Path, monitor: str):
     return BestCheckpoint()
 
 
+def _start_from(model, source: str) -> None:
+    """Copy the weights of another model of the same setting into ``model`` (fine-tuning)."""
+    from mask2face.predict import BUNDLED_MODEL, find_model, load_model
+    model_file, _ = find_model(BUNDLED_MODEL if source == "bundled" else source)
+    other = load_model(model_file)
+    mine, theirs = model.get_weights(), other.get_weights()
+    shapes = [w.shape for w in mine], [w.shape for w in theirs]
+    if shapes[0] != shapes[1]:
+        raise ConfigError(f"init_from = {source!r}: its model has another setting "
+                          f"({other.count_params():,} parameters, this run's "
+                          f"{model.count_params():,}); use the same architecture, filters, "
+                          f"kernels and mask head")
+    model.set_weights(theirs)
+    log.info("weights from %s", model_file)
+
+
 def train(config: Config, run_dir: str | Path | None = None, resume: bool = False,
           extra_callbacks: Sequence = ()) -> Path:
     """Train a model on ``<pairs_path>/train``; returns the run folder.
@@ -259,7 +275,6 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     train_pairs, val_pairs = split_validation(pairs, t.validation_fraction, config.data.seed)
     from mask2face.parallel import folder_lock
     with folder_lock(run):  # a second run into this folder stops, naming this process
-        config.save(run / "config.json")
         policy = set_precision(t.mixed_precision)
         strategy = choose_strategy()
         log.info("run %s: %d training pairs, %d validation pairs, %s, %s, %d replica(s)", run,
@@ -287,6 +302,10 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
             model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
                           loss=loss, loss_weights=weights, metrics=metrics,
                           jit_compile=t.jit_compile)
+        if t.init_from and not resume:  # a resumed run restores its own weights
+            _start_from(model, t.init_from)
+        # Saved once the model is built: a setting that cannot be built leaves no run behind.
+        config.save(run / "config.json")
         log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
                  model.count_params() / 1e6, forward_flops(model) / 1e9)
         monitor = "val_loss" if val_ds is not None else "loss"
@@ -356,12 +375,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="auto, off, float16 or bfloat16")
     parser.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=None,
                         help="compile the training step with XLA")
+    parser.add_argument("--init-from", dest="init_from", metavar="MODEL",
+                        help="fine-tune: start from this model's weights ('bundled' = the "
+                             "shipped model)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --model-dir from its last finished epoch")
     parser.add_argument("--export", nargs=2, metavar=("RUN", "DIR"),
                         help="copy a run's best model without optimizer state into DIR, and stop")
     keys = ["pairs_path", "epochs", "batch_size", "learning_rate", "architecture", "filters",
-            "kernels", "loss", "image_size", "mixed_precision", "jit_compile"]
+            "kernels", "loss", "image_size", "mixed_precision", "jit_compile", "init_from"]
 
     def command(args: argparse.Namespace) -> int:
         if args.export:

@@ -61,9 +61,13 @@ def test_augmentation_keeps_input_target_and_mask_aligned(tmp_path):
             differ = np.abs(m - c).max(axis=-1) > 1e-6
             inside = region > 0.5
             assert differ[~inside].sum() == 0  # same jitter on both: identical outside
-            # The training mask is the painted region grown by the 2 px anti-aliasing band.
-            grown = cv2.dilate(differ.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-            assert (grown != inside).mean() < 0.01
+            # The training mask is the painted region grown by the 2 px anti-aliasing band; the
+            # shift, turn and scale resample both, so their outlines agree within about a pixel
+            # (a few pixels more where the outline meets the repeated edge of the crop).
+            grown = cv2.dilate(differ.astype(np.uint8), np.ones((5, 5), np.uint8))
+            near = np.ones((3, 3), np.uint8)
+            assert (inside & (cv2.dilate(grown, near) == 0)).mean() < 0.005
+            assert ((grown > 0) & (cv2.dilate(inside.astype(np.uint8), near) == 0)).mean() < 0.005
             flipped_seen.add(bool(inside[:, :SIZE // 2].sum() < inside[:, SIZE // 2:].sum()))
     assert flipped_seen == {True, False}  # flips happened and stayed aligned
 
@@ -76,6 +80,22 @@ def test_softened_and_compressed_pairs_differ_only_inside_the_mask(tmp_path):
     differ = np.abs(masked.numpy() - clean).max(axis=-1) > 1e-6
     assert not differ[mask < 0.5].any()
     assert differ[mask > 0.5].mean() > 0.9
+
+
+def test_reframed_pairs_repeat_one_edge_line_on_input_target_and_mask():
+    import tensorflow as tf
+
+    from mask2face.data import _reframe
+    rng = np.random.default_rng(0)
+    images = [tf.constant(rng.random((SIZE, SIZE, c)), tf.float32) for c in (3, 3, 1)]
+    draws = tf.constant([0.0, 1.0, 0.5, 0.0])  # bottom cut at 70 %, left cut at the most
+    cut = [image.numpy() for image in _reframe(images, draws)]
+    bottom, left = int(SIZE * 0.7), int(SIZE * 0.15)
+    for before, after in zip(images, cut):
+        before = before.numpy()
+        assert np.array_equal(after[:bottom, left:], before[:bottom, left:])
+        assert (after[bottom:] == after[bottom - 1:bottom]).all()  # the last row repeated
+        assert (after[:, :left] == after[:, left:left + 1]).all()  # the first column repeated
 
 
 def test_unmasked_share_shows_clean_faces_with_empty_masks(tmp_path):
@@ -284,3 +304,25 @@ def test_ctrl_c_says_how_to_resume_and_that_works(tmp_path):
                               "--resume"], cwd=tmp_path, capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+
+def test_init_from_starts_from_another_models_weights_and_refuses_another_setting(tmp_path):
+    from mask2face.errors import ConfigError
+    from mask2face.model import model_from_config
+    from mask2face.train import train
+    pairs = write_pairs(tmp_path / "pairs")
+    source = tmp_path / "source"
+    source.mkdir()
+    config = tiny_config(pairs)
+    start = model_from_config(config, SIZE)
+    start.save(source / "model.keras")
+    config.save(source / "config.json")
+    # A learning rate of 0 keeps the weights: the run's model is the source's.
+    run = train(tiny_config(pairs, init_from=str(source), learning_rate=0.0, epochs=1),
+                tmp_path / "run")
+    from mask2face.predict import load_model
+    for mine, theirs in zip(load_model(run / "model.keras").get_weights(), start.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(ConfigError, match="another setting"):
+        train(tiny_config(pairs, init_from=str(source), filters=(8, 16, 16)), tmp_path / "other")
+    assert not (tmp_path / "other" / "config.json").exists()  # nothing to --resume is left
