@@ -31,7 +31,9 @@ import cv2
 import numpy as np
 
 from mask2face.config import DETECTOR_CHOICES as DETECTORS
-from mask2face.errors import ModelFileError, UsageError
+from mask2face.config import FacesConfig
+from mask2face.errors import ConfigError, ModelFileError, UsageError
+from mask2face.landmarks import check_landmarks, crop_frame, eye_centres
 
 COMPONENTS = ("blaze", "hog", "mtcnn", "cnn")
 # MTCNN's stage thresholds (proposal, refine, output): looser than the package's (0.6, 0.7, 0.8),
@@ -90,10 +92,6 @@ REFINE_SIDE = 2.0
 # shares of its width and height) to one. Median over 331 LFW photos where both found the face.
 BLAZE_TO_DLIB_BOX = (0.043, -0.021, 0.997, 0.955)
 
-LEFT_EYE = slice(36, 42)
-RIGHT_EYE = slice(42, 48)
-MOUTH = slice(48, 68)
-
 
 @dataclass
 class Face:
@@ -108,12 +106,6 @@ class Face:
     def eyes(self) -> np.ndarray:
         """(2, 2): the centres of the image-left and the image-right eye."""
         return eye_centres(self.landmarks)
-
-
-def eye_centres(landmarks: np.ndarray) -> np.ndarray:
-    """(2, 2): the centres of the image-left and the image-right eye of 68 landmarks."""
-    landmarks = np.asarray(landmarks)
-    return np.stack([landmarks[LEFT_EYE].mean(axis=0), landmarks[RIGHT_EYE].mean(axis=0)])
 
 
 def packaged_model_path(name: str) -> Path | None:
@@ -154,8 +146,13 @@ class FaceFinder:
         self._hog = dlib.get_frontal_face_detector()
         self._cnn = None
         self._mtcnn = None
-        self._predictor = dlib.shape_predictor(str(resolve_model_file(
-            landmarks_predictor_path, LANDMARKS_FILE, "landmarks_predictor_path")))
+        model_file = resolve_model_file(landmarks_predictor_path, LANDMARKS_FILE,
+                                        "landmarks_predictor_path")
+        try:
+            self._predictor = dlib.shape_predictor(str(model_file))
+        except RuntimeError as e:  # dlib's own words for a file that is not its model
+            raise ConfigError(f"landmarks_predictor_path = {str(model_file)!r}: not a dlib "
+                              f"shape predictor model ({str(e).strip()})") from None
         self._dlib = dlib
         self._blaze = None
         self._lock = threading.Lock()
@@ -472,7 +469,8 @@ def get_face_finder(landmarks_predictor_path: str = "", detector: str = "auto",
     return FaceFinder(landmarks_predictor_path, detector, detection_max_side)
 
 
-def face_finder_from_config(faces_config, detector: str | None = None) -> FaceFinder:
+def face_finder_from_config(faces_config: FacesConfig,
+                            detector: str | None = None) -> FaceFinder:
     return get_face_finder(faces_config.landmarks_predictor_path,
                            detector or faces_config.face_detector,
                            faces_config.detection_max_side)
@@ -565,26 +563,6 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(centre, unit x-axis along the eyes, face scale) from 68 landmarks.
-
-    The scale follows the FFHQ alignment: the larger of twice the eye distance and 1.8 times
-    the eye-to-mouth distance, so it holds for turned heads and for faces under a mask.
-    """
-    landmarks = np.asarray(landmarks, dtype=np.float64)
-    left_eye, right_eye = eye_centres(landmarks)
-    mouth = landmarks[MOUTH].mean(axis=0)
-    eye_mid = (left_eye + right_eye) / 2
-    eye_to_eye = right_eye - left_eye
-    eye_to_mouth = mouth - eye_mid
-    # x-axis: eye direction blended with the perpendicular of the eye-mouth line (FFHQ).
-    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
-    x /= np.hypot(*x)
-    scale = max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
-    centre = eye_mid + eye_to_mouth * 0.35  # lower than FFHQ: the chin and the mask fit
-    return centre, x, float(scale)
-
-
 def face_crop(landmarks: np.ndarray, size: int, margin: float = 0.3) -> FaceCrop:
     """The square, eye-levelled crop of ``size`` pixels around a face.
 
@@ -593,10 +571,7 @@ def face_crop(landmarks: np.ndarray, size: int, margin: float = 0.3) -> FaceCrop
         size: side of the crop in pixels.
         margin: border added on each side, as a share of the face scale.
     """
-    landmarks = np.asarray(landmarks)
-    if landmarks.shape != (68, 2):
-        raise UsageError(f"expected 68 (x, y) landmarks, got shape {landmarks.shape}")
-    centre, x_axis, scale = face_frame(landmarks)
+    centre, x_axis, scale = crop_frame(check_landmarks(landmarks))
     side = scale * (1.0 + 2.0 * margin)
     zoom = size / side
     cos, sin = x_axis * zoom

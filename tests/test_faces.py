@@ -101,6 +101,25 @@ def test_missing_landmark_model_is_one_clear_error(tmp_path):
         resolve_model_file(str(tmp_path / "none.dat"), "x.dat", "landmarks_predictor_path")
 
 
+def test_a_landmark_file_that_is_not_a_dlib_model_is_a_config_error(tmp_path):
+    import subprocess
+    import sys
+
+    from mask2face.errors import ConfigError
+    from mask2face.faces import FaceFinder
+    bad = tmp_path / "bad.dat"
+    bad.write_text("not a model")
+    with pytest.raises(ConfigError, match="not a dlib shape predictor model"):
+        FaceFinder(landmarks_predictor_path=str(bad))
+    (tmp_path / "c.json").write_text('{"faces": {"landmarks_predictor_path": "%s"}}' % bad)
+    Image = pytest.importorskip("PIL.Image")
+    Image.new("RGB", (64, 64)).save(tmp_path / "p.png")
+    result = subprocess.run([sys.executable, "-m", "mask2face.faces", "p.png", "--config",
+                             "c.json"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and "not a dlib shape predictor model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_crop_then_inverse_maps_points_back(sample_faces):
     for _, face in sample_faces.values():
         crop = face_crop(face.landmarks, 256)

@@ -16,28 +16,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mask2face.errors import UsageError
+from mask2face import landmarks as regions
+from mask2face.landmarks import check_landmarks, mask_axes
 
 GRID_U = 16  # sheet cells across
 GRID_V = 6   # sheet cells down
-
-
-def check_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    landmarks = np.asarray(landmarks, dtype=np.float64)
-    if landmarks.shape != (68, 2) or not np.all(np.isfinite(landmarks)):
-        raise UsageError(f"expected 68 finite (x, y) landmarks, got shape {landmarks.shape}")
-    return landmarks
-
-
-def face_axes(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Unit vectors across (left eye to right eye) and down the face, and the face scale."""
-    left_eye, right_eye = lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
-    across = right_eye - left_eye
-    down = lm[8] - (left_eye + right_eye) / 2
-    scale = float(np.hypot(*down))
-    across = across / max(np.hypot(*across), 1e-6)
-    down = down / max(scale, 1e-6)
-    return across, down, scale
 
 
 def _resample(points: np.ndarray, count: int) -> np.ndarray:
@@ -93,10 +76,11 @@ def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 
             distance.
     """
     lm = check_landmarks(landmarks)
-    across, down, scale = face_axes(lm)
-    nose_tip = lm[30]
+    across, down, scale = mask_axes(lm)
+    nose_tip = lm[regions.NOSE_TIP]
 
-    nose = lm[28] * 0.35 + lm[29] * 0.65 - down * top_lift * scale
+    nose = lm[regions.NOSE_BRIDGE_MID] * 0.35 + lm[regions.NOSE_BRIDGE_LOW] * 0.65 \
+        - down * top_lift * scale
     # Keep the top edge under the lower eyelids, however the landmarks are bent.
     def below_eye(point: np.ndarray, eye: np.ndarray) -> np.ndarray:
         lowest = max(float((p - point) @ down) for p in eye)
@@ -104,15 +88,18 @@ def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 
         push = lowest + clearance
         return point + down * push if push > 0 else point
 
-    left_top, right_top = lm[1], lm[15]
-    left_cheek = below_eye(0.5 * (left_top + nose), lm[36:42])
-    right_cheek = below_eye(0.5 * (right_top + nose), lm[42:48])
-    left_top, right_top = below_eye(left_top, lm[36:42]), below_eye(right_top, lm[42:48])
+    left_eye, right_eye = lm[regions.LEFT_EYE], lm[regions.RIGHT_EYE]
+    left_top, right_top = lm[regions.CHEEK_LEFT], lm[regions.CHEEK_RIGHT]
+    left_cheek = below_eye(0.5 * (left_top + nose), left_eye)
+    right_cheek = below_eye(0.5 * (right_top + nose), right_eye)
+    left_top, right_top = below_eye(left_top, left_eye), below_eye(right_top, right_eye)
     top = _smooth(np.array([left_top, left_cheek, nose, right_cheek, right_top]))
 
-    jaw = lm[2:15].copy()
+    jaw = lm[regions.JAW_LOWER].copy()
     outward = jaw - nose_tip
-    weights = np.interp(np.arange(2, 15), [2, 5, 8, 11, 14], [0.02, 0.05, 1.0, 0.05, 0.02])
+    # The chin drops fully, the jaw's sides hardly (indices 2..14 of the jaw line).
+    weights = np.interp(np.arange(2, 15), [2, 5, regions.CHIN, 11, 14],
+                        [0.02, 0.05, 1.0, 0.05, 0.02])
     jaw = jaw + outward * widen + down * chin_drop * scale * weights[:, None]
     bottom = _smooth(jaw)
 
@@ -121,10 +108,11 @@ def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 
     vs = np.linspace(0.0, 1.0, GRID_V + 1)[:, None, None]
     grid = top_pts[None] * (1 - vs) + bottom_pts[None] * vs
 
-    ears = np.array([lm[0] - across * 0.04 * scale - down * 0.05 * scale,
-                     lm[16] + across * 0.04 * scale - down * 0.05 * scale])
-    left_width = float(np.hypot(*(nose_tip - lm[2])))
-    right_width = float(np.hypot(*(lm[14] - nose_tip)))
+    ears = np.array([lm[regions.JAW_LEFT_TOP] - across * 0.04 * scale - down * 0.05 * scale,
+                     lm[regions.JAW_RIGHT_TOP] + across * 0.04 * scale - down * 0.05 * scale])
+    jaw_left, jaw_right = lm[regions.JAW_LOWER][0], lm[regions.JAW_LOWER][-1]
+    left_width = float(np.hypot(*(nose_tip - jaw_left)))
+    right_width = float(np.hypot(*(jaw_right - nose_tip)))
     turn = (left_width - right_width) / max(left_width + right_width, 1e-6)
     return Sheet(grid, ears, scale, turn)
 
