@@ -38,7 +38,8 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from mask2face.data import list_pairs, make_dataset, split_validation
+    from mask2face.data import make_dataset, split_validation
+    from mask2face.pairs import list_pairs
     from mask2face.evaluate import image_metrics
     from mask2face.losses import make_image_loss, make_mask_loss
     from mask2face.model import forward_flops, make_model

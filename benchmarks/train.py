@@ -175,7 +175,8 @@ def jax_main(args) -> None:
 def pipeline_rate(size: int, batch: int) -> float:
     """Images per second from the tf.data pipeline alone (decode, augment, batch)."""
     from mask2face.config import load_config
-    from mask2face.data import list_pairs, make_dataset
+    from mask2face.data import make_dataset
+    from mask2face.pairs import list_pairs
     from mask2face.generate import generate
     from tests.helpers import make_people
 

@@ -1,66 +1,25 @@
 """The training input pipeline: pair folders -> ``tf.data``.
 
-Pairs are matched by file name across inputs/, outputs/ and masks/. Augmentation draws its
+The pairs come from ``mask2face.pairs`` (their layout on disk). Augmentation draws its
 randomness once per pair and applies it to input, target and mask alike. Targets of the "image"
 output carry the true mask as a fourth channel (see ``mask2face.losses``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import zlib
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from mask2face.errors import UsageError
-# Pixels this close to a saved mask region may differ between input and target (its edge).
-from mask2face.masks.overlay import EDGE_BAND_PX as MASK_EDGE_BAND_PX
+from mask2face.pairs import EDGE_BAND_PX as MASK_EDGE_BAND_PX
+from mask2face.pairs import PairSet
 
 log = logging.getLogger(__name__)
 # Cache decoded pairs in memory when they take less than this share of the machine's memory.
 CACHE_MEMORY_SHARE = 0.25
-
-
-@dataclass
-class PairSet:
-    inputs: list[str]
-    outputs: list[str]
-    masks: list[str]
-    identities: list[str]
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def subset(self, keep) -> "PairSet":
-        return PairSet(*[[values[i] for i in keep] for values in
-                         (self.inputs, self.outputs, self.masks, self.identities)])
-
-
-def list_pairs(split_dir: str | Path) -> PairSet:
-    """The pairs of one split folder, matched by name; identities from the manifest beside it."""
-    split_dir = Path(split_dir)
-    folders = [split_dir / kind for kind in ("inputs", "outputs", "masks")]
-    if not all(f.is_dir() for f in folders):
-        raise UsageError(f"no pairs in {split_dir}: make them with 'python -m mask2face.generate "
-                         f"--output {split_dir.parent}'")
-    names = sorted(set.intersection(*[{p.name for p in f.glob("*.png")} for f in folders]))
-    if not names:
-        raise UsageError(f"no complete pairs (inputs/, outputs/, masks/) in {split_dir}")
-    identities = {}
-    manifest = split_dir.parent / "manifest.jsonl"
-    if manifest.exists():
-        for line in manifest.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                identities[record["id"] + ".png"] = str(record["identity"])
-    return PairSet([str(folders[0] / n) for n in names], [str(folders[1] / n) for n in names],
-                   [str(folders[2] / n) for n in names],
-                   [identities.get(n, Path(n).stem) for n in names])
 
 
 def split_validation(pairs: PairSet, fraction: float, seed: int) -> tuple[PairSet, PairSet | None]:
@@ -86,7 +45,7 @@ def _decode(input_path, output_path, mask_path, size: int):
     return read(input_path, 3), read(output_path, 3), grow_mask(read(mask_path, 1))
 
 
-def grow_mask(mask):
+def grow_mask(mask: tf.Tensor) -> tf.Tensor:
     """The saved region grown by the drawing's anti-aliasing band (MASK_EDGE_BAND_PX): input and
     target differ there too, so the model must learn to replace it, or the composite output
     keeps a faint line of the mask's edge."""

@@ -15,12 +15,15 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
 
 from mask2face.errors import UsageError
+
+if TYPE_CHECKING:
+    from mask2face.predict import Unmasker
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +95,18 @@ def _mean(rows: list[dict]) -> dict:
     return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
 
 
-def evaluate(unmasker, test_dir: str | Path, out_dir: str | Path, limit: int = 0) -> dict:
+def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
+             limit: int = 0) -> dict:
     """Evaluate a loaded ``Unmasker`` on the pairs of ``test_dir``; write the report files.
 
     Returns the metrics dictionary written to metrics.json.
     """
-    from mask2face.data import list_pairs
     from mask2face.images import read_image, write_image
+    from mask2face.pairs import list_pairs, mask_kinds
 
     pairs = list_pairs(test_dir)
     count = min(limit, len(pairs)) if limit else len(pairs)
-    kinds = _mask_kinds(Path(test_dir))
+    kinds = mask_kinds(test_dir)
     by_kind: dict[str, list[dict]] = {}
     size = unmasker.size
     rows = {"model": [], "masked input": [], "telea": []}
@@ -156,20 +160,6 @@ def evaluate(unmasker, test_dir: str | Path, out_dir: str | Path, limit: int = 0
     (out_dir / "report.md").write_text(report_markdown(metrics, str(test_dir)))
     log.info("report written to %s", out_dir)
     return metrics
-
-
-def _mask_kinds(test_dir: Path) -> dict[str, str]:
-    """Pair id -> mask kind, from the manifest beside the split folder (empty if none)."""
-    manifest = test_dir.parent / "manifest.jsonl"
-    kinds = {}
-    if manifest.exists():
-        for line in manifest.read_text().splitlines():
-            try:
-                record = json.loads(line)
-                kinds[record["id"]] = record["mask"]["kind"]
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn or foreign line: that pair is just not in the per-kind table
-    return kinds
 
 
 def report_markdown(metrics: dict, test_dir: str) -> str:

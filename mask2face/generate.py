@@ -13,7 +13,6 @@ the same arguments and it continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import logging
@@ -30,14 +29,12 @@ from tqdm.auto import tqdm
 from mask2face.config import Config, load_config
 from mask2face.datasets import Photo, resolve_source
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
-from mask2face.images import atomic_write
+from mask2face.pairs import (MANIFEST, SETTINGS_FILE, SKIPPED, SPLITS, PairSet, PairWriter,
+                             list_pairs)
 from mask2face.parallel import WorkerLost, folder_lock, map_spawned
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "test")
-KINDS_OF_FILE = ("inputs", "outputs", "masks")
-SETTINGS_FILE = "generation.json"
 
 
 @dataclass
@@ -160,78 +157,6 @@ def _run_one(task: tuple[int, Photo, str]) -> PairResult:
         return PairResult(task[0], task[1], task[2], skipped=f"error: {type(e).__name__}: {e}")
 
 
-# ------------------------------------------------------------------------------ writer
-
-def _drop_torn_last_line(path: Path) -> None:
-    """Cut a last line that a kill left half-written (every complete line ends with a newline):
-    the photo it belonged to is then redone."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        log.warning("%s: dropping an incomplete last line (an interrupted run); its photo is "
-                    "done again", path)
-        with open(path, "r+b") as handle:
-            handle.truncate(keep)
-
-
-class PairWriter:
-    """Writes triples atomically and appends the manifest only once a photo is complete."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        for split in SPLITS:
-            for kind in KINDS_OF_FILE:
-                (out / split / kind).mkdir(parents=True, exist_ok=True)
-        for stale in out.glob("*/*/.tmp-*"):
-            stale.unlink()
-        self.manifest = out / "manifest.jsonl"
-        self.skipped_file = out / "skipped.csv"
-        for appended in (self.manifest, self.skipped_file):
-            _drop_torn_last_line(appended)
-
-    def done(self) -> tuple[set[int], Counter]:
-        """Photo numbers already finished, and pairs per split already written."""
-        finished, counts = set(), Counter()
-        if self.manifest.exists():
-            for line in self.manifest.read_text().splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    finished.add(int(record["id"].split("_")[0]))
-                    counts[record["split"]] += 1
-        if self.skipped_file.exists():
-            with open(self.skipped_file, newline="") as handle:
-                for row in csv.DictReader(handle):
-                    finished.add(int(row["number"]))
-        return finished, counts
-
-    def write(self, result: PairResult, take: int) -> int:
-        """Write up to ``take`` pairs of a photo; return how many were written."""
-        if result.skipped:
-            self.skip(result.index, str(result.photo.path), result.skipped)
-            return 0
-        pairs = result.pairs[:take]
-        for pair in pairs:
-            name = pair["record"]["id"] + ".png"
-            for kind, data in pair["files"].items():
-                atomic_write(self.out / result.split / kind / name, data)
-        lines = "".join(json.dumps(p["record"]) + "\n" for p in pairs)
-        with open(self.manifest, "a") as handle:
-            handle.write(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return len(pairs)
-
-    def skip(self, number: int, source: str, reason: str) -> None:
-        new = not self.skipped_file.exists()
-        with open(self.skipped_file, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new:
-                writer.writerow(["number", "source", "reason"])
-            writer.writerow([number, source, reason])
-
-
 # ------------------------------------------------------------------------------- driver
 
 def _settings(config: Config) -> dict:
@@ -274,7 +199,7 @@ def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
     check_pattern(config.masks.mask_pattern)
     settings_path = out / SETTINGS_FILE
     if overwrite and out.exists():
-        for name in (*SPLITS, "manifest.jsonl", "skipped.csv", SETTINGS_FILE):
+        for name in (*SPLITS, MANIFEST, SKIPPED, SETTINGS_FILE):
             target = out / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     settings = _settings(config)
@@ -314,7 +239,11 @@ def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
                     break
                 continue
             try:
-                written = writer.write(result, room)
+                if result.skipped:
+                    writer.skip(result.index, str(result.photo.path), result.skipped)
+                    written = 0
+                else:
+                    written = writer.write(result.split, result.pairs[:room])
             except OSError as e:
                 raise UsageError(f"cannot write pairs to {out}: {e.strerror}; the "
                                  f"{sum(counts.values())} pairs written before are intact") from None
@@ -332,12 +261,17 @@ def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
             log.warning("%s: %d pairs asked for, only %d available", split, wanted[split],
                         counts[split])
     summary = {"pairs": {s: counts[s] for s in SPLITS}, "skipped": dict(skipped),
-               "output": str(out)}
-    log.info("pairs written: %s; photos skipped: %s (see %s)",
+               "failed": writer.skipped_with(FAILED_REASONS), "output": str(out)}
+    log.info("pairs written: %s; photos skipped: %s%s",
              ", ".join(f"{s} {counts[s]}" for s in SPLITS),
              ", ".join(f"{n} {r}" for r, n in skipped.items()) or "none",
-             writer.skipped_file)
+             f" (see {writer.skipped_file})" if writer.skipped_file.exists() else "")
     return summary
+
+
+# Skip reasons that mean the input failed (the command exits 1); a photo without a usable face
+# is skipped, which is not a failure.
+FAILED_REASONS = ("unreadable", "error")
 
 
 class DataGenerator:
@@ -354,9 +288,14 @@ class DataGenerator:
                              ) -> tuple[list[str], list[str]]:
         """Paths of ``n`` (masked input, clean output) pairs of the train or test split."""
         folder = Path(self.configuration.data.pairs_path) / ("test" if test_dataset else "train")
-        names = sorted(p.name for p in (folder / "inputs").glob("*.png"))[:n]
-        return ([str(folder / "inputs" / name) for name in names],
-                [str(folder / "outputs" / name) for name in names])
+        pairs = list_pairs(folder)
+        return pairs.inputs[:n], pairs.outputs[:n]
+
+    def get_pairs(self, n: int = 10, test_dataset: bool = False) -> "PairSet":
+        """The first ``n`` pairs of the train or test split: inputs, outputs, masks, identities."""
+        folder = Path(self.configuration.data.pairs_path) / ("test" if test_dataset else "train")
+        pairs = list_pairs(folder)
+        return pairs.subset(range(min(n, len(pairs))))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -380,7 +319,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command(args: argparse.Namespace) -> int:
         config = load_config(args.config, **overrides(args, keys))
-        generate(config, overwrite=args.overwrite)
+        summary = generate(config, overwrite=args.overwrite)
+        if config.data.train_image_count and not summary["pairs"]["train"]:
+            log.error("no training pairs were made: no photo gave a usable face")
+            return 1
+        if summary["failed"]:
+            log.warning("%d photo%s could not be used (unreadable or failed; listed in %s)",
+                        summary["failed"], "s" * (summary["failed"] != 1),
+                        Path(summary["output"]) / SKIPPED)
+            return 1
         return 0
 
     return run_command(parser, command, argv)

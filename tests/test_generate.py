@@ -88,7 +88,7 @@ def test_two_faces_give_two_pairs_and_bad_photos_are_listed(reference):
     skipped = (out / "skipped.csv").read_text()
     for name, reason in [("landscape.jpg", "no face"), ("notes.jpg", "not an image"),
                          ("empty.png", "empty file"), ("truncated.jpg", "cannot decode"),
-                         ("giant.png", "over the limit"), ("tiny.png", "")]:
+                         ("giant.png", "over the limit"), ("tiny.png", "no face")]:
         line = next(line for line in skipped.splitlines() if name in line)
         assert reason in line
 
@@ -125,7 +125,8 @@ def test_killed_run_resumes_to_the_identical_result(people, reference, tmp_path)
     process.wait()
     done = len(manifest.read_text().splitlines())
     assert done < len((reference[0] / "manifest.jsonl").read_text().splitlines())
-    assert subprocess.run(command, cwd=tmp_path).returncode == 0
+    # Exit 1: the folder holds unreadable photos (listed in skipped.csv), the rest was done.
+    assert subprocess.run(command, cwd=tmp_path).returncode == 1
     assert snapshot(out) == snapshot(reference[0])
     lines = manifest.read_text().splitlines()
     assert len(lines) == len(set(lines))  # nothing written twice
@@ -233,7 +234,7 @@ def test_a_dead_worker_ends_the_run_with_a_clear_line_and_it_resumes(people, ref
     assert killed.returncode == 1, killed.stderr[-2000:]
     assert "worker process died" in killed.stderr and "run the same command again" in killed.stderr
     assert "Traceback" not in killed.stderr
-    assert subprocess.run(command, cwd=tmp_path, timeout=180).returncode == 0
+    assert subprocess.run(command, cwd=tmp_path, timeout=180).returncode == 1  # unreadable ones
     assert snapshot(out) == snapshot(reference[0])
 
 
@@ -243,3 +244,34 @@ def test_missing_source_leaves_no_output_folder(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "photo folder not found" in result.stderr
     assert not (tmp_path / "pairs").exists()
+
+
+def test_exit_codes_unreadable_photos_are_1_faceless_ones_0_and_no_pairs_1(tmp_path):
+    """0: done (photos without a usable face are skipped, not failed); 1: some photos could not
+    be read, or no training pair at all; skipped.csv is named only when it exists."""
+    photos = make_people(tmp_path / "ok", per_person=2, people=3)
+    run = lambda folder, out: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "mask2face.generate", "--input", str(folder), "--output",
+         str(out), "--image-size", "64", "--workers", "1"], capture_output=True, text=True,
+        cwd=tmp_path, timeout=300)
+    Image.new("RGB", (200, 160), (90, 120, 150)).save(photos / "person0" / "wall.jpg")
+    done = run(photos, tmp_path / "a")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "skipped.csv" in done.stderr  # the wall has no face: listed, not failed
+    (photos / "person1" / "notes.jpg").write_text("not a photo")
+    failed = run(photos, tmp_path / "b")
+    assert failed.returncode == 1 and "1 photo could not be used" in failed.stderr
+    walls = tmp_path / "walls" / "nobody"
+    walls.mkdir(parents=True)
+    Image.new("RGB", (200, 160), (90, 120, 150)).save(walls / "wall.jpg")
+    nothing = run(walls.parent, tmp_path / "c")
+    assert nothing.returncode == 1 and "no training pairs were made" in nothing.stderr
+    clean = tmp_path / "clean"
+    from mask2face.images import sample_photos
+    for name, photo in sample_photos().items():  # large, clear faces: nothing is skipped
+        (clean / name).mkdir(parents=True)
+        Image.fromarray(photo).save(clean / name / "a.png")
+        Image.fromarray(photo[:, ::-1]).save(clean / name / "b.png")
+    quiet = run(clean, tmp_path / "d")
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert not (tmp_path / "d" / "skipped.csv").exists() and "skipped.csv" not in quiet.stderr

@@ -1,0 +1,182 @@
+"""The training pairs on disk: the one place that knows their layout.
+
+::
+
+    <root>/train/inputs/<id>.png    masked face (RGB)
+    <root>/train/outputs/<id>.png   the same face without the mask (RGB)
+    <root>/train/masks/<id>.png     where the mask was drawn (L, 255 inside)
+    <root>/test/...                 the same for the test split
+    <root>/manifest.jsonl           one JSON record per pair: id, split, identity, source, mask
+    <root>/skipped.csv              number, source, reason: photos that gave no pair
+    <root>/generation.json          the settings the pairs were made with
+
+A pair's three files share one name. A masked input and its clean target differ only inside the
+mask region grown by ``EDGE_BAND_PX`` (the drawing's anti-aliased edge). Files are written under
+temporary names and renamed; a photo's manifest lines are appended only once all its files exist,
+so a kill leaves at most one torn last line, which readers drop.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from mask2face.errors import UsageError
+from mask2face.images import atomic_write
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+KINDS_OF_FILE = ("inputs", "outputs", "masks")
+MANIFEST = "manifest.jsonl"
+SKIPPED = "skipped.csv"
+SETTINGS_FILE = "generation.json"
+# Pixels this close to a saved mask region may differ between input and target: the drawing's
+# anti-aliased edge. Further away they are identical.
+EDGE_BAND_PX = 2
+
+
+@dataclass
+class PairSet:
+    """The files of some pairs, in step: inputs[i], outputs[i] and masks[i] are one pair."""
+
+    inputs: list[str]
+    outputs: list[str]
+    masks: list[str]
+    identities: list[str]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, keep: Iterable[int]) -> "PairSet":
+        keep = list(keep)
+        return PairSet(*[[values[i] for i in keep] for values in
+                         (self.inputs, self.outputs, self.masks, self.identities)])
+
+
+def read_manifest(root: str | Path) -> list[dict]:
+    """The manifest's records (none when there is no manifest); a torn or foreign line is
+    skipped."""
+    path = Path(root) / MANIFEST
+    records = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "id" in record:
+                records.append(record)
+    return records
+
+
+def list_pairs(split_dir: str | Path) -> PairSet:
+    """The pairs of one split folder (``<root>/train`` or ``<root>/test``), matched by name;
+    identities from the manifest beside it (else each pair is its own identity).
+
+    Raises:
+        UsageError: the folder holds no complete pairs.
+    """
+    split_dir = Path(split_dir)
+    folders = [split_dir / kind for kind in KINDS_OF_FILE]
+    if not all(f.is_dir() for f in folders):
+        raise UsageError(f"no pairs in {split_dir}: make them with 'python -m mask2face.generate "
+                         f"--output {split_dir.parent}'")
+    names = sorted(set.intersection(*[{p.name for p in f.glob("*.png")} for f in folders]))
+    if not names:
+        raise UsageError(f"no complete pairs (inputs/, outputs/, masks/) in {split_dir}")
+    identities = {r["id"] + ".png": str(r.get("identity", r["id"]))
+                  for r in read_manifest(split_dir.parent)}
+    return PairSet(*[[str(folder / n) for n in names] for folder in folders],
+                   [identities.get(n, Path(n).stem) for n in names])
+
+
+def mask_kinds(split_dir: str | Path) -> dict[str, str]:
+    """Pair id -> the kind of mask drawn on it, from the manifest (empty if none)."""
+    kinds = {}
+    for record in read_manifest(Path(split_dir).parent):
+        kind = (record.get("mask") or {}).get("kind") if isinstance(record.get("mask"), dict) \
+            else None
+        if kind:
+            kinds[record["id"]] = kind
+    return kinds
+
+
+def drop_torn_last_line(path: Path) -> None:
+    """Cut a last line that a kill left half-written (every complete line ends with a newline):
+    the photo it belonged to is then redone."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        log.warning("%s: dropping an incomplete last line (an interrupted run); its photo is "
+                    "done again", path)
+        with open(path, "r+b") as handle:
+            handle.truncate(keep)
+
+
+class PairWriter:
+    """Writes pairs into a pairs folder: files atomically, the manifest once a photo is
+    complete, and the photos that gave no pair in skipped.csv."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for split in SPLITS:
+            for kind in KINDS_OF_FILE:
+                (root / split / kind).mkdir(parents=True, exist_ok=True)
+        for stale in root.glob("*/*/.tmp-*"):
+            stale.unlink()
+        self.manifest = root / MANIFEST
+        self.skipped_file = root / SKIPPED
+        for appended in (self.manifest, self.skipped_file):
+            drop_torn_last_line(appended)
+
+    def done(self) -> tuple[set[int], Counter]:
+        """Photo numbers already finished (paired or skipped), and pairs per split written."""
+        finished, counts = set(), Counter()
+        for record in read_manifest(self.root):
+            finished.add(int(record["id"].split("_")[0]))
+            counts[record["split"]] += 1
+        for row in self._skipped_rows():
+            finished.add(int(row["number"]))
+        return finished, counts
+
+    def write(self, split: str, pairs: Sequence[dict]) -> int:
+        """Write one photo's pairs, each {"record": manifest record, "files": {kind: png
+        bytes}}; returns how many were written."""
+        for pair in pairs:
+            name = pair["record"]["id"] + ".png"
+            for kind, data in pair["files"].items():
+                atomic_write(self.root / split / kind / name, data)
+        lines = "".join(json.dumps(p["record"]) + "\n" for p in pairs)
+        with open(self.manifest, "a") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(pairs)
+
+    def skip(self, number: int, source: str, reason: str) -> None:
+        new = not self.skipped_file.exists()
+        with open(self.skipped_file, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["number", "source", "reason"])
+            writer.writerow([number, source, reason])
+
+    def skipped_with(self, reasons: Sequence[str]) -> int:
+        """Photos listed in skipped.csv (this run and earlier ones) whose reason starts with
+        one of ``reasons``."""
+        return sum(row["reason"].split(":")[0] in reasons for row in self._skipped_rows())
+
+    def _skipped_rows(self) -> list[dict]:
+        if not self.skipped_file.exists():
+            return []
+        with open(self.skipped_file, newline="") as handle:
+            return list(csv.DictReader(handle))
