@@ -177,6 +177,10 @@ class PredictConfig:
         "README's detector table", choices=DETECTOR_CHOICES)
     feather: float = _key(0.06, "Width of the blended edge when pasting back (share of the crop)",
                           min=0.0, max=0.3)
+    region_grow: float = _key(0.0, "Grow the predicted mask region by this share of the crop "
+                                   "before pasting: covers a mask edge the model missed",
+                              min=0.0, max=0.2)
+    largest_face_only: bool = _key(False, "Unmask only the largest face in each photo")
 
 
 SECTIONS: dict[str, type] = {
@@ -284,59 +288,84 @@ def _coerce(f: dataclasses.Field, value: Any, name: str) -> Any:
     return value
 
 
-def _validate(config: Config) -> Config:
-    """Checks that involve more than one key."""
+def _validate(config: Config, source: str = "", problems: Sequence[str] = ()) -> Config:
+    """Checks that involve more than one key; every problem (with ``problems`` found before) is
+    reported, not just the first."""
+    problems = list(problems)
     m = config.model
     if len(m.filters) != len(m.kernels):
-        raise ConfigError(f"model.filters has {len(m.filters)} entries but model.kernels has "
-                          f"{len(m.kernels)}: give one kernel size per level")
+        problems.append(f"model.filters has {len(m.filters)} entries but model.kernels has "
+                        f"{len(m.kernels)}: give one kernel size per level")
     masks = config.masks
     if masks.mask_color:
-        parse_hex_color(masks.mask_color, "masks.mask_color")
+        try:
+            parse_hex_color(masks.mask_color, "masks.mask_color")
+        except ConfigError as e:
+            problems.append(str(e))
     kind = masks.mask_type
     if kind not in ("random", *MASK_KINDS) and not kind.startswith("template:") and \
             not masks.mask_templates_path:
         close = difflib.get_close_matches(kind, ["random", *MASK_KINDS], n=1)
-        raise ConfigError(f"masks.mask_type = {kind!r}: unknown mask kind"
-                          f"{'; did you mean ' + close[0] + '?' if close else ''} (known: random, "
-                          f"{', '.join(MASK_KINDS)}, or a template name with mask_templates_path)")
+        problems.append(f"masks.mask_type = {kind!r}: unknown mask kind"
+                        f"{'; did you mean ' + close[0] + '?' if close else ''} (known: random, "
+                        f"{', '.join(MASK_KINDS)}, or a template name with mask_templates_path)")
     pattern = masks.mask_pattern
     if pattern and pattern not in MASK_PATTERNS and not Path(pattern).suffix:
         close = difflib.get_close_matches(pattern, MASK_PATTERNS, n=1)
-        raise ConfigError(f"masks.mask_pattern = {pattern!r}: unknown pattern"
-                          f"{'; did you mean ' + close[0] + '?' if close else ''} (known: "
-                          f"{', '.join(MASK_PATTERNS)}, or the path of an image)")
+        problems.append(f"masks.mask_pattern = {pattern!r}: unknown pattern"
+                        f"{'; did you mean ' + close[0] + '?' if close else ''} (known: "
+                        f"{', '.join(MASK_PATTERNS)}, or the path of an image)")
+    _raise_all(problems, source)
     return config
 
 
+def _raise_all(problems: list[str], source: str) -> None:
+    """One ConfigError naming every problem (one line: problems joined by ' | ')."""
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}{len(problems)} problems: {' | '.join(problems)}")
+
+
 def from_dict(raw: dict[str, Any], source: str = "configuration") -> Config:
-    """Build a Config from a nested dict, refusing unknown keys and bad values."""
+    """Build a Config from a nested dict, refusing unknown keys and bad values (all of them
+    reported at once)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a JSON object of sections")
     config = Config()
     all_keys = list(key_index())
+    problems = []
     for section, values in raw.items():
         if section not in SECTIONS:
             if section in all_keys:
-                raise ConfigError(f"{source}: key {section!r} must sit inside the "
-                                  f"{key_index()[section][0]!r} section")
+                problems.append(f"{source}: key {section!r} must sit inside the "
+                                f"{key_index()[section][0]!r} section")
+                continue
             close = difflib.get_close_matches(section, list(SECTIONS), n=1)
             hint = f"; did you mean {close[0]}?" if close else \
                 f"; sections are {', '.join(SECTIONS)}"
-            raise ConfigError(f"{source}: unknown section {section!r}{hint}")
+            problems.append(f"{source}: unknown section {section!r}{hint}")
+            continue
         if not isinstance(values, dict):
-            raise ConfigError(f"{source}: section {section!r} must be an object")
+            problems.append(f"{source}: section {section!r} must be an object")
+            continue
         fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
         for key, value in values.items():
             if key not in fields:
                 where = f" in section {section!r} of {source}"
                 if key in all_keys:
-                    raise ConfigError(f"{source}: key {key!r} belongs in section "
-                                      f"{key_index()[key][0]!r}, not {section!r}")
-                raise ConfigError(_unknown_key_message(key, all_keys, where))
-            setattr(getattr(config, section), key,
-                    _coerce(fields[key], value, f"{section}.{key}"))
-    return _validate(config)
+                    problems.append(f"{source}: key {key!r} belongs in section "
+                                    f"{key_index()[key][0]!r}, not {section!r}")
+                else:
+                    problems.append(_unknown_key_message(key, all_keys, where))
+                continue
+            try:
+                setattr(getattr(config, section), key,
+                        _coerce(fields[key], value, f"{section}.{key}"))
+            except ConfigError as e:
+                problems.append(str(e))
+    return _validate(config, source, problems)
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
@@ -366,6 +395,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
             raw = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}:{e.lineno}:{e.colno}: malformed JSON: {e.msg}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to be a configuration (sections "
+                              f"hold keys; nothing goes deeper)") from None
         config = from_dict(raw, str(path))
     return _validate(config.override(**overrides))
 

@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
@@ -27,13 +27,14 @@ import numpy as np
 from mask2face.config import DETECTOR_CHOICES, Config, load_config
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
-from mask2face.images import IMAGE_SUFFIXES, list_photos, read_image, write_image
+from mask2face.images import IMAGE_SUFFIXES, list_photos, read_photo, save_like
+from mask2face.landmarks import LOWER_FACE
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
-# Lower face, from the landmarks, used when a model has no mask head: jaw from ear to ear and
-# a line under the eyes through the nose bridge.
-LOWER_FACE = list(range(1, 16)) + [35, 29, 31]
 # How far beyond the lower face a predicted mask may reach, as a share of the crop. Measured on
 # the sample faces with every mask kind and MaskTheFace template: at 0.16, 0.3 % of mask pixels
 # lie further out on average (worst 4.4 %, the gas template); at 0.08, 1.6 % (worst 15 %).
@@ -72,7 +73,7 @@ def find_model(model: str | Path | None, model_dir: str = "models") -> tuple[Pat
     return model_file, config_file
 
 
-def load_model(model_file: Path):
+def load_model(model_file: Path) -> keras.Model:
     """Load a model file with safe_mode on (a model file cannot run code)."""
     import keras
 
@@ -159,36 +160,53 @@ class Unmasker:
                 images.append(np.asarray(out))
         return np.concatenate(images), (np.concatenate(masks) if masks else None)
 
-    def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None) -> np.ndarray:
+    def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
+                feather: float, grow: float) -> np.ndarray:
+        """Where the output replaces the photo, (S, S) float in [0, 1]; ``feather`` and ``grow``
+        are shares of the crop (see PredictConfig)."""
         lower_face = np.zeros((self.size, self.size), np.float32)
         hull = cv2.convexHull(landmarks_in_crop[LOWER_FACE].astype(np.float32))
         cv2.fillConvexPoly(lower_face, np.round(hull).astype(np.int32), 1.0)
         if predicted is not None:
             # A mask can only be on the lower face (grown a little: masks reach under the
             # chin): the prediction is trusted there and nowhere else.
-            grow = max(1, int(round(LOWER_FACE_GROWTH * self.size)))
+            reach = max(1, int(round(LOWER_FACE_GROWTH * self.size)))
             allowed = cv2.dilate(lower_face, cv2.getStructuringElement(
-                cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+                cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
             region = ((predicted > 0.5) & (allowed > 0)).astype(np.float32)
             if region.sum() < MIN_MASK_SHARE * lower_face.sum():
                 # No mask on this face (or no face at all: a detector's false positive).
                 return np.zeros_like(region)
         else:
             region = lower_face
-        feather = self.config.predict.feather * self.size
+        if grow > 0:
+            width = max(1, int(round(grow * self.size)))
+            region = cv2.dilate(region, cv2.getStructuringElement(
+                cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
+        feather = feather * self.size
         if feather > 0:
             # Grow by the feather width first, so the soft edge lies outside the mask itself:
             # at the mask's own border the output then weighs ~98 % (two sigmas in).
-            grow = max(1, int(round(feather)))
+            width = max(1, int(round(feather)))
             region = cv2.dilate(region, cv2.getStructuringElement(
-                cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+                cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
             region = cv2.GaussianBlur(region, (0, 0), feather / 2)
         return np.clip(region, 0.0, 1.0)
 
-    def predict_faces(self, image: np.ndarray) -> list[FaceResult]:
+    def predict_faces(self, image: np.ndarray, *, feather: float | None = None,
+                      grow: float | None = None,
+                      largest_only: bool | None = None) -> list[FaceResult]:
+        """Find the faces and run the model on each; the options default to the run's
+        ``predict`` settings (feather, region_grow, largest_face_only)."""
+        p = self.config.predict
+        feather = p.feather if feather is None else feather
+        grow = p.region_grow if grow is None else grow
+        largest_only = p.largest_face_only if largest_only is None else largest_only
         start = time.perf_counter()
         faces = self.finder.find(image)
         self.timing.detect_s += time.perf_counter() - start
+        if largest_only:
+            faces = faces[:1]  # the finder lists the largest first
         if not faces:
             return []
         start = time.perf_counter()
@@ -200,7 +218,7 @@ class Unmasker:
         self.timing.faces += len(faces)
         return [FaceResult(f, c, outputs[i],
                            self._region(c.to_crop(f.landmarks),
-                                        None if masks is None else masks[i]))
+                                        None if masks is None else masks[i], feather, grow))
                 for i, (f, c) in enumerate(zip(faces, crops))]
 
     def unmask(self, image: np.ndarray) -> np.ndarray:
@@ -210,9 +228,10 @@ class Unmasker:
         """
         return self.unmask_faces(image)[0]
 
-    def unmask_faces(self, image: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
-        """Like ``unmask``, also returning what was found for each face."""
-        results = self.predict_faces(image)
+    def unmask_faces(self, image: np.ndarray, **options) -> tuple[np.ndarray, list[FaceResult]]:
+        """Like ``unmask``, also returning what was found for each face; ``options`` as
+        ``predict_faces`` takes them."""
+        results = self.predict_faces(image, **options)
         start = time.perf_counter()
         out = image.copy()
         for result in results:
@@ -248,12 +267,6 @@ def paste(photo: np.ndarray, result: FaceResult) -> None:
 
 
 # ---------------------------------------------------------------------- command line
-
-def save_like(path: Path, image: np.ndarray) -> None:
-    """Write a result photo in the format its suffix names (JPEG and WebP at quality 95)."""
-    options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-    write_image(path, image, **options)
-
 
 def plan_outputs(inputs: Sequence[str], output: str | None = None,
                  suffix: str = "_unmasked", folder: str = "unmasked") -> list[tuple[Path, Path]]:
@@ -313,11 +326,15 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             skipped.append(str(target))
             continue
         try:
-            image = read_image(photo, unmasker.config.faces.max_image_pixels)
+            source = read_photo(photo, unmasker.config.faces.max_image_pixels)
+            image = source.rgb
             out, results = unmasker.unmask_faces(image)
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
-            save_like(target, np.hstack([image, out]) if side_by_side else out)
+            if side_by_side:
+                save_like(target, np.hstack([image, out]))
+            else:
+                save_like(target, out, source)  # the photo's own mode, alpha and metadata
             written.append(str(target))
             faces[str(photo)] = [r.outcome for r in results]
             untouched = [r.outcome for r in results if not r.changed]
@@ -359,15 +376,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, metavar="B", help="faces per model call")
     parser.add_argument("--detector", choices=list(DETECTOR_CHOICES),
                         help="face detector (default: the run's predict_face_detector)")
+    parser.add_argument("--feather", type=float, metavar="F",
+                        help="width of the blended edge, share of the face crop")
+    parser.add_argument("--grow", type=float, metavar="G", dest="region_grow",
+                        help="grow the predicted mask region by this share of the face crop")
+    parser.add_argument("--largest-face", action="store_true", default=None,
+                        dest="largest_face_only", help="unmask only the largest face")
     add_config_argument(parser)
 
     def command(args: argparse.Namespace) -> int:
         plan_outputs(args.inputs, args.output)  # bad inputs and outputs fail before the model loads
-        model_dir = load_config(args.config).training.model_dir
+        flags = dict(predict_batch_size=args.batch_size, feather=args.feather,
+                     region_grow=args.region_grow, largest_face_only=args.largest_face_only)
+        model_dir = load_config(args.config, **flags).training.model_dir  # checks the flags too
         unmasker = Unmasker.load(args.model, args.detector, model_dir)
         log.info("model: %s", unmasker.model_file)
-        if args.batch_size:
-            unmasker.config.override(predict_batch_size=args.batch_size)
+        unmasker.config.override(**flags)
         result = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
                                args.overwrite)
         for reason in result["failed"].values():

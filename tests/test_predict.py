@@ -44,7 +44,7 @@ def masked_photos(sample_faces):
     out = {}
     for name, (photo, face) in sample_faces.items():
         rng = np.random.default_rng(1)
-        spec = spec_from_config(MasksConfig(mask_type="surgical"), rng)
+        spec = spec_from_config(MasksConfig(mask_type="surgical", mask_variety=0.0), rng)
         out[name] = apply_mask(photo, face.landmarks, spec, rng)[0]
     return out
 
@@ -150,7 +150,8 @@ def test_metrics_where_the_answer_is_known():
 def test_evaluate_ssim_is_trainings_and_kinds_come_from_the_manifest(tmp_path):
     import keras
     from mask2face import losses
-    from mask2face.evaluate import _mask_kinds, mask_family, ssim
+    from mask2face.evaluate import mask_family, ssim
+    from mask2face.pairs import mask_kinds
     rng = np.random.default_rng(2)
     target = rng.random((40, 40, 3)).astype(np.float32)
     output = np.clip(target + rng.normal(0, 0.1, target.shape), 0, 1).astype(np.float32)
@@ -164,7 +165,7 @@ def test_evaluate_ssim_is_trainings_and_kinds_come_from_the_manifest(tmp_path):
     (tmp_path / "manifest.jsonl").write_text(
         '{"id": "000001_0", "mask": {"kind": "template:N95"}}\n'
         '{"id": "000002_0", "mask": {"kind": "cloth"}}\n{"id": "0000')  # a torn last line
-    kinds = _mask_kinds(tmp_path / "test")
+    kinds = mask_kinds(tmp_path / "test")
     assert kinds == {"000001_0": "template:N95", "000002_0": "cloth"}
     assert [mask_family(k) for k in kinds.values()] == ["templates", "cloth"]
 
@@ -239,6 +240,11 @@ def test_predict_without_model_or_runs_uses_the_bundled_model(tmp_path, masked_p
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["unmasked"] == 1 and summary["model"].endswith("lfw128/model.keras")
     assert (tmp_path / "masked_unmasked.png").exists()
+    # The terminal shows mask2face's lines only: none of TensorFlow's C++ start-up lines.
+    from mask2face.cli import NATIVE_NOISE
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith(("INFO ", "WARNING ")) for line in lines), lines
+    assert not any(NATIVE_NOISE.match(line.encode()) for line in lines)
 
 
 def run_predict(cwd, *args):
@@ -290,3 +296,99 @@ def test_an_odd_photo_is_reported_and_the_batch_goes_on(tmp_path, run64, masked_
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["written"] == 2 and summary["failed"] == 1
     assert "b_strip.png" in result.stdout
+
+
+def _hull(lm, size):
+    import cv2
+
+    from mask2face.predict import LOWER_FACE
+    area = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(area, np.round(cv2.convexHull(lm[LOWER_FACE].astype(np.float32)))
+                       .astype(np.int32), 1.0)
+    return area
+
+
+def test_region_numbers(run64_mask, sample_faces):
+    """_region: the lower face without a mask head; a predicted mask trusted only near it;
+    grow and feather widen it by what they say; a speck of mask is no mask."""
+    from mask2face.faces import face_crop
+    from mask2face.predict import LOWER_FACE_GROWTH, Unmasker
+    unmasker = Unmasker.load(run64_mask)
+    size = unmasker.size
+    photo, face = sample_faces["astronaut"]
+    lm = face_crop(face.landmarks, size, unmasker.config.data.crop_margin).to_crop(face.landmarks)
+    hull = _hull(lm, size)
+    # No mask head: exactly the lower face.
+    np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull)
+    # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH.
+    everywhere = unmasker._region(lm, np.ones((size, size), np.float32), 0.0, 0.0)
+    assert everywhere.sum() > hull.sum()
+    ys, xs = np.nonzero(hull)
+    reach = LOWER_FACE_GROWTH * size + 1
+    ey, ex = np.nonzero(everywhere)
+    assert ey.min() >= ys.min() - reach and ex.min() >= xs.min() - reach
+    assert ex.max() <= xs.max() + reach
+    # A predicted speck under MIN_MASK_SHARE of the lower face: left alone.
+    speck = np.zeros((size, size), np.float32)
+    speck[int(ys.mean()), int(xs.mean())] = 1.0
+    assert unmasker._region(lm, speck, 0.0, 0.0).max() == 0
+    # grow widens by its share of the crop (a disc: about grow * size on every side).
+    grown = unmasker._region(lm, None, 0.0, 0.1)
+    gy, gx = np.nonzero(grown)
+    assert abs((gx.max() - gx.min()) - (xs.max() - xs.min()) - 2 * 0.1 * size) <= 2
+    # feather: a soft edge outside the hard region, full weight inside it.
+    soft = unmasker._region(lm, None, 0.1, 0.0)
+    # (about 98 % at a straight edge of the mask, a little less at its sharp corners)
+    assert (soft[hull > 0] > 0.9).all() and np.median(soft[hull > 0]) > 0.99
+    assert ((soft > 0.01) & (soft < 0.99)).sum() > 0
+    assert soft[hull == 0].max() < 1.0 and (soft[hull == 0] > 0).any()
+
+
+def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
+    from mask2face.predict import Unmasker
+    a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
+    h = max(a.shape[0], b.shape[0])
+    both = np.hstack([np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))),
+                      np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))])
+    unmasker = Unmasker.load(run64)
+    assert len(unmasker.predict_faces(both)) == 2
+    only = unmasker.predict_faces(both, largest_only=True)
+    assert len(only) == 1
+    boxes = [f.box for f in unmasker.finder.find(both)]
+    area = lambda box: (box[2] - box[0]) * (box[3] - box[1])  # noqa: E731
+    assert area(only[0].face.box) == max(area(box) for box in boxes)
+    narrow = unmasker.predict_faces(both, feather=0.0, grow=0.0)[0].region.sum()
+    wide = unmasker.predict_faces(both, feather=0.0, grow=0.1)[0].region.sum()
+    assert wide > narrow * 1.2
+
+
+def test_paste_blends_only_where_the_region_is_by_its_weight():
+    """paste: the output lands through the inverse crop transform, weighted by the region."""
+    from mask2face.faces import Face, FaceCrop
+    from mask2face.predict import FaceResult, paste
+    photo = np.full((100, 120, 3), 40, np.uint8)
+    crop = FaceCrop(np.array([[1.0, 0.0, -18.0], [0.0, 1.0, -28.0]]), 32)  # photo -> crop: shift
+    region = np.zeros((32, 32), np.float32)
+    region[8:24, 8:24] = 1.0
+    region[8:24, 4:8] = 0.5  # a half-weight strip beside it
+    output = np.full((32, 32, 3), 1.0, np.float32)  # white
+    face = Face((18.0, 28.0, 50.0, 60.0), 1.0, np.zeros((68, 2), np.float32), "test")
+    paste(photo, FaceResult(face, crop, output, region))
+    expected = np.full((100, 120), 40, np.uint8)
+    expected[36:52, 26:42] = 255                         # crop (8..24) + shift (28, 18)
+    expected[36:52, 22:26] = round(40 * 0.5 + 255 * 0.5)  # the half-weight strip
+    np.testing.assert_array_equal(photo[..., 0], expected)
+
+
+def test_grow_mask_grows_by_the_edge_band_exactly():
+    import tensorflow as tf
+
+    from mask2face.data import grow_mask
+    from mask2face.pairs import EDGE_BAND_PX
+    mask = np.zeros((32, 32, 1), np.uint8)
+    mask[10, 12] = 255
+    grown = grow_mask(tf.constant(mask)).numpy()[..., 0]
+    side = 2 * EDGE_BAND_PX + 1
+    assert (grown == 255).sum() == side * side
+    assert (grown[10 - EDGE_BAND_PX:10 + EDGE_BAND_PX + 1,
+                  12 - EDGE_BAND_PX:12 + EDGE_BAND_PX + 1] == 255).all()

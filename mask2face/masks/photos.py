@@ -84,24 +84,24 @@ def _init_worker(config_dict: dict, detector: str) -> None:
 def _mask_one(task: tuple) -> tuple[str, str, int, list]:
     """(photo, outcome, faces masked, kinds): outcome is 'written' or why the photo was not."""
     from mask2face.errors import ImageReadError
-    from mask2face.images import read_image, write_image
-    from mask2face.predict import save_like
+    from mask2face.images import read_photo, save_like, write_image
 
     photo, target, relative, options = task
     target = Path(target)
     config: Config = _WORKER["config"]
     try:
-        image = read_image(photo, config.faces.max_image_pixels)
+        source = read_photo(photo, config.faces.max_image_pixels)
+        image = source.rgb
         seed = [config.data.seed, zlib.crc32(relative.encode())]
         result = mask_photo(image, _WORKER["finder"], config.masks, _WORKER["templates"], seed,
                             options["largest_face"])
         if not result.faces:
             return str(photo), "no face", 0, []
-        save_like(target, result.image)
+        save_like(target, result.image, source)  # the photo's own mode and metadata
         if options["save_region"]:
             write_image(target.with_name(f"{target.stem}_region.png"), result.region)
         if options["write_original"]:
-            save_like(target.with_name(f"{target.stem}_original{target.suffix}"), image)
+            save_like(target.with_name(f"{target.stem}_original{target.suffix}"), image, source)
         return str(photo), "written", len(result.faces), result.kinds
     except ImageReadError as e:
         return str(photo), f"unreadable: {str(e).split(': ', 1)[-1]}", 0, []
