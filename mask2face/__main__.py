@@ -16,6 +16,7 @@ STAGES = {
     "train": ("mask2face.train", "train the model on pairs"),
     "evaluate": ("mask2face.evaluate", "measure a model on test pairs"),
     "demo": ("mask2face.demo", "the whole pipeline offline on the sample photos"),
+    "app": ("mask2face.app", "a local web page to unmask photos (needs the app extra)"),
     "config": ("mask2face.config", "check a configuration file"),
 }
 

@@ -1,0 +1,304 @@
+"""``python -m mask2face.app``: a local web page to unmask photos (Gradio).
+
+The page takes a photo (upload, paste or one of the bundled examples), shows the result beside
+it with a before/after slider, the faces found with their boxes and, on request, the predicted
+mask region; the result downloads in the input's format and size. The same function is served
+over Gradio's API as ``/unmask`` (an image file in; the unmasked image and a JSON summary out)::
+
+    from gradio_client import Client, handle_file
+    image, summary = Client("http://127.0.0.1:7860/").predict(handle_file("masked.jpg"),
+                                                               api_name="/unmask")
+
+The model is loaded once; requests are served one at a time (one model call at a time suits a
+CPU); uploads and results live in a temporary folder removed when the app stops. Needs the
+``app`` extra: ``pip install -e ".[app]"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from mask2face.config import DETECTOR_CHOICES
+from mask2face.errors import ImageReadError, UsageError
+from mask2face.images import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from mask2face.predict import FaceResult, Unmasker
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD = "20mb"
+FACE_CHOICES = ("all faces", "largest face")
+BOX_COLOR = (255, 200, 0)
+REGION_COLOR = np.array([255, 0, 80], np.float32)
+REGION_OPACITY = 0.55
+
+
+@dataclass
+class Outcome:
+    """What one photo gave: files to show and download, and a summary."""
+
+    result_file: Path | None = None
+    before: np.ndarray | None = None
+    after: np.ndarray | None = None
+    boxes: np.ndarray | None = None       # the photo with every face's box
+    regions: np.ndarray | None = None     # the same, with the pasted regions tinted
+    summary: dict = field(default_factory=dict)
+    message: str = ""                     # one line: what happened, or what went wrong
+
+
+def draw_faces(photo: np.ndarray, results: Sequence["FaceResult"],
+               regions: bool) -> np.ndarray:
+    """The photo with each face's box (and, with ``regions``, its pasted region tinted)."""
+    import cv2
+
+    from mask2face.predict import paste
+    out = photo.copy()
+    if regions:
+        tint = np.zeros(photo.shape, np.uint8)
+        for result in results:
+            solid = type(result)(result.face, result.crop,
+                                 np.ones(result.output.shape, np.float32), result.region)
+            paste(tint, solid)
+        alpha = tint[..., :1].astype(np.float32) / 255.0 * REGION_OPACITY
+        out = np.round(out * (1 - alpha) + REGION_COLOR * alpha).astype(np.uint8)
+    thickness = max(2, round(max(photo.shape[:2]) / 300))
+    for result in results:
+        x0, y0, x1, y1 = (int(round(v)) for v in result.face.box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), BOX_COLOR, thickness)
+    return out
+
+
+class App:
+    """The page's work, without the page: testable with no browser and no Gradio."""
+
+    def __init__(self, unmasker: "Unmasker", work_dir: str | Path) -> None:
+        self.unmasker = unmasker
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._finders = {}
+
+    def _use_detector(self, detector: str | None) -> None:
+        from mask2face.faces import face_finder_from_config
+        if not detector:
+            return
+        if detector not in DETECTOR_CHOICES:
+            raise UsageError(f"detector {detector!r}: not one of {', '.join(DETECTOR_CHOICES)}")
+        if detector not in self._finders:
+            self._finders[detector] = face_finder_from_config(self.unmasker.config.faces,
+                                                              detector)
+        self.unmasker.finder = self._finders[detector]
+
+    def unmask(self, photo: str | Path | None, detector: str | None = None,
+               feather: float | None = None, grow: float | None = None,
+               faces: str = FACE_CHOICES[0]) -> Outcome:
+        """Unmask one photo file. Never raises for a bad photo: the message says what is wrong.
+        """
+        from mask2face.images import read_photo, save_like
+
+        if not photo:
+            return Outcome(message="Choose a photo first.")
+        photo = Path(photo)
+        name = photo.name
+        try:
+            self._use_detector(detector)
+            source = read_photo(photo, self.unmasker.config.faces.max_image_pixels)
+            image = source.rgb
+            after, results = self.unmasker.unmask_faces(
+                image, feather=feather, grow=grow, largest_only=faces == FACE_CHOICES[1])
+        except (ImageReadError, UsageError) as e:
+            return Outcome(message=str(e).replace(str(photo), name))
+        except Exception as e:  # an odd photo must not stop the app
+            log.debug("failed on %s", photo, exc_info=True)
+            return Outcome(message=f"{name}: {type(e).__name__}: "
+                                   f"{str(e).splitlines()[0] if str(e) else ''}")
+        changed = sum(r.changed for r in results)
+        summary = {"photo": name, "faces": len(results), "unmasked": changed,
+                   "outcomes": [r.outcome for r in results],
+                   "boxes": [[round(float(v), 1) for v in r.face.box] for r in results],
+                   "model": str(self.unmasker.model_file)}
+        if not results:
+            return Outcome(before=image, summary=summary,
+                           message=f"{name}: no face found (try another detector)")
+        suffix = photo.suffix.lower() if photo.suffix.lower() in IMAGE_SUFFIXES else ".png"
+        folder = self.work_dir / uuid.uuid4().hex
+        result_file = folder / f"{photo.stem}_unmasked{suffix}"
+        save_like(result_file, after, source)  # the photo's format, mode and metadata
+        message = (f"{name}: {len(results)} face{'s' * (len(results) != 1)} found, "
+                   f"{changed} unmasked")
+        if changed < len(results):
+            message += f"; {len(results) - changed} left untouched (no mask predicted)"
+        return Outcome(result_file, image, after, draw_faces(image, results, False),
+                       draw_faces(image, results, True), summary, message)
+
+
+def example_photos(folder: Path) -> list[Path]:
+    """The sample photos with a mask drawn by mask2face, written once into ``folder``."""
+    from mask2face.config import MasksConfig
+    from mask2face.faces import get_face_finder
+    from mask2face.images import sample_photos, write_image
+    from mask2face.masks import apply_mask, spec_from_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    finder = get_face_finder()
+    out = []
+    kinds = {"astronaut": ("surgical", "#7fb3d8"), "grace_hopper": ("cloth", "#2c3d66")}
+    for seed, (name, photo) in enumerate(sample_photos().items()):
+        path = folder / f"{name}_masked.png"
+        if not path.exists():
+            faces = finder.find(photo)
+            if not faces:
+                continue
+            kind, color = kinds.get(name, ("surgical", ""))
+            config = MasksConfig(mask_type=kind, mask_color=color, mask_color_weight=1.0,
+                                 mask_variety=0.0)
+            rng = np.random.default_rng(seed)
+            masked, _ = apply_mask(photo, faces[0].landmarks, spec_from_config(config, rng), rng)
+            write_image(path, masked)
+        out.append(path)
+    return out
+
+
+def build(app: App, examples: Sequence[Path] = ()) -> gr.Blocks:
+    """The Gradio Blocks page for ``app``."""
+    import gradio as gr
+
+    config = app.unmasker.config.predict
+    with gr.Blocks(title="mask2face") as page:
+        gr.Markdown("# mask2face\nRemove a face mask from a photo, on this computer. "
+                    f"Model: `{app.unmasker.model_file}`.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                # A file, not gr.Image: the photo arrives as it was (format, EXIF, colour
+                # profile), read by mask2face's own reader with predict's limits.
+                photo = gr.File(label="Drop a photo (JPEG, PNG, WebP)", type="filepath",
+                                file_types=["image"], elem_id="photo")
+                with gr.Accordion("Options", open=False):
+                    detector = gr.Dropdown(list(DETECTOR_CHOICES),
+                                           value=app.unmasker.config.predict.predict_face_detector,
+                                           label="Face detector")
+                    feather = gr.Slider(0.0, 0.3, value=config.feather, step=0.01,
+                                        label="Feather (width of the blended edge)")
+                    grow = gr.Slider(0.0, 0.2, value=config.region_grow, step=0.01,
+                                     label="Grow the mask region")
+                    faces = gr.Radio(list(FACE_CHOICES),
+                                     value=FACE_CHOICES[int(config.largest_face_only)],
+                                     label="Faces")
+                run = gr.Button("Unmask", variant="primary", elem_id="unmask")
+                if examples:
+                    gr.Examples([[str(p)] for p in examples], inputs=[photo],
+                                label="Examples (masked by mask2face)")
+            with gr.Column(scale=2):
+                status = gr.Markdown(elem_id="status")
+                slider = gr.ImageSlider(label="Before / after", type="numpy", height=440,
+                                        elem_id="before-after")
+                show_region = gr.Checkbox(False, label="Show the mask region",
+                                          elem_id="show-region")
+                found = gr.Image(label="Faces found", type="numpy", interactive=False,
+                                 height=440, elem_id="faces")
+                download = gr.DownloadButton("Download the result", visible=False,
+                                             elem_id="download")
+                summary = gr.JSON(label="Summary", open=False)
+        pictures = gr.State({})
+
+        def on_unmask(path, detector, feather, grow, faces, show):
+            outcome = app.unmask(path, detector, feather, grow, faces)
+            shown = (outcome.before, outcome.after) if outcome.after is not None else None
+            kept = {"boxes": outcome.boxes, "regions": outcome.regions}
+            return (f"**{outcome.message}**", shown, kept,
+                    outcome.regions if show else outcome.boxes,
+                    gr.DownloadButton(value=str(outcome.result_file) if outcome.result_file
+                                      else None, visible=outcome.result_file is not None),
+                    outcome.summary)
+
+        run.click(on_unmask, [photo, detector, feather, grow, faces, show_region],
+                  [status, slider, pictures, found, download, summary], api_visibility="private")
+        show_region.change(lambda show, kept: kept.get("regions" if show else "boxes"),
+                           [show_region, pictures], [found], api_visibility="private")
+
+        # The API: an image file in, the result file (the input's format) and the summary out.
+        api_in = gr.File(type="filepath", visible=False)
+        api_out = gr.File(visible=False)
+        api_summary = gr.JSON(visible=False)
+
+        def on_api(path):
+            outcome = app.unmask(path)
+            if outcome.result_file is None:  # no image; the summary says why
+                return None, {**outcome.summary, "error": outcome.message}
+            return str(outcome.result_file), outcome.summary
+
+        gr.Button(visible=False).click(on_api, [api_in], [api_out, api_summary],
+                                       api_name="unmask")
+    return page
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mask2face.cli import add_config_argument, run_command
+
+    parser = argparse.ArgumentParser(prog="python -m mask2face.app",
+                                     description="A local web page to unmask photos.")
+    parser.add_argument("--model", metavar="RUN_DIR_OR_FILE",
+                        help="a training run folder or its model.keras (default: newest run "
+                             "under models/, else the bundled model)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this computer only)")
+    parser.add_argument("--port", type=int, default=7860)
+    add_config_argument(parser)
+
+    def command(args: argparse.Namespace) -> int:
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            raise UsageError("the web app needs Gradio: pip install -e \".[app]\" "
+                             "(or pip install gradio)") from None
+        from mask2face.config import load_config
+        from mask2face.predict import Unmasker
+
+        work = Path(tempfile.mkdtemp(prefix="mask2face-app-"))
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
+        # A polite kill (SIGTERM) unwinds like Ctrl-C, so the folder is removed then too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no calls out
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        # Gradio keeps uploads here too, so that stopping the app removes every file.
+        os.environ["GRADIO_TEMP_DIR"] = str(work / "uploads")
+        model_dir = load_config(args.config).training.model_dir
+        unmasker = Unmasker.load(args.model, None, model_dir)
+        app = App(unmasker, work / "results")
+        examples = example_photos(work / "examples")
+        if examples:  # the first model call traces the model: do it before anyone waits
+            app.unmask(examples[0])
+        page = build(app, examples)
+        page.queue(default_concurrency_limit=1)
+        try:
+            page.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD,
+                        quiet=True, show_error=True, footer_links=["api"],
+                        prevent_thread_lock=True)
+        except OSError as e:  # the port is taken, or the address is not this machine's
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: "
+                             f"{str(e).splitlines()[0]}") from None
+        print(f"mask2face app: {page.local_url} (model {unmasker.model_file}); Ctrl-C stops it",
+              flush=True)
+        page.block_thread()
+        return 0
+
+    return run_command(parser, command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
