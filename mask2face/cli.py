@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
+import threading
 from typing import Callable, Sequence
 
 from mask2face.errors import Mask2FaceError
@@ -19,11 +22,67 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", default=None,
                         help="configuration file (default: ./configuration.json if present)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--verbose", action="store_true",
+                        help="everything, TensorFlow's own start-up lines included")
 
 
 def overrides(args: argparse.Namespace, keys: Sequence[str]) -> dict:
     """The configuration keys that were given on the command line (None = not given)."""
     return {key: getattr(args, key) for key in keys if getattr(args, key, None) is not None}
+
+
+# TensorFlow's C++ log lines (absl: "I0000 00:00:... port.cc:153] oneDNN custom operations are
+# on", "E0000 ... failed call to cuInit", "remapper failed") and absl's notice before them. They
+# do not heed TF_CPP_MIN_LOG_LEVEL in TensorFlow 2.21, and on a terminal they look like failures.
+NATIVE_NOISE = re.compile(rb"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [^\]\n]+\] "
+                          rb"|WARNING: All log messages before absl::InitializeLog\(\))")
+
+
+class NativeLogFilter:
+    """Pass the process's stderr (file descriptor 2, which C++ writes to directly) through a
+    pipe and drop TensorFlow's C++ log lines; everything else goes on as it came, progress bars
+    included."""
+
+    def __init__(self) -> None:
+        sys.stderr.flush()
+        self._terminal = os.dup(2)
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self._read = read
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        pending = b""
+        while True:
+            chunk = os.read(self._read, 65536)
+            if not chunk:
+                break
+            pending += chunk
+            out = []
+            while True:
+                end = re.search(rb"[\r\n]", pending)
+                if not end:
+                    break
+                line, pending = pending[:end.end()], pending[end.end():]
+                if not NATIVE_NOISE.match(line):
+                    out.append(line)
+            # A partial line that cannot start a C++ log line (a progress bar) goes on now.
+            if pending and pending[:1] not in (b"I", b"W", b"E", b"F"):
+                out.append(pending)
+                pending = b""
+            if out:
+                os.write(self._terminal, b"".join(out))
+        if pending and not NATIVE_NOISE.match(pending):
+            os.write(self._terminal, pending)
+
+    def close(self) -> None:
+        """Give fd 2 back to the terminal and forward what is still in the pipe."""
+        sys.stderr.flush()
+        os.dup2(self._terminal, 2)  # the pipe's last writer here is gone: the pump sees EOF
+        self._thread.join(timeout=2.0)
+        os.close(self._terminal)
 
 
 def setup_logging(quiet: bool = False) -> None:
@@ -43,6 +102,9 @@ def run_command(parser: argparse.ArgumentParser,
     """
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "quiet", False))
+    quiet_native = not getattr(args, "verbose", False) and os.environ.get(
+        "MASK2FACE_NATIVE_LOGS") != "1"
+    native = NativeLogFilter() if quiet_native and _is_real_fd(2) else None
     try:
         return command(args)
     except Mask2FaceError as e:
@@ -52,3 +114,14 @@ def run_command(parser: argparse.ArgumentParser,
         hint = getattr(args, "interrupt_hint", None) or on_interrupt
         print(f"{parser.prog}: interrupted; {hint}", file=sys.stderr)
         return 130
+    finally:
+        if native is not None:
+            native.close()
+
+
+def _is_real_fd(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return sys.stderr is not None and sys.stderr.fileno() == fd
+    except (OSError, ValueError, AttributeError):  # no fd 2, or stderr replaced (a notebook)
+        return False

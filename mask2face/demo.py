@@ -133,7 +133,7 @@ def run_demo(out: str | Path = "data/demo", quick: bool = False) -> dict:
     summary = generate(config, overwrite=True)
     log.info("3/5 training a small model (%d epochs, %d px)", settings.epochs,
              settings.image_size)
-    run = train(config)  # a new run folder under <out>/models/
+    run = train(config, log_every=10)  # a new run folder under <out>/models/
     log.info("4/5 unmasking a held-out photo")
     unmasker = Unmasker.load(run)
     before = held_out_photo()

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mask2face.cli import add_config_argument, overrides, run_command
+
+if TYPE_CHECKING:
+    from mask2face.config import MasksConfig
+    from mask2face.masks.templates import TemplateSet
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,8 @@ def preview_faces(size: int = 192, margin: float = 0.25) -> list[tuple[str, np.n
     return out
 
 
-def render_preview(masks_config, templates=None, size: int = 192, seed: int = 0) -> np.ndarray:
+def render_preview(masks_config: MasksConfig, templates: TemplateSet | None = None,
+                   size: int = 192, seed: int = 0) -> np.ndarray:
     """The contact sheet as an RGB array: one row per face, one column per mask variety."""
     import cv2
 
@@ -91,7 +96,7 @@ MASKTHEFACE_KINDS = {"surgical": "surgical", "n95": "n95", "kn95": "kn95", "clot
 MASKTHEFACE_COLORS = {"surgical_blue": "#0473e2", "surgical_green": "#46a77b"}
 
 
-def resolve_kind(name: str, templates) -> tuple[str, str]:
+def resolve_kind(name: str, templates: TemplateSet | None) -> tuple[str, str]:
     """(mask_type, colour) for a kind as a user may write it: ours, a template name, or
     MaskTheFace's spelling ("N95", "surgical_blue")."""
     from mask2face.errors import UsageError
@@ -158,7 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, metavar="K",
                         help="processes (0 = one per CPU core)")
     parser.add_argument("--overwrite", action="store_true", help="replace results that exist")
-    parser.add_argument("--verbose", action="store_true", help="MaskTheFace's flag: more output")
     parser.add_argument("--preview", metavar="PNG", help="write the contact sheet of every kind")
     parser.add_argument("--size", type=int, default=192, help="preview tile size in pixels")
 
