@@ -12,9 +12,15 @@ the ``masked_*`` metrics use the fourth to look only inside the mask.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import keras
 import numpy as np
 from keras import ops
+
+# A tensor of the Keras backend in use (TensorFlow, JAX or PyTorch), and a loss over two.
+Tensor = Any
+LossFn = Callable[[Tensor, Tensor], Tensor]
 
 PACKAGE = "mask2face"
 IMAGE_LOSSES = ("ssim_l1", "ssim", "l1", "mse")
@@ -26,19 +32,19 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 IMAGE_AXES = (1, 2, 3)
 
 
-def _rgb(y_true, y_pred):
+def _rgb(y_true: "Tensor", y_pred: "Tensor") -> tuple["Tensor", "Tensor"]:
     return ops.cast(y_true[..., :3], "float32"), ops.cast(y_pred, "float32")[..., :3]
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def l1(y_true, y_pred):
+def l1(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Mean absolute error per image."""
     t, p = _rgb(y_true, y_pred)
     return ops.mean(ops.abs(t - p), axis=IMAGE_AXES)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def mse(y_true, y_pred):
+def mse(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Mean squared error per image."""
     t, p = _rgb(y_true, y_pred)
     return ops.mean(ops.square(t - p), axis=IMAGE_AXES)
@@ -78,13 +84,13 @@ def ssim_per_image(t, p, max_val: float = 1.0):
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def ssim(y_true, y_pred):
+def ssim(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Structural similarity per image (images in [0, 1]; 11 px Gaussian window)."""
     return ssim_per_image(*_rgb(y_true, y_pred))
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def ssim_loss(y_true, y_pred):
+def ssim_loss(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """1 - SSIM per image."""
     return 1.0 - ssim(y_true, y_pred)
 
@@ -97,21 +103,21 @@ class SsimL1Loss(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
         self.l1_weight = l1_weight
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
         return ssim_loss(y_true, y_pred) + self.l1_weight * l1(y_true, y_pred)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "l1_weight": self.l1_weight}
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def psnr(y_true, y_pred):
+def psnr(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Peak signal-to-noise ratio in dB per image (images in [0, 1])."""
     return 10.0 * ops.log10(1.0 / mse(y_true, y_pred))
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def masked_l1(y_true, y_pred):
+def masked_l1(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Mean absolute error inside the true mask region (the target's fourth channel)."""
     t, p = _rgb(y_true, y_pred)
     region = ops.cast(y_true[..., 3:4], "float32")
@@ -120,7 +126,7 @@ def masked_l1(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def dice_loss(y_true, y_pred):
+def dice_loss(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """1 - Dice coefficient of the predicted and true mask, per image."""
     t, p = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
     inter = ops.sum(t * p, axis=IMAGE_AXES)
@@ -129,20 +135,20 @@ def dice_loss(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def bce(y_true, y_pred):
+def bce(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Binary cross-entropy of the mask, per image."""
     t, p = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
     return ops.mean(keras.losses.binary_crossentropy(t, p), axis=(1, 2))
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def dice_bce(y_true, y_pred):
+def dice_bce(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Dice loss plus binary cross-entropy, per image."""
     return dice_loss(y_true, y_pred) + bce(y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
-def mask_iou(y_true, y_pred):
+def mask_iou(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     """Intersection over union of the true mask and the predicted one thresholded at 0.5."""
     t = ops.cast(ops.cast(y_true, "float32") > 0.5, "float32")
     p = ops.cast(ops.cast(y_pred, "float32") > 0.5, "float32")
@@ -151,7 +157,7 @@ def mask_iou(y_true, y_pred):
     return (inter + EPSILON) / (union + EPSILON)
 
 
-def make_image_loss(name: str, l1_weight: float = 1.0):
+def make_image_loss(name: str, l1_weight: float = 1.0) -> LossFn:
     """The image loss called ``name``; raises ValueError listing the known ones."""
     losses = {"ssim_l1": lambda: SsimL1Loss(l1_weight), "ssim": lambda: ssim_loss,
               "l1": lambda: l1, "mse": lambda: mse}
@@ -160,7 +166,7 @@ def make_image_loss(name: str, l1_weight: float = 1.0):
     return losses[name]()
 
 
-def make_mask_loss(name: str):
+def make_mask_loss(name: str) -> LossFn:
     losses = {"bce": bce, "dice": dice_loss, "dice_bce": dice_bce}
     if name not in losses:
         raise ValueError(f"unknown mask loss {name!r}; known: {', '.join(losses)}")

@@ -26,7 +26,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from mask2face.config import ModelConfig
+from mask2face.config import Config, ModelConfig
 from mask2face.errors import ConfigError
 
 PUBLISHED = {"filters": (64, 128, 128, 256, 256, 512), "kernels": (7, 7, 7, 3, 3, 3),
@@ -37,7 +37,7 @@ PUBLISHED = {"filters": (64, 128, 128, 256, 256, 512), "kernels": (7, 7, 7, 3, 3
 class MaskComposite(layers.Layer):
     """``mask * generated + (1 - mask) * original``: pixels outside the mask are kept."""
 
-    def call(self, inputs):
+    def call(self, inputs: list) -> "keras.KerasTensor":
         generated, original, mask = inputs
         original = keras.ops.cast(original, generated.dtype)
         mask = keras.ops.cast(mask, generated.dtype)
@@ -51,7 +51,8 @@ def _relu_conv(x, filters: int, kernel: int, name: str, strides: int = 1,
                          activation="relu" if activate else None, name=f"{name}_conv")(x)
 
 
-def apply_published_down_block(x, filters: int, kernel: int, name: str):
+def apply_published_down_block(x: "keras.KerasTensor", filters: int, kernel: int,
+                               name: str) -> "keras.KerasTensor":
     """A strided convolution (its output is the skip), then conv + ReLU, conv, add, ReLU.
 
     Returns:
@@ -64,7 +65,8 @@ def apply_published_down_block(x, filters: int, kernel: int, name: str):
     return layers.ReLU(name=f"{name}_out")(x), skip
 
 
-def apply_published_up_block(x, skip, filters: int, out_filters: int, kernel: int, name: str):
+def apply_published_up_block(x: "keras.KerasTensor", skip: "keras.KerasTensor", filters: int,
+                             out_filters: int, kernel: int, name: str) -> "keras.KerasTensor":
     """conv + ReLU and conv over [x, skip], add x, ReLU; a transposed convolution over
     [that, skip] doubles the resolution; conv + ReLU."""
     h = layers.Concatenate(name=f"{name}_concat")([x, skip])
@@ -77,7 +79,8 @@ def apply_published_up_block(x, skip, filters: int, out_filters: int, kernel: in
     return _relu_conv(h, out_filters, kernel, f"{name}_c")
 
 
-def published_unet(inputs, filters: Sequence[int], kernels: Sequence[int]):
+def published_unet(inputs: "keras.KerasTensor", filters: Sequence[int],
+                   kernels: Sequence[int]) -> "keras.KerasTensor":
     """Features at input resolution from the published ResNet U-Net (before the heads)."""
     first = _relu_conv(inputs, filters[0], kernels[0], "first", activate=False)
     x, skips = first, []
@@ -102,7 +105,8 @@ def _conv(x, filters: int, kernel: int, name: str, strides: int = 1, activate: b
     return x
 
 
-def apply_down_block(x, filters: int, kernel: int, name: str):
+def apply_down_block(x: "keras.KerasTensor", filters: int, kernel: int,
+                     name: str) -> "keras.KerasTensor":
     """Halve the resolution with a strided convolution; residual add with a pooled 1x1.
 
     The shortcut averages 2x2 and then projects (ResNet-D) rather than using a strided 1x1
@@ -117,7 +121,8 @@ def apply_down_block(x, filters: int, kernel: int, name: str):
     return layers.LeakyReLU(0.2, name=f"{name}_out")(x)
 
 
-def apply_residual_block(x, filters: int, kernel: int, name: str):
+def apply_residual_block(x: "keras.KerasTensor", filters: int, kernel: int,
+                         name: str) -> "keras.KerasTensor":
     """Two convolutions and a residual add (1x1 projection when the width changes)."""
     shortcut = x
     if x.shape[-1] != filters:
@@ -128,7 +133,8 @@ def apply_residual_block(x, filters: int, kernel: int, name: str):
     return layers.LeakyReLU(0.2, name=f"{name}_out")(x)
 
 
-def apply_up_block(x, skip, filters: int, out_filters: int, kernel: int, name: str):
+def apply_up_block(x: "keras.KerasTensor", skip: "keras.KerasTensor", filters: int,
+                   out_filters: int, kernel: int, name: str) -> "keras.KerasTensor":
     """Concatenate the skip, residual block, then double the resolution (transposed conv)."""
     x = layers.Concatenate(name=f"{name}_concat")([x, skip])
     x = apply_residual_block(x, filters, kernel, f"{name}_res")
@@ -137,7 +143,8 @@ def apply_up_block(x, skip, filters: int, out_filters: int, kernel: int, name: s
     return layers.LeakyReLU(0.2, name=f"{name}_up_act")(x)
 
 
-def resnet_d_unet(inputs, filters: Sequence[int], kernels: Sequence[int]):
+def resnet_d_unet(inputs: "keras.KerasTensor", filters: Sequence[int],
+                  kernels: Sequence[int]) -> "keras.KerasTensor":
     """Features at input resolution from mask2face's ResNet-D U-Net (before the heads)."""
     x, skips = inputs, []
     for level, (f, k) in enumerate(zip(filters, kernels)):
@@ -151,7 +158,8 @@ def resnet_d_unet(inputs, filters: Sequence[int], kernels: Sequence[int]):
     return layers.Concatenate(name="final_concat")([x, inputs])
 
 
-def plain_unet(inputs, filters: Sequence[int], kernels: Sequence[int]):
+def plain_unet(inputs: "keras.KerasTensor", filters: Sequence[int],
+               kernels: Sequence[int]) -> "keras.KerasTensor":
     """Features at input resolution from a classic U-Net (before the heads)."""
     x, skips = inputs, []
     for level, (f, k) in enumerate(zip(filters, kernels)):
@@ -227,7 +235,7 @@ def make_model(architecture: str = _DEFAULT.architecture, image_size: int = 256,
     return keras.Model(inputs, {"image": image, "mask": mask}, name=f"mask2face_{architecture}")
 
 
-def model_from_config(config, image_size: int | None = None) -> keras.Model:
+def model_from_config(config: Config, image_size: int | None = None) -> keras.Model:
     m = config.model
     return make_model(m.architecture, image_size or config.data.image_size, m.filters,
                       m.kernels, m.mask_head, m.composite_output)

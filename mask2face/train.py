@@ -14,10 +14,16 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from mask2face.config import Config, load_config
 from mask2face.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from mask2face.pairs import PairSet
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def choose_strategy():
+def choose_strategy() -> tf.distribute.Strategy:
     """MultiWorkerMirrored with TF_CONFIG, Mirrored on several GPUs, else the default one.
     Other backends than TensorFlow train on one device: a scope that does nothing."""
     import contextlib
@@ -114,6 +120,38 @@ def _preview_callback(run: Path, masked, clean):
             write_image(run / "previews" / f"epoch_{epoch + 1:03d}.png", grid)
 
     return Preview()
+
+
+def _epoch_lines(epochs: int, every: int):
+    """One short line per ``every`` epochs (and the last): the figures a user watches, not
+    Keras's 300-character line of every metric (all of them are in history.csv)."""
+    import time
+
+    import keras
+
+    shown = (("loss", "loss {:.4f}"), ("val_loss", "val loss {:.4f}"),
+             ("val_image_psnr", "val PSNR {:.2f} dB"), ("val_image_ssim", "val SSIM {:.3f}"),
+             ("val_mask_mask_iou", "val mask IoU {:.3f}"))
+
+    class EpochLine(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.last = (epoch + 1, logs or {}, time.perf_counter() - self.started)
+            if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+                self.say(*self.last)
+
+        def on_train_end(self, logs=None):  # stopped early: its last epoch still shows
+            last = getattr(self, "last", None)
+            if last and last[0] % every and last[0] != epochs:
+                self.say(*last)
+
+        def say(self, done, logs, seconds):
+            figures = [text.format(logs[key]) for key, text in shown if key in logs]
+            log.info("epoch %d/%d (%.0f s): %s", done, epochs, seconds, ", ".join(figures))
+
+    return EpochLine()
 
 
 def _backup_options() -> dict:
@@ -231,26 +269,12 @@ def _start_from(model, source: str) -> None:
     log.info("weights from %s", model_file)
 
 
-def train(config: Config, run_dir: str | Path | None = None, resume: bool = False,
-          extra_callbacks: Sequence = ()) -> Path:
-    """Train a model on ``<pairs_path>/train``; returns the run folder.
-
-    Args:
-        config: the resolved configuration (saved as the run's config.json).
-        run_dir: the run folder; None makes ``<model_dir>/<timestamp>``.
-        resume: continue the run in ``run_dir`` from its last finished epoch.
-        extra_callbacks: more Keras callbacks (after the run's own).
+def open_run(config: Config, run_dir: str | Path | None, resume: bool) -> tuple[Config, Path]:
+    """The run's configuration and folder: a resumed run's own config.json, or a new folder.
 
     Raises:
-        UsageError: no pairs, or nothing to resume.
+        UsageError: nothing to resume, or a new run into a folder that holds one.
     """
-    import keras
-
-    from mask2face.data import list_pairs, make_dataset, pair_image_size, split_validation
-    from mask2face.losses import (IMAGE_METRICS, MASK_METRICS, make_image_loss,
-                                  make_mask_loss)
-    from mask2face.model import forward_flops, model_from_config
-
     if resume:
         if run_dir is None:
             raise UsageError("--resume needs --model-dir: the run folder to continue")
@@ -258,22 +282,103 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         saved = run / "config.json"
         if not saved.exists():
             raise UsageError(f"nothing to resume in {run}: no config.json")
-        config = load_config(saved)
-    else:
-        run = Path(run_dir) if run_dir else new_run_dir(config.training.model_dir)
-        if (run / "config.json").exists():
-            raise UsageError(f"{run} already holds a run: continue it with --resume, or choose "
-                             f"another --model-dir")
+        return load_config(saved), run
+    run = Path(run_dir) if run_dir else new_run_dir(config.training.model_dir)
+    if (run / "config.json").exists():
+        raise UsageError(f"{run} already holds a run: continue it with --resume, or choose "
+                         f"another --model-dir")
+    return config, run
+
+
+def training_pairs(config: Config) -> tuple["PairSet", "PairSet | None"]:
+    """The training pairs, split into training and validation identities."""
+    from mask2face.data import pair_image_size, split_validation
+    from mask2face.pairs import list_pairs
+
     t = config.training
     pairs = list_pairs(Path(config.data.pairs_path) / "train")
     if t.train_data_limit:
         pairs = pairs.subset(range(min(t.train_data_limit, len(pairs))))
-    size = config.data.image_size
-    pairs_size = pair_image_size(pairs)
+    pairs_size, size = pair_image_size(pairs), config.data.image_size
     if pairs_size != size:
         log.warning("pairs are %d px, image_size is %d: resizing while loading", pairs_size, size)
-    train_pairs, val_pairs = split_validation(pairs, t.validation_fraction, config.data.seed)
+    return split_validation(pairs, t.validation_fraction, config.data.seed)
+
+
+def compiled_model(config: Config, steps: int) -> keras.Model:
+    """The model of the configuration, compiled with its losses, metrics and optimizer (Adam,
+    gradient norm clipped, constant or cosine learning rate over ``steps``)."""
+    import keras
+
+    from mask2face.losses import IMAGE_METRICS, MASK_METRICS, make_image_loss, make_mask_loss
+    from mask2face.model import model_from_config
+
+    t = config.training
+    model = model_from_config(config, config.data.image_size)
+    rate = t.learning_rate if t.lr_schedule == "constant" else \
+        keras.optimizers.schedules.CosineDecay(t.learning_rate, steps)
+    image_loss = make_image_loss(t.loss, t.l1_weight)
+    if config.model.mask_head:
+        loss = {"image": image_loss, "mask": make_mask_loss(t.mask_loss)}
+        weights = {"image": 1.0, "mask": t.mask_loss_weight}
+        metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
+    else:
+        loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
+    model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
+                  loss=loss, loss_weights=weights, metrics=metrics, jit_compile=t.jit_compile)
+    return model
+
+
+def run_callbacks(run: Path, config: Config, monitor: str, resume: bool,
+                  preview_pairs: "PairSet", log_every: int) -> list:
+    """The run's callbacks: history, best model, backup (resume), early stopping, NaN guard,
+    TensorBoard, previews and the epoch lines."""
+    import keras
+
+    t = config.training
+    if resume:
+        _drop_cut_off_backup(run / "backup")
+        _trim_history(run)
+    # The history row is written before the backup that marks its epoch done: a kill between
+    # the two redoes that epoch, and _trim_history drops the row it will write again.
+    callbacks = [
+        keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
+        _best_checkpoint(run, monitor),
+        keras.callbacks.BackupAndRestore(str(run / "backup"), **_backup_options()),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
+    ]
+    if t.preview_count:
+        from mask2face.data import load_batch
+        masked, clean, _ = load_batch(preview_pairs, config.data.image_size, t.preview_count)
+        callbacks.append(_preview_callback(run, masked, clean))
+    return callbacks + [_epoch_lines(t.epochs, log_every)]
+
+
+def train(config: Config, run_dir: str | Path | None = None, resume: bool = False,
+          extra_callbacks: Sequence = (), log_every: int = 1) -> Path:
+    """Train a model on ``<pairs_path>/train``; returns the run folder.
+
+    Args:
+        config: the resolved configuration (saved as the run's config.json).
+        run_dir: the run folder; None makes ``<model_dir>/<timestamp>``.
+        resume: continue the run in ``run_dir`` from its last finished epoch.
+        extra_callbacks: more Keras callbacks (after the run's own).
+        log_every: log a short line every this many epochs.
+
+    Raises:
+        UsageError: no pairs, or nothing to resume.
+        ConfigError: ``init_from`` names a model of another setting.
+    """
+    from mask2face.data import make_dataset
+    from mask2face.model import forward_flops
     from mask2face.parallel import folder_lock
+
+    config, run = open_run(config, run_dir, resume)
+    t = config.training
+    train_pairs, val_pairs = training_pairs(config)
     with folder_lock(run):  # a second run into this folder stops, naming this process
         policy = set_precision(t.mixed_precision)
         strategy = choose_strategy()
@@ -281,27 +386,14 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
                  len(train_pairs), len(val_pairs or []), config.model.architecture, policy,
                  strategy.num_replicas_in_sync)
         batch = t.batch_size * strategy.num_replicas_in_sync
-        mask_head = config.model.mask_head
+        size, mask_head = config.data.image_size, config.model.mask_head
         train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
                                 augment=t.augment, seed=config.data.seed,
                                 unmasked_share=t.unmasked_share if mask_head else 0.0)
         val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
             if val_pairs else None
-        steps = max(1, -(-len(train_pairs) // batch)) * t.epochs
         with strategy.scope():
-            model = model_from_config(config, size)
-            rate = t.learning_rate if t.lr_schedule == "constant" else \
-                keras.optimizers.schedules.CosineDecay(t.learning_rate, steps)
-            image_loss = make_image_loss(t.loss, t.l1_weight)
-            if mask_head:
-                loss = {"image": image_loss, "mask": make_mask_loss(t.mask_loss)}
-                weights = {"image": 1.0, "mask": t.mask_loss_weight}
-                metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
-            else:
-                loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
-            model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
-                          loss=loss, loss_weights=weights, metrics=metrics,
-                          jit_compile=t.jit_compile)
+            model = compiled_model(config, max(1, -(-len(train_pairs) // batch)) * t.epochs)
         if t.init_from and not resume:  # a resumed run restores its own weights
             _start_from(model, t.init_from)
         # Saved once the model is built: a setting that cannot be built leaves no run behind.
@@ -309,28 +401,11 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
                  model.count_params() / 1e6, forward_flops(model) / 1e9)
         monitor = "val_loss" if val_ds is not None else "loss"
-        backup_options = _backup_options()
-        if resume:
-            _drop_cut_off_backup(run / "backup")
-            _trim_history(run)
-        # The history row is written before the backup that marks its epoch done: a kill between
-        # the two redoes that epoch, and _trim_history drops the row it will write again.
-        callbacks = [
-            keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-            _best_checkpoint(run, monitor),
-            keras.callbacks.BackupAndRestore(str(run / "backup"), **backup_options),
-            keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
-                                          restore_best_weights=True),
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
-        ]
-        if t.preview_count:
-            from mask2face.data import load_batch
-            masked, clean, _ = load_batch(val_pairs or train_pairs, size, t.preview_count)
-            callbacks.append(_preview_callback(run, masked, clean))
+        callbacks = run_callbacks(run, config, monitor, resume, val_pairs or train_pairs,
+                                  log_every)
         model.fit(train_ds, validation_data=val_ds, epochs=t.epochs,
                   shuffle=False,  # tf.data shuffles
-                  callbacks=callbacks + list(extra_callbacks), verbose=2)
+                  callbacks=callbacks + list(extra_callbacks), verbose=0)
         if not (run / "model.keras").exists():  # e.g. every epoch's loss was NaN
             raise UsageError(f"training produced no model in {run} (see history.csv)")
         log.info("run written to %s", run)

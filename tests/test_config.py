@@ -56,6 +56,9 @@ def test_malformed_and_missing_file(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.json")
+    deep = write(tmp_path, '{"data": ' + '{"a": ' * 5000 + "{}" + "}" * 5000 + "}")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep)
 
 
 def test_flag_override_by_key_name():
@@ -89,15 +92,24 @@ def test_help_does_not_import_tensorflow():
 
 
 def test_every_key_is_used_by_code():
+    """Each key is read as an attribute somewhere outside config.py (``config.data.seed``,
+    ``t.epochs``): a mention in a comment, a string or a keyword argument does not count."""
+    import ast
+
     from mask2face.config import iter_keys
-    sources = "\n".join(p.read_text() for p in (ROOT / "mask2face").rglob("*.py")
-                        if p.name != "config.py")
-    unused = [f.name for _, f, _ in iter_keys() if f".{f.name}" not in sources]
+    read = set()
+    for path in (ROOT / "mask2face").rglob("*.py"):
+        if path.name == "config.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                read.add(node.attr)
+    unused = [f.name for _, f, _ in iter_keys() if f.name not in read]
     assert not unused
 
 
 @pytest.mark.parametrize("command", ["config", "generate", "train", "predict", "evaluate",
-                                     "demo", "masks", "faces"])
+                                     "demo", "masks", "faces", "app"])
 def test_help_is_fast_and_light(command):
     code = (f"import sys, runpy; sys.argv = ['x', '--help']\n"
             f"try:\n    runpy.run_module('mask2face.{command}', run_name='__main__')\n"
@@ -153,3 +165,18 @@ def test_mask_names_in_config_are_the_drawn_ones():
     from mask2face.config import MASK_KINDS, MASK_PATTERNS
     from mask2face.masks import KINDS, PATTERNS
     assert tuple(KINDS) == MASK_KINDS and tuple(PATTERNS) == MASK_PATTERNS
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
+    from mask2face.config import load_config
+    from mask2face.errors import ConfigError
+    path = tmp_path / "c.json"
+    path.write_text('{"data": {"image_size": 4, "seed": "x"}, "training": {"epoch": 3},'
+                    ' "masks": {"mask_type": "surgicl"}}')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{path}: 4 problems: ")
+    for part in ("data.image_size = 4", "data.seed", "did you mean epochs",
+                 "did you mean surgical"):
+        assert part in message, part

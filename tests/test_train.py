@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from mask2face.config import load_config
-from mask2face.data import list_pairs, make_dataset, split_validation
+from mask2face.data import make_dataset, split_validation
+from mask2face.pairs import list_pairs
 from tests.conftest import ROOT
 
 SIZE = 64
@@ -242,7 +243,8 @@ def test_mirrored_strategy_over_two_logical_cpus_trains_one_step(tmp_path):
         import keras, numpy as np
         from mask2face.model import make_model
         from mask2face.losses import make_image_loss
-        from mask2face.data import list_pairs, make_dataset
+        from mask2face.data import make_dataset
+        from mask2face.pairs import list_pairs
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         assert strategy.num_replicas_in_sync == 2
         with strategy.scope():

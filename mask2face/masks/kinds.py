@@ -6,12 +6,18 @@ or loops it wants drawn in photo space (``STRAPS``). Colours are RGB in [0, 1].
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
 from mask2face.masks.patterns import render_pattern
+
+if TYPE_CHECKING:
+    from mask2face.masks.overlay import MaskSpec
+
+# What a kind draws in texture space: RGB (H, W, 3), alpha (H, W) and shading (H, W), floats.
+Drawn = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 PALETTES = {
     "surgical": {"blue": "#7fb3d8", "white": "#eceeee", "green": "#8fc7ae", "black": "#2b2c30",
@@ -92,7 +98,7 @@ def _fabric(base: np.ndarray, spec, shape, rng, period: float) -> np.ndarray:
     return rgb
 
 
-def finish(spec, rgb: np.ndarray, shade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def finish(spec: MaskSpec, rgb: np.ndarray, shade: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What a photographed mask has beyond its kind: a print, light from one side and creases.
     Drawn from ``spec.finish_seed`` so that the same spec draws the same mask."""
     h, w = shade.shape
@@ -115,7 +121,7 @@ def finish(spec, rgb: np.ndarray, shade: np.ndarray) -> tuple[np.ndarray, np.nda
     return rgb, shade
 
 
-def surgical(spec, shape, rng):
+def surgical(spec: MaskSpec, shape: tuple[int, int], rng: np.random.Generator) -> Drawn:
     u, v = _uv(shape)
     h, w = shape
     alpha = _rect_alpha(u, v, shape)
@@ -132,7 +138,7 @@ def surgical(spec, shape, rng):
     return rgb, alpha, shade
 
 
-def n95(spec, shape, rng):
+def n95(spec: MaskSpec, shape: tuple[int, int], rng: np.random.Generator) -> Drawn:
     u, v = _uv(shape)
     h, w = shape
     alpha = _superellipse_alpha(u, v, shape, 2.3, v_centre=0.45)
@@ -149,7 +155,7 @@ def n95(spec, shape, rng):
     return rgb, alpha, shade
 
 
-def kn95(spec, shape, rng):
+def kn95(spec: MaskSpec, shape: tuple[int, int], rng: np.random.Generator) -> Drawn:
     u, v = _uv(shape)
     h, w = shape
     # Folded flat: the bottom corners are cut away towards the chin.
@@ -166,7 +172,7 @@ def kn95(spec, shape, rng):
     return rgb, alpha, shade
 
 
-def cloth(spec, shape, rng):
+def cloth(spec: MaskSpec, shape: tuple[int, int], rng: np.random.Generator) -> Drawn:
     u, v = _uv(shape)
     h, w = shape
     alpha = _superellipse_alpha(u, v, shape, 3.5, v_centre=0.45)
@@ -176,7 +182,7 @@ def cloth(spec, shape, rng):
     return rgb, alpha, shade + weave
 
 
-def gas(spec, shape, rng):
+def gas(spec: MaskSpec, shape: tuple[int, int], rng: np.random.Generator) -> Drawn:
     """A half-face respirator: a moulded rubber face piece, two filter cartridges low on the
     cheeks (a dark rim, a lighter filter face with a grid of holes) and an exhalation valve."""
     u, v = _uv(shape)
@@ -206,7 +212,7 @@ def gas(spec, shape, rng):
     return rgb, alpha, shade
 
 
-Kind = Callable
+Kind = Callable[["MaskSpec", tuple[int, int], np.random.Generator], Drawn]
 KINDS: dict[str, Kind] = {"surgical": surgical, "n95": n95, "kn95": kn95, "cloth": cloth,
                           "gas": gas}
 # Loops and straps, in the sheet's (u, v) from which they leave for the ears.

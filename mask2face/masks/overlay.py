@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from mask2face.errors import ConfigError, UsageError
+from mask2face.pairs import EDGE_BAND_PX
 from mask2face.masks import kinds as procedural
 from mask2face.masks.geometry import Sheet, face_sheet, sheet_bbox, warp_sheet_texture
 from mask2face.masks.patterns import PATTERNS, PRINTS, check_pattern
 
-# Pixels further than this from the drawn region keep their exact value.
-EDGE_BAND_PX = 2
+if TYPE_CHECKING:
+    from mask2face.config import MasksConfig
+    from mask2face.masks.templates import Template, TemplateSet
+
+# Pixels further than EDGE_BAND_PX (the pair format's) from the drawn region keep their value.
 # Edge blur sigmas are given for a face of this scale (eyes to chin, px), about a 256 px crop.
 REFERENCE_FACE_SCALE = 110.0
 # A respirator's face piece seals over the nose bridge: higher than a fabric mask.
@@ -43,7 +48,7 @@ class MaskSpec:
     valve: bool = False
     accent: str = "#c2406e"
     edge_blur: float = 0.6
-    template: object = None  # a MaskTheFace template, for template kinds
+    template: Template | None = None  # a MaskTheFace template, for template kinds
     top_lift: float = 0.0    # fit on the face: see geometry.face_sheet
     chin_drop: float = 0.07
     widen: float = 0.04
@@ -59,14 +64,14 @@ class MaskSpec:
         return out
 
 
-def known_kinds(templates=None) -> list[str]:
+def known_kinds(templates: TemplateSet | None = None) -> list[str]:
     names = list(procedural.KINDS)
     if templates is not None:
         names += templates.names()
     return names
 
 
-def check_kind(kind: str, templates=None) -> None:
+def check_kind(kind: str, templates: TemplateSet | None = None) -> None:
     if kind != "random" and kind not in known_kinds(templates):
         hint = "" if templates is not None else \
             " (MaskTheFace template names need mask_templates_path)"
@@ -74,7 +79,8 @@ def check_kind(kind: str, templates=None) -> None:
                           f"{', '.join(known_kinds(templates))}{hint}")
 
 
-def spec_from_config(masks_config, rng: np.random.Generator, templates=None) -> MaskSpec:
+def spec_from_config(masks_config: MasksConfig, rng: np.random.Generator,
+                     templates: TemplateSet | None = None) -> MaskSpec:
     """Draw a MaskSpec for one face: fixed where the configuration fixes it, random elsewhere.
 
     Args:
@@ -113,7 +119,7 @@ def spec_from_config(masks_config, rng: np.random.Generator, templates=None) -> 
     return spec
 
 
-def _vary(spec: MaskSpec, c, rng: np.random.Generator, variety: float) -> None:
+def _vary(spec: MaskSpec, c: MasksConfig, rng: np.random.Generator, variety: float) -> None:
     """Real masks are worn high and low, loose and tight, come in every colour, carry prints
     and are lit from the side: a mask head trained only on neat masks misses them. ``variety``
     (0..1) scales how far each draw reaches from the neat mask."""

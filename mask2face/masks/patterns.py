@@ -26,12 +26,14 @@ def _smoothstep(edge: float, x: np.ndarray, width: float = 0.08) -> np.ndarray:
     return np.clip((x - edge) / width + 0.5, 0, 1)
 
 
-def check(u, v, colors, rng):
+def check(u: np.ndarray, v: np.ndarray, colors: list[np.ndarray],
+          rng: np.random.Generator) -> np.ndarray:
     t = ((np.floor(u * 2) + np.floor(v * 2)) % 2).astype(np.float32)
     return _mix(colors[0], colors[1], t)
 
 
-def plaid(u, v, colors, rng):
+def plaid(u: np.ndarray, v: np.ndarray, colors: list[np.ndarray],
+          rng: np.random.Generator) -> np.ndarray:
     bands_u = (np.sin(u * np.pi * 2) > 0.3).astype(np.float32)
     bands_v = (np.sin(v * np.pi * 2) > 0.3).astype(np.float32)
     thin_u = (np.abs(((u * 2 + 0.25) % 1) - 0.5) < 0.05).astype(np.float32)
@@ -40,18 +42,21 @@ def plaid(u, v, colors, rng):
     return _mix(out, colors[2], np.maximum(thin_u, thin_v) * 0.8)
 
 
-def stripes(u, v, colors, rng):
+def stripes(u: np.ndarray, v: np.ndarray, colors: list[np.ndarray],
+            rng: np.random.Generator) -> np.ndarray:
     t = _smoothstep(0.0, np.sin((u + v) * np.pi * 2.5), 0.3)
     return _mix(colors[0], colors[1], t)
 
 
-def dots(u, v, colors, rng):
+def dots(u: np.ndarray, v: np.ndarray, colors: list[np.ndarray],
+         rng: np.random.Generator) -> np.ndarray:
     fu, fv = (u * 2.5) % 1 - 0.5, (v * 2.5 + 0.5 * (np.floor(u * 2.5) % 2)) % 1 - 0.5
     t = 1.0 - _smoothstep(0.22, np.hypot(fu, fv), 0.05)
     return _mix(colors[0], colors[1], t)
 
 
-def floral(u, v, colors, rng):
+def floral(u: np.ndarray, v: np.ndarray, colors: list[np.ndarray],
+           rng: np.random.Generator) -> np.ndarray:
     """Five-petal flowers with centres, on a jittered grid."""
     scale = 1.6
     cu, cv = np.floor(u * scale), np.floor(v * scale)
@@ -67,13 +72,15 @@ def floral(u, v, colors, rng):
     return _mix(out, colors[2], centre)
 
 
-def zigzag(u, v, colors, rng):
+def zigzag(u: np.ndarray, v: np.ndarray, colors: list[np.ndarray],
+           rng: np.random.Generator) -> np.ndarray:
     tri = np.abs((u * 3) % 2 - 1) * 0.35
     t = _smoothstep(0.0, np.sin((v * 3 + tri) * np.pi * 2), 0.4)
     return _mix(colors[0], colors[1], t)
 
 
-def camo(u, v, colors, rng):
+def camo(u: np.ndarray, v: np.ndarray, colors: list[np.ndarray],
+         rng: np.random.Generator) -> np.ndarray:
     h, w = u.shape
     noise = rng.random((max(h // 12, 2), max(w // 12, 2))).astype(np.float32)
     blob = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)

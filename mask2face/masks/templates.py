@@ -14,6 +14,7 @@ import configparser
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -21,6 +22,9 @@ from PIL import Image
 
 from mask2face.errors import ConfigError
 from mask2face.masks.geometry import Sheet
+
+if TYPE_CHECKING:
+    from mask2face.masks.overlay import MaskSpec
 
 PREFIX = "template:"
 ANCHORS = ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")
@@ -118,7 +122,7 @@ def choose_variant(template: Template, turn: float) -> Template:
     return template
 
 
-def render_template(spec, landmarks: np.ndarray, sheet: Sheet,
+def render_template(spec: MaskSpec, landmarks: np.ndarray, sheet: Sheet,
                     bbox: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Warp the spec's template onto the face: (rgb, alpha) of the bbox."""
     from mask2face.masks.patterns import render_pattern
