@@ -250,3 +250,27 @@ def test_variety_zero_draws_the_neat_mask_and_variety_varies_fit_and_finish():
     assert max(v.chin_drop for v in varied) > 0.18  # some worn loose, well under the chin
     assert {v.print_kind for v in varied} >= {"", "text", "badge", "drawing"}
     assert any(v.pattern for v in varied) and any(v.color_name.startswith("#") for v in varied)
+    many = [spec_from_config(MasksConfig(mask_type="cloth"), np.random.default_rng(s))
+            for s in range(200)]
+    sheer = [v.opacity for v in many if v.opacity < 1]
+    assert sheer and all(0.45 <= o <= 0.8 for o in sheer)
+    import cv2
+    hues = [cv2.cvtColor((v.color[None, None] * 255).round().astype(np.uint8),
+                         cv2.COLOR_RGB2HSV)[0, 0, 0] / 179 for v in many]
+    assert sum(0.02 <= h <= 0.14 for h in hues) >= 0.1 * len(many)  # skin-like masks drawn
+
+
+def test_a_sheer_mask_shows_the_face_through_and_keeps_its_full_region(sample_faces):
+    photo, face = sample_faces["astronaut"]
+    config = MasksConfig(mask_type="surgical", mask_color="#202020", mask_color_weight=1.0,
+                         mask_variety=0.0)
+    rng = np.random.default_rng(0)
+    spec = spec_from_config(config, rng)
+    solid, region = apply_mask(photo, face.landmarks, spec, np.random.default_rng(1))
+    spec.opacity = 0.5
+    sheer, sheer_region = apply_mask(photo, face.landmarks, spec, np.random.default_rng(1))
+    assert np.array_equal(region, sheer_region)  # the target region is the whole mask
+    inside = region > 0
+    # Half-way between the face and the solid mask.
+    middle = (photo[inside].astype(float) + solid[inside]) / 2
+    assert np.abs(sheer[inside] - middle).mean() < 2

@@ -43,6 +43,10 @@ def preview_faces(size: int = 192, margin: float = 0.25) -> list[tuple[str, np.n
     return out
 
 
+# Random masks at the end of the preview sheet, to show the variety.
+PREVIEW_RANDOM = 15
+
+
 def render_preview(masks_config: MasksConfig, templates: TemplateSet | None = None,
                    size: int = 192, seed: int = 0) -> np.ndarray:
     """The contact sheet as an RGB array: one row per face, one column per mask variety."""
@@ -50,17 +54,21 @@ def render_preview(masks_config: MasksConfig, templates: TemplateSet | None = No
 
     from mask2face.masks import KINDS, PALETTES, PATTERNS, apply_mask, spec_from_config
 
+    # Every kind, colour, pattern and template drawn the neat way (mask_variety 0), then a
+    # block of random masks with the configured variety (fit, colours, prints, light, sheer).
     varieties = []
     for kind in KINDS:
         for color in PALETTES[kind]:
             varieties.append(dict(mask_type=kind, mask_color=PALETTES[kind][color],
-                                  mask_color_weight=1.0, mask_pattern=""))
+                                  mask_color_weight=1.0, mask_pattern="", mask_variety=0.0))
     for pattern in PATTERNS:
         varieties.append(dict(mask_type="cloth", mask_pattern=pattern, mask_pattern_weight=0.9,
-                              mask_color="", mask_color_weight=0.0))
+                              mask_color="", mask_color_weight=0.0, mask_variety=0.0))
     if templates is not None:
         for name in templates.names():
-            varieties.append(dict(mask_type=name, mask_color="", mask_pattern=""))
+            varieties.append(dict(mask_type=name, mask_color="", mask_pattern="",
+                                  mask_variety=0.0))
+    varieties += [dict(mask_type="random", mask_color="", mask_pattern="")] * PREVIEW_RANDOM
     faces = preview_faces(size)
     rows = []
     for label, image, landmarks in faces:
@@ -71,7 +79,10 @@ def render_preview(masks_config: MasksConfig, templates: TemplateSet | None = No
             spec = spec_from_config(config, rng, templates)
             masked, _ = apply_mask(image, landmarks, spec, rng)
             tile = masked.copy()
-            cv2.putText(tile, f"{spec.kind} {spec.pattern or spec.color_name}"[:24], (3, size - 5),
+            text = f"{spec.kind} {spec.pattern or spec.color_name}"
+            if variety["mask_type"] == "random":
+                text = f"random: {spec.kind.removeprefix('template:')}"
+            cv2.putText(tile, text[:24], (3, size - 5),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
             tiles.append(tile)
         rows.append(np.hstack(tiles))

@@ -34,6 +34,13 @@ EXTRA_PATTERN_SHARE = 0.15     # of surgical, KN95 and N95 masks: a fabric patte
 PRINT_SHARE = 0.3              # of masks: a print (word, badge or large drawing)
 LIGHT_MAX = 0.35               # light from one side: shade changes by up to this across
 CREASES_MAX = 0.08             # creases and folds in the shading
+# Masks that look like skin are the ones a mask head learns least from neat masks: a share of
+# procedural masks takes a beige, tan, brown or pale-yellow colour (HSV ranges, 0..1).
+SKIN_TONE_SHARE = 0.15
+SKIN_TONE_HSV = ((0.02, 0.14), (0.15, 0.65), (0.3, 0.95))
+# Sheer and clear masks (thin fabric, plastic): the face shows through at this opacity.
+SHEER_SHARE = 0.06
+SHEER_OPACITY = (0.45, 0.8)
 
 
 @dataclass
@@ -55,6 +62,7 @@ class MaskSpec:
     print_kind: str = ""     # "", or one of patterns.PRINTS
     light: float = 0.0       # strength of light from one side
     creases: float = 0.0     # strength of creases
+    opacity: float = 1.0     # below 1: a sheer or clear mask, the face showing through
     finish_seed: int = 0     # seed of the print, light and creases
 
     def describe(self) -> dict:
@@ -145,6 +153,16 @@ def _vary(spec: MaskSpec, c: MasksConfig, rng: np.random.Generator, variety: flo
     spec.light = float(rng.uniform(0, LIGHT_MAX)) * variety
     spec.creases = float(rng.uniform(0, CREASES_MAX)) * variety
     spec.finish_seed = int(rng.integers(1 << 31))
+    # Drawn after the others, so that adding them changed no earlier draw.
+    if procedural_kind and not c.mask_color and rng.random() < SKIN_TONE_SHARE * variety:
+        (h0, h1), (s0, s1), (v0, v1) = SKIN_TONE_HSV
+        hsv = np.array([[[rng.uniform(h0, h1) * 179, rng.uniform(s0, s1) * 255,
+                          rng.uniform(v0, v1) * 255]]]).round().astype(np.uint8)
+        rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
+        spec.color = rgb.astype(np.float32) / 255.0
+        spec.color_name = "#" + "".join(f"{int(x):02x}" for x in rgb)
+    if rng.random() < SHEER_SHARE * variety:
+        spec.opacity = float(rng.uniform(*SHEER_OPACITY))
 
 
 def _lighting(image_patch: np.ndarray, support: np.ndarray) -> np.ndarray:
@@ -252,7 +270,7 @@ def _composite(image, rgb, alpha, bbox, spec: MaskSpec, sheet: Sheet):
     band = cv2.dilate(region_patch.astype(np.uint8),
                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                 (2 * EDGE_BAND_PX + 1, 2 * EDGE_BAND_PX + 1)))
-    alpha = np.where(band > 0, alpha, 0.0).astype(np.float32)
+    alpha = np.where(band > 0, alpha, 0.0).astype(np.float32) * spec.opacity
     patch = image[y0:y1, x0:x1]
     light = _lighting(patch, region_patch)
     colour = np.clip(rgb * light[..., None], 0.0, 1.0) * 255.0
