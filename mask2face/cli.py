@@ -85,9 +85,9 @@ class NativeLogFilter:
         os.close(self._terminal)
 
 
-def setup_logging(quiet: bool = False) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(levelname)s %(message)s", stream=sys.stderr)
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
 
 
 def run_command(parser: argparse.ArgumentParser,
@@ -101,7 +101,7 @@ def run_command(parser: argparse.ArgumentParser,
             precise ``interrupt_hint`` on ``args`` (train: the run folder to resume).
     """
     args = parser.parse_args(argv)
-    setup_logging(getattr(args, "quiet", False))
+    setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
     quiet_native = not getattr(args, "verbose", False) and os.environ.get(
         "MASK2FACE_NATIVE_LOGS") != "1"
     native = NativeLogFilter() if quiet_native and _is_real_fd(2) else None

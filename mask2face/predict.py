@@ -343,11 +343,11 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
                      "".join(f"; 1 {o}" for o in untouched))
         except ImageReadError as e:
             failed[str(photo)] = str(e)
-            log.warning("%s", e)
+            log.debug("%s", e)  # listed once, with the others, when the batch ends
         except Exception as e:  # one odd photo must not stop the batch
             log.debug("failed on %s", photo, exc_info=True)
             failed[str(photo)] = f"{photo}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            log.warning("%s", failed[str(photo)])
+            log.debug("%s", failed[str(photo)])
     if skipped:
         log.info("%d result%s already there, left as %s (--overwrite replaces them)",
                  len(skipped), "s" * (len(skipped) != 1), "they are" if len(skipped) > 1 else "it is")
