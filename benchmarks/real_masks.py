@@ -25,21 +25,6 @@ sys.path.insert(0, str(ROOT))
 TILE = 192
 
 
-def overlay_region(photo: np.ndarray, results) -> np.ndarray:
-    """The photo with every face's pasted region tinted red."""
-    from mask2face.predict import paste
-    canvas = np.zeros(photo.shape, np.uint8)
-    for result in results:
-        red = type(result)(result.face, result.crop,
-                           np.broadcast_to(np.array([1.0, 0, 0], np.float32),
-                                           result.output.shape).copy(), result.region)
-        paste(canvas, red)
-    tinted = photo.astype(np.float32)
-    alpha = canvas[..., 0:1].astype(np.float32) / 255 * 0.6
-    tinted = tinted * (1 - alpha) + np.array([255, 0, 0], np.float32) * alpha
-    return tinted.round().astype(np.uint8)
-
-
 def tile(image: np.ndarray) -> np.ndarray:
     import cv2
     scale = TILE / max(image.shape[:2])
@@ -61,7 +46,7 @@ def main() -> None:
 
     from mask2face.faces import contact_sheet
     from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
-    from mask2face.predict import Unmasker
+    from mask2face.predict import Unmasker, region_overlay
 
     unmasker = Unmasker.load(args.model)
     print(f"model: {unmasker.model_file}; detector: {unmasker.finder.detector_name}")
@@ -83,7 +68,7 @@ def main() -> None:
             changed += sum(r.changed for r in results)
             untouched_photos += bool(np.array_equal(out, photo))
             if number in shown:
-                rows += [tile(photo), tile(overlay_region(photo, results)), tile(out)]
+                rows += [tile(photo), tile(region_overlay(photo, results)), tile(out)]
         if folder == "with_mask":
             print(f"with_mask: {len(files)} photos, a face found in {found} ({found / len(files):.1%}); "
                   f"{changed} of {faces} faces found changed ({changed / max(faces, 1):.1%}); "

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD = "20mb"
 FACE_CHOICES = ("all faces", "largest face")
 BOX_COLOR = (255, 200, 0)
-REGION_COLOR = np.array([255, 0, 80], np.float32)
+REGION_COLOR = (255, 0, 80)
 REGION_OPACITY = 0.55
 
 
@@ -67,16 +67,8 @@ def draw_faces(photo: np.ndarray, results: Sequence["FaceResult"],
     """The photo with each face's box (and, with ``regions``, its pasted region tinted)."""
     import cv2
 
-    from mask2face.predict import paste
-    out = photo.copy()
-    if regions:
-        tint = np.zeros(photo.shape, np.uint8)
-        for result in results:
-            solid = type(result)(result.face, result.crop,
-                                 np.ones(result.output.shape, np.float32), result.region)
-            paste(tint, solid)
-        alpha = tint[..., :1].astype(np.float32) / 255.0 * REGION_OPACITY
-        out = np.round(out * (1 - alpha) + REGION_COLOR * alpha).astype(np.uint8)
+    from mask2face.predict import region_overlay
+    out = region_overlay(photo, results, REGION_COLOR, REGION_OPACITY) if regions else photo.copy()
     thickness = max(2, round(max(photo.shape[:2]) / 300))
     for result in results:
         x0, y0, x1, y1 = (int(round(v)) for v in result.face.box)

@@ -266,6 +266,19 @@ def paste(photo: np.ndarray, result: FaceResult) -> None:
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 
+def region_overlay(photo: np.ndarray, results: Sequence[FaceResult],
+                   color: Sequence[int] = (255, 0, 0), opacity: float = 0.6) -> np.ndarray:
+    """A copy of the photo with every face's pasted region tinted ``color`` (at ``opacity``
+    where the region is whole): where predict replaced the photo, for a person to judge."""
+    weight = np.zeros(photo.shape[:2] + (3,), np.uint8)
+    for result in results:
+        paste(weight, FaceResult(result.face, result.crop,
+                                 np.ones(result.output.shape, np.float32), result.region))
+    alpha = weight[..., :1].astype(np.float32) / 255.0 * opacity
+    tinted = photo.astype(np.float32) * (1 - alpha) + np.asarray(color, np.float32) * alpha
+    return np.round(tinted).astype(np.uint8)
+
+
 # ---------------------------------------------------------------------- command line
 
 def plan_outputs(inputs: Sequence[str], output: str | None = None,

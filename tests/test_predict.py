@@ -380,6 +380,13 @@ def test_paste_blends_only_where_the_region_is_by_its_weight():
     expected[36:52, 26:42] = 255                         # crop (8..24) + shift (28, 18)
     expected[36:52, 22:26] = round(40 * 0.5 + 255 * 0.5)  # the half-weight strip
     np.testing.assert_array_equal(photo[..., 0], expected)
+    # region_overlay tints the same places, by the same weights.
+    from mask2face.predict import region_overlay
+    gray = np.full((100, 120, 3), 100, np.uint8)
+    tinted = region_overlay(gray, [FaceResult(face, crop, output, region)], (200, 0, 0), 0.5)
+    assert (tinted[36:52, 26:42, 0] == 150).all() and (tinted[36:52, 26:42, 1] == 50).all()
+    assert (tinted[36:52, 22:26, 0] == 125).all()  # half the region's weight: a quarter tint
+    assert (tinted[:30] == 100).all()
 
 
 def test_grow_mask_grows_by_the_edge_band_exactly():
