@@ -209,8 +209,7 @@ def save_like(path: str | os.PathLike, result: np.ndarray, photo: Photo | None =
         result: (H, W, 3) uint8 RGB, the photo's size.
         photo: the photo it came from (``read_photo``); None writes plain RGB.
     """
-    path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    fmt = _format_of(path)
     if photo is None or result.shape != photo.rgb.shape:
         image, options = Image.fromarray(np.ascontiguousarray(result)), {}
     else:
@@ -233,18 +232,22 @@ def save_like(path: str | os.PathLike, result: np.ndarray, photo: Photo | None =
         keep.add("compression")
     elif fmt == "BMP":
         keep = set()
-    options = {k: v for k, v in options.items() if k in keep}
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    atomic_write(path, buffer.getvalue())
+    _write(path, image, fmt, {k: v for k, v in options.items() if k in keep})
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, **save_options) -> None:
     """Write an RGB or grayscale uint8 array, in the format its suffix names, atomically."""
-    path = Path(path)
+    _write(path, Image.fromarray(np.ascontiguousarray(array)), _format_of(path), save_options)
+
+
+def _format_of(path: str | os.PathLike) -> str:
+    """The Pillow format a file's suffix names (PNG for an unknown one)."""
+    return Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+
+
+def _write(path: str | os.PathLike, image: Image.Image, fmt: str, options: dict) -> None:
     buffer = io.BytesIO()
-    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format=fmt, **save_options)
+    image.save(buffer, format=fmt, **options)
     atomic_write(path, buffer.getvalue())
 
 

@@ -101,8 +101,8 @@ def mask_kinds(split_dir: str | Path) -> dict[str, str]:
     """Pair id -> the kind of mask drawn on it, from the manifest (empty if none)."""
     kinds = {}
     for record in read_manifest(Path(split_dir).parent):
-        kind = (record.get("mask") or {}).get("kind") if isinstance(record.get("mask"), dict) \
-            else None
+        mask = record.get("mask")
+        kind = mask.get("kind") if isinstance(mask, dict) else None
         if kind:
             kinds[record["id"]] = kind
     return kinds
