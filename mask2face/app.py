@@ -84,10 +84,14 @@ class App:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._finders = {}
+        self._default_finder = unmasker.finder
 
     def _use_detector(self, detector: str | None) -> None:
+        """Find faces with ``detector`` for this request; None: the model's own detector (a
+        choice made by an earlier request does not stay)."""
         from mask2face.faces import face_finder_from_config
         if not detector:
+            self.unmasker.finder = self._default_finder
             return
         if detector not in DETECTOR_CHOICES:
             raise UsageError(f"detector {detector!r}: not one of {', '.join(DETECTOR_CHOICES)}")

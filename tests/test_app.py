@@ -71,6 +71,8 @@ def test_options_reach_the_model(app, examples):
     assert app.unmask(photo, detector="mtcnn").summary["faces"] == 1
     assert "no face found" in app.unmask(photo, detector="hog").message
     assert "not one of" in app.unmask(photo, detector="nope").message
+    # A request that names no detector (the API) uses the model's own again, not hog's.
+    assert app.unmask(photo).summary["faces"] == 1
 
 
 @pytest.mark.parametrize("content, expected", [
