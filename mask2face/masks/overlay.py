@@ -127,6 +127,13 @@ def spec_from_config(masks_config: MasksConfig, rng: np.random.Generator,
     return spec
 
 
+def _set_hsv_color(spec: MaskSpec, hsv: np.ndarray) -> None:
+    """Give the mask the colour of an OpenCV HSV triple (uint8), named #rrggbb."""
+    rgb = cv2.cvtColor(hsv.reshape(1, 1, 3), cv2.COLOR_HSV2RGB)[0, 0]
+    spec.color = rgb.astype(np.float32) / 255.0
+    spec.color_name = "#" + "".join(f"{int(x):02x}" for x in rgb)
+
+
 def _vary(spec: MaskSpec, c: MasksConfig, rng: np.random.Generator, variety: float) -> None:
     """Real masks are worn high and low, loose and tight, come in every colour, carry prints
     and are lit from the side: a mask head trained only on neat masks misses them. ``variety``
@@ -140,10 +147,7 @@ def _vary(spec: MaskSpec, c: MasksConfig, rng: np.random.Generator, variety: flo
     if procedural_kind and not c.mask_color and rng.random() < RANDOM_COLOR_SHARE * variety:
         hue, sat = float(rng.uniform(0, 1)), float(rng.uniform(0, 1)) ** 1.5
         value = float(rng.uniform(0.12, 1.0))
-        rgb = cv2.cvtColor(np.array([[[hue * 179, sat * 255, value * 255]]], np.uint8),
-                           cv2.COLOR_HSV2RGB)[0, 0]
-        spec.color = rgb.astype(np.float32) / 255.0
-        spec.color_name = "#" + "".join(f"{int(x):02x}" for x in rgb)
+        _set_hsv_color(spec, np.array([hue * 179, sat * 255, value * 255], np.uint8))
     if procedural_kind and not c.mask_pattern and spec.kind in ("surgical", "kn95", "n95") \
             and rng.random() < EXTRA_PATTERN_SHARE * variety:
         spec.pattern = list(PATTERNS)[int(rng.integers(len(PATTERNS)))]
@@ -156,11 +160,8 @@ def _vary(spec: MaskSpec, c: MasksConfig, rng: np.random.Generator, variety: flo
     # Drawn after the others, so that adding them changed no earlier draw.
     if procedural_kind and not c.mask_color and rng.random() < SKIN_TONE_SHARE * variety:
         (h0, h1), (s0, s1), (v0, v1) = SKIN_TONE_HSV
-        hsv = np.array([[[rng.uniform(h0, h1) * 179, rng.uniform(s0, s1) * 255,
-                          rng.uniform(v0, v1) * 255]]]).round().astype(np.uint8)
-        rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
-        spec.color = rgb.astype(np.float32) / 255.0
-        spec.color_name = "#" + "".join(f"{int(x):02x}" for x in rgb)
+        _set_hsv_color(spec, np.array([rng.uniform(h0, h1) * 179, rng.uniform(s0, s1) * 255,
+                                       rng.uniform(v0, v1) * 255]).round().astype(np.uint8))
     if rng.random() < SHEER_SHARE * variety:
         spec.opacity = float(rng.uniform(*SHEER_OPACITY))
 
