@@ -227,6 +227,56 @@ def test_align_to_eyes_is_a_similarity_onto_the_eyes(sample_faces):
     assert ratio == pytest.approx(1.5, rel=1e-4)
 
 
+def test_doubtful_eyes_too_close_or_too_steep():
+    from mask2face.faces import BLAZE_DOUBTFUL_EYES, doubtful_eyes
+    box = (100.0, 100.0, 200.0, 200.0)
+    closest, steepest = BLAZE_DOUBTFUL_EYES
+    assert not doubtful_eyes(box, None)
+    assert not doubtful_eyes(box, np.array([[128.0, 130.0], [172.0, 130.0]]))  # 0.44 apart, level
+    assert doubtful_eyes(box, np.array([[148.0, 130.0], [152.0, 131.0]]))  # a few px apart
+    gap = (closest + 0.02) * 100.0
+    steep = np.radians(steepest + 5.0)
+    assert doubtful_eyes(box, np.array([[120.0, 120.0],
+                                        [120.0 + gap * np.cos(steep), 120.0 + gap * np.sin(steep)]]))
+    shallow = np.radians(steepest - 5.0)
+    assert not doubtful_eyes(box, np.array([[120.0, 120.0], [120.0 + gap * np.cos(shallow),
+                                                             120.0 + gap * np.sin(shallow)]]))
+
+
+def test_doubtful_blaze_face_takes_mtcnn_box(sample_faces, monkeypatch):
+    """A BlazeFace box on the forehead with its eyes a few pixels apart (as it does on some
+    masked close-ups) is replaced by MTCNN's face; a sound one is kept."""
+    finder = get_face_finder(detector="blaze")
+    photo, hog_face = sample_faces["grace_hopper"]  # MTCNN finds her masked face
+    masked = masked_photo(photo, hog_face)
+    assert [f.detector for f in finder.find(masked)] == ["blaze"]
+    x0, y0, x1, y1 = hog_face.box
+    w = x1 - x0
+    forehead = (x0, y0 - 0.6 * w, x1, y0 + 0.4 * w)
+    centre = np.array([(x0 + x1) / 2, y0 - 0.1 * w])
+    bad_eyes = np.stack([centre - [3.0, 0.0], centre + [3.0, 1.0]])
+    monkeypatch.setattr(finder._blaze_detector(), "detect",
+                        lambda image: [(forehead, 0.6, bad_eyes)])
+    faces = finder.find(masked)
+    assert len(faces) == 1 and faces[0].detector == "mtcnn"
+    plausible(faces[0])
+    inter = np.hypot(*(hog_face.eyes[1] - hog_face.eyes[0]))
+    assert np.abs(faces[0].eyes - hog_face.eyes).max() < 0.2 * inter
+    # With MTCNN finding nothing the doubtful box is all there is: it is kept.
+    monkeypatch.setattr(finder, "_detect_mtcnn", lambda image, pad=0.0: [])
+    assert [f.detector for f in finder.find(masked)] == ["blaze"]
+
+
+def test_mtcnn_on_a_bordered_copy_reports_photo_pixels(sample_faces):
+    finder = get_face_finder(detector="mtcnn")
+    photo, hog_face = sample_faces["grace_hopper"]
+    plain = finder._detect_mtcnn(photo)
+    bordered = finder._detect_mtcnn(photo, 0.25)
+    assert len(plain) == len(bordered) == 1
+    width = plain[0][2] - plain[0][0]
+    assert np.abs(np.subtract(plain[0][:4], bordered[0][:4])).max() < 0.1 * width
+
+
 def test_detector_stages_fall_back_only_when_nothing_is_found(photos, monkeypatch):
     from mask2face.faces import parse_detector
     assert parse_detector("blaze>hog+mtcnn") == [["blaze"], ["hog", "mtcnn"]]
@@ -293,3 +343,15 @@ def test_real_masked_photos_found():
     assert found >= 18
     clean = sorted((REAL / "without_mask").iterdir())[:: 15]
     assert all(len(finder.find(read_image(p))) == 1 for p in clean)
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real masked photos (../shared) not present")
+def test_blaze_eyes_on_real_bare_faces_are_never_doubtful():
+    """The premise of BLAZE_DOUBTFUL_EYES: on real photos of people without masks, BlazeFace's
+    eyes always lie well apart and near level within its box."""
+    from mask2face.faces import BlazeFace, doubtful_eyes
+    blaze = BlazeFace()
+    photos = sorted((REAL / "without_mask").iterdir())[::3]
+    faces = [blaze.detect(read_image(p))[:1] for p in photos]
+    assert sum(map(len, faces)) >= 0.95 * len(photos)
+    assert not [p.name for p, f in zip(photos, faces) if f and doubtful_eyes(*f[0][::2])]
