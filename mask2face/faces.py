@@ -605,21 +605,25 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def face_crop(landmarks: np.ndarray, size: int, margin: float = 0.3) -> FaceCrop:
+def face_crop(landmarks: np.ndarray, size: int, margin: float = 0.3, widen: float = 1.0,
+              lower: float = 0.0) -> FaceCrop:
     """The square, eye-levelled crop of ``size`` pixels around a face.
 
     Args:
         landmarks: (68, 2) points in photo pixels.
         size: side of the crop in pixels.
         margin: border added on each side, as a share of the face scale.
+        widen: the crop sees this many times as far (same centre); 1 for training crops.
+        lower: the crop's centre moves down the face by this share of its side.
     """
     centre, x_axis, scale = crop_frame(check_landmarks(landmarks))
-    side = scale * (1.0 + 2.0 * margin)
+    side = scale * (1.0 + 2.0 * margin) * widen
     zoom = size / side
     cos, sin = x_axis * zoom
-    # Rotate by -angle and scale, then move the face centre to the crop centre.
+    down = np.array([-x_axis[1], x_axis[0]])  # the face's "down" in the photo
+    # Rotate by -angle and scale, then move the crop's centre to the middle of the crop.
     matrix = np.array([[cos, sin, 0.0], [-sin, cos, 0.0]])
-    matrix[:, 2] = size / 2.0 - matrix[:, :2] @ centre
+    matrix[:, 2] = size / 2.0 - matrix[:, :2] @ (centre + lower * side * down)
     return FaceCrop(matrix, size)
 
 

@@ -35,12 +35,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# How far beyond the lower face a predicted mask may reach, as a share of the crop. Measured on
+# How far beyond the lower face a predicted mask may reach, as a share of a training crop (predict's
+# crops are PREDICT_FRAMING wider: the reach stays the same on the face). Measured on
 # the sample faces with every mask kind and MaskTheFace template: at 0.16, 0.3 % of mask pixels
 # lie further out on average (worst 4.4 %, the gas template); at 0.08, 1.6 % (worst 15 %).
 LOWER_FACE_GROWTH = 0.16
 # A face whose predicted mask covers less of its lower face than this is left as it is.
 MIN_MASK_SHARE = 0.1
+# Predict frames each face a little wider and lower than a training crop (widen, lower as
+# faces.face_crop takes them), within the shift and scale jitter the model trained with, so that
+# a mask reaching below the chin lies inside the crop. Measured end to end (detect, crop, paste)
+# on 300 held-out LFW pairs with drawn masks: mask pixels left unreplaced 11.8 % -> 8.2 %, PSNR
+# inside the mask 17.5 -> 18.0 dB; on the 150 real photos without masks 146 stay untouched
+# instead of 148 (a microphone and one chin).
+PREDICT_FRAMING = (1.08, 0.03)
 
 
 # The model that ships with mask2face (trained on LFW; see its MODEL_CARD.md): used when no model
@@ -170,7 +178,7 @@ class Unmasker:
         if predicted is not None:
             # A mask can only be on the lower face (grown a little: masks reach under the
             # chin): the prediction is trusted there and nowhere else.
-            reach = max(1, int(round(LOWER_FACE_GROWTH * self.size)))
+            reach = max(1, int(round(LOWER_FACE_GROWTH * self.size / PREDICT_FRAMING[0])))
             allowed = cv2.dilate(lower_face, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
             region = ((predicted > 0.5) & (allowed > 0)).astype(np.float32)
@@ -211,7 +219,7 @@ class Unmasker:
             return []
         start = time.perf_counter()
         margin = self.config.data.crop_margin
-        crops = [face_crop(f.landmarks, self.size, margin) for f in faces]
+        crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
         outputs, masks = self.run_model(batch)
         self.timing.model_s += time.perf_counter() - start

@@ -132,6 +132,20 @@ def test_crop_then_inverse_maps_points_back(sample_faces):
         assert abs(eyes[0, 1] - eyes[1, 1]) < 3.0
 
 
+def test_crop_widened_and_lowered(sample_faces):
+    from mask2face.landmarks import crop_frame
+    _, face = sample_faces["grace_hopper"]
+    plain, wide = face_crop(face.landmarks, 256), face_crop(face.landmarks, 256, widen=1.25, lower=0.1)
+    centre = crop_frame(face.landmarks)[0]
+    # The face's centre sits 0.1 of the crop higher; distances shrink by 1 / 1.25.
+    assert np.allclose(plain.to_crop(centre[None])[0], [128.0, 128.0], atol=1e-6)
+    assert np.allclose(wide.to_crop(centre[None])[0], [128.0, 128.0 - 25.6], atol=1e-6)
+    eyes_plain, eyes_wide = plain.to_crop(face.eyes), wide.to_crop(face.eyes)
+    assert np.linalg.norm(eyes_wide[1] - eyes_wide[0]) == pytest.approx(
+        np.linalg.norm(eyes_plain[1] - eyes_plain[0]) / 1.25)
+    assert abs(eyes_wide[0, 1] - eyes_wide[1, 1]) < 3.0  # still eye-levelled
+
+
 def masked_photo(photo, face, seed=0, kind="surgical"):
     from mask2face.config import MasksConfig
     from mask2face.masks import apply_mask, spec_from_config
