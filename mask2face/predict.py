@@ -98,7 +98,7 @@ def load_model(model_file: Path) -> keras.Model:
 class FaceResult:
     face: Face
     crop: FaceCrop
-    output: np.ndarray       # the model's (S, S, 3) float output
+    output: np.ndarray       # the generator's (S, S, 3) float image (see run_model)
     region: np.ndarray       # (S, S) float in [0, 1]: where the output replaces the photo
 
     @property
@@ -135,14 +135,15 @@ class Unmasker:
         self.finder = face_finder_from_config(config.faces,
                                               detector or config.predict.predict_face_detector)
         self.timing = Timing()
+        net = with_generator_output(model)
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
             signature = [tf.TensorSpec([None, self.size, self.size, 3], tf.float32)]
             # One traced function: repeated calls neither retrace nor grow memory.
-            self._forward = tf.function(lambda x: model(x, training=False),
+            self._forward = tf.function(lambda x: net(x, training=False),
                                         input_signature=signature, reduce_retracing=True)
         else:
-            self._forward = lambda x: model(x, training=False)
+            self._forward = lambda x: net(x, training=False)
 
     @classmethod
     def load(cls, model: str | Path | None = None, detector: str | None = None,
@@ -155,17 +156,23 @@ class Unmasker:
         unmasker.model_file = model_file
         return unmasker
 
-    def run_model(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(N, S, S, 3) float crops -> generated images and predicted masks (or None)."""
+    def run_model(self, crops: np.ndarray, generated: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, S, S, 3) float crops -> output images and predicted masks (or None).
+
+        The images are the model's output (kept equal to the input outside its own mask), or
+        with ``generated`` its generator's whole image: what predict pastes inside the region
+        it decides on (grown and feathered), so that growing the region does replace more."""
         images, masks = [], []
+        key = "generated" if generated else "image"
         step = self.config.predict.predict_batch_size
         for start in range(0, len(crops), step):
             out = self._forward(crops[start:start + step].astype(np.float32))
             if isinstance(out, dict):
-                images.append(np.asarray(out["image"]))
-                masks.append(np.asarray(out["mask"])[..., 0])
+                images.append(np.asarray(out[key], dtype=np.float32))
+                masks.append(np.asarray(out["mask"], dtype=np.float32)[..., 0])
             else:
-                images.append(np.asarray(out))
+                images.append(np.asarray(out, dtype=np.float32))
         return np.concatenate(images), (np.concatenate(masks) if masks else None)
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
@@ -221,7 +228,7 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        outputs, masks = self.run_model(batch)
+        outputs, masks = self.run_model(batch, generated=True)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         return [FaceResult(f, c, outputs[i],
@@ -246,6 +253,18 @@ class Unmasker:
             paste(out, result)
         self.timing.paste_s += time.perf_counter() - start
         return out, results
+
+
+def with_generator_output(model: "keras.Model") -> "keras.Model":
+    """The model with its generator's image, before the model keeps the input outside its own
+    mask (MaskComposite), as a third output "generated"; a model without that step as it is."""
+    import keras
+
+    from mask2face.model import MaskComposite
+    composite = next((layer for layer in model.layers if isinstance(layer, MaskComposite)), None)
+    if composite is None or not isinstance(model.output, dict):
+        return model
+    return keras.Model(model.inputs, {**model.output, "generated": composite.input[0]})
 
 
 def paste(photo: np.ndarray, result: FaceResult) -> None:

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -229,6 +230,29 @@ def test_bundled_model_loads_safely_and_unmasks_a_masked_photo(masked_photos, sa
     far = np.ones_like(changed)
     far[max(0, int(y0 - (y1 - y0))):, max(0, int(x0 - (x1 - x0))):int(x1 + (x1 - x0))] = False
     assert not changed[far].any()  # nothing far from the face moved
+
+
+@pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
+def test_grown_region_is_replaced_by_the_generator_not_kept(masked_photos):
+    """Growing the region replaces the ring it adds: predict pastes the generator's image, not
+    the model's output, which keeps the input wherever the mask head saw no mask."""
+    from mask2face.predict import FaceResult, Unmasker, paste
+    unmasker = Unmasker.load(BUNDLED)
+    photo = masked_photos["grace_hopper"]
+
+    def unmask(grow):
+        out, results = unmasker.unmask_faces(photo, feather=0.0, grow=grow)
+        weight = np.zeros(photo.shape, np.uint8)
+        for r in results:
+            paste(weight, FaceResult(r.face, r.crop, np.ones(r.output.shape, np.float32), r.region))
+        return out, weight[..., 0] > 200
+    _, plain_region = unmask(0.0)
+    grown, grown_region = unmask(0.06)
+    ring = grown_region & (cv2.dilate(plain_region.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0)
+    assert ring.sum() > 500
+    moved = np.abs(grown.astype(int) - photo.astype(int)).max(axis=2) > 3
+    # The model's own output replaces about 3/4 of this ring (its mask is soft at the edge).
+    assert moved[ring].mean() > 0.9
 
 
 @pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
