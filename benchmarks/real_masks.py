@@ -95,7 +95,7 @@ def drawn_masks(unmasker, folder: Path, count: int, seed: int) -> None:
     from mask2face.evaluate import psnr
     from mask2face.images import read_image
     from mask2face.pairs import list_pairs
-    from mask2face.predict import FaceResult, paste
+    from mask2face.predict import pasted_region
 
     pairs = list_pairs(folder)
     chosen = np.random.default_rng(seed).choice(len(pairs.inputs), min(count, len(pairs.inputs)),
@@ -105,11 +105,9 @@ def drawn_masks(unmasker, folder: Path, count: int, seed: int) -> None:
         masked, clean = read_image(pairs.inputs[i]), read_image(pairs.outputs[i])
         truth = read_image(pairs.masks[i])[..., 0] > 127
         out, results = unmasker.unmask_faces(masked)
-        weight = np.zeros(masked.shape, np.uint8)  # where the region is at least half
-        for r in results:
-            paste(weight, FaceResult(r.face, r.crop, np.ones(r.output.shape, np.float32), r.region))
+        replaced = pasted_region(masked.shape, results) >= 0.5
         missed += not results
-        left.append((truth & (weight[..., 0] < 128)).sum() / max(truth.sum(), 1))
+        left.append((truth & ~replaced).sum() / max(truth.sum(), 1))
         inside.append(psnr(clean / 255.0, out / 255.0, truth))
     print(f"drawn masks ({folder}, {len(chosen)} pairs through predict): no face found in "
           f"{missed}; true mask left unreplaced {np.mean(left):.1%} (90th percentile "

@@ -213,11 +213,12 @@ class FaceFinder:
     def _second_opinion(self, image: np.ndarray, box: tuple) -> tuple | None:
         """MTCNN's face where BlazeFace's ``box`` is doubtful: the one that overlaps the box
         most (as a share of the smaller of the two), searched with MTCNN_PADS; else None."""
+        def overlap(other: tuple) -> float:
+            return max(_inside_share(box, other), _inside_share(other, box))
         for pad in MTCNN_PADS:
-            found = [b for b in self._detect_mtcnn(image, pad) if _inside_share(box, b) > 0
-                     or _inside_share(b, box) > 0]
+            found = [b for b in self._detect_mtcnn(image, pad) if overlap(b) > 0]
             if found:
-                return max(found, key=lambda b: max(_inside_share(box, b), _inside_share(b, box)))
+                return max(found, key=overlap)
         return None
 
     def _detect_mtcnn(self, image: np.ndarray, pad: float = 0.0) -> list[tuple]:

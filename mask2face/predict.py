@@ -44,10 +44,10 @@ LOWER_FACE_GROWTH = 0.16
 MIN_MASK_SHARE = 0.1
 # Predict frames each face a little wider and lower than a training crop (widen, lower as
 # faces.face_crop takes them), within the shift and scale jitter the model trained with, so that
-# a mask reaching below the chin lies inside the crop. Measured end to end (detect, crop, paste)
-# on 300 held-out LFW pairs with drawn masks: mask pixels left unreplaced 11.8 % -> 8.2 %, PSNR
-# inside the mask 17.5 -> 18.0 dB; on the 150 real photos without masks 146 stay untouched
-# instead of 148 (a microphone and one chin).
+# a mask reaching below the chin lies inside the crop. Measured end to end by
+# ``benchmarks/real_masks.py --pairs`` on 300 held-out LFW pairs with drawn masks: the mask left
+# unreplaced 9.8 % -> 5.1 %, PSNR inside it 17.6 -> 18.3 dB (with the generator pasted, below);
+# of the 150 real photos without masks 146 stay untouched instead of 148 (a microphone, a chin).
 PREDICT_FRAMING = (1.08, 0.03)
 
 
@@ -293,15 +293,21 @@ def paste(photo: np.ndarray, result: FaceResult) -> None:
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 
+def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndarray:
+    """(H, W) float in [0, 1] for a photo of ``shape``: each face's region as paste lays it
+    onto the photo (1 where the output replaces the photo wholly)."""
+    weight = np.zeros((shape[0], shape[1], 3), np.uint8)
+    for result in results:
+        paste(weight, FaceResult(result.face, result.crop,
+                                 np.ones(result.output.shape, np.float32), result.region))
+    return weight[..., 0].astype(np.float32) / 255.0
+
+
 def region_overlay(photo: np.ndarray, results: Sequence[FaceResult],
                    color: Sequence[int] = (255, 0, 0), opacity: float = 0.6) -> np.ndarray:
     """A copy of the photo with every face's pasted region tinted ``color`` (at ``opacity``
     where the region is whole): where predict replaced the photo, for a person to judge."""
-    weight = np.zeros(photo.shape[:2] + (3,), np.uint8)
-    for result in results:
-        paste(weight, FaceResult(result.face, result.crop,
-                                 np.ones(result.output.shape, np.float32), result.region))
-    alpha = weight[..., :1].astype(np.float32) / 255.0 * opacity
+    alpha = pasted_region(photo.shape, results)[..., None] * opacity
     tinted = photo.astype(np.float32) * (1 - alpha) + np.asarray(color, np.float32) * alpha
     return np.round(tinted).astype(np.uint8)
 
