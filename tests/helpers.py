@@ -13,6 +13,13 @@ from PIL import Image
 from mask2face.images import sample_photos
 
 
+def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two photos in one, a left of b, the shorter padded with black at the bottom."""
+    h = max(a.shape[0], b.shape[0])
+    return np.hstack([np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))),
+                      np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))])
+
+
 def variants(photo: np.ndarray, count: int, seed: int = 0, width: int = 320) -> list[Image.Image]:
     """Varied copies of a face photo: crops, flips, small rotations, colour changes, sizes."""
     rng = np.random.default_rng(seed)

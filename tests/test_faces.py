@@ -7,6 +7,7 @@ from PIL import Image
 from mask2face.errors import ImageReadError, ModelFileError
 from mask2face.faces import face_crop, get_face_finder, resolve_model_file
 from mask2face.images import read_image
+from tests.helpers import side_by_side
 
 
 def plausible(face):
@@ -28,9 +29,7 @@ def test_one_plausible_face(photos, finder, name):
 
 def test_side_by_side_gives_two_faces(photos, finder):
     a, b = photos["astronaut"], photos["grace_hopper"]
-    h = max(a.shape[0], b.shape[0])
-    both = np.hstack([np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))),
-                      np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))])
+    both = side_by_side(a, b)
     faces = finder.find(both)
     assert len(faces) == 2
     assert sorted(f.box[0] < a.shape[1] for f in faces) == [False, True]

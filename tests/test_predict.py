@@ -14,6 +14,7 @@ from mask2face.errors import ModelFileError
 from mask2face.images import read_image
 from mask2face.masks import apply_mask, spec_from_config
 from tests.conftest import ROOT
+from tests.helpers import side_by_side
 from tests.test_train import write_pairs
 
 
@@ -68,9 +69,7 @@ def test_pixels_outside_faces_unchanged_and_size_kept(run64, masked_photos):
 def test_two_faces_both_replaced(run64, masked_photos):
     from mask2face.predict import Unmasker
     a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
-    h = max(a.shape[0], b.shape[0])
-    both = np.hstack([np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))),
-                      np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))])
+    both = side_by_side(a, b)
     result = Unmasker.load(run64).unmask(both)
     changed = np.any(result != both, axis=2)
     assert changed[:, :a.shape[1]].any() and changed[:, a.shape[1]:].any()
@@ -370,9 +369,7 @@ def test_region_numbers(run64_mask, sample_faces):
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
     from mask2face.predict import Unmasker
     a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
-    h = max(a.shape[0], b.shape[0])
-    both = np.hstack([np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0))),
-                      np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))])
+    both = side_by_side(a, b)
     unmasker = Unmasker.load(run64)
     assert len(unmasker.predict_faces(both)) == 2
     only = unmasker.predict_faces(both, largest_only=True)
