@@ -23,6 +23,7 @@ NOSE_BASE = slice(31, 36)     # nostrils, image-left to image-right
 NOSTRIL_LEFT, NOSTRIL_RIGHT = 31, 35
 LEFT_EYE = slice(36, 42)
 RIGHT_EYE = slice(42, 48)
+EYES = slice(LEFT_EYE.start, RIGHT_EYE.stop)  # both eyes
 MOUTH = slice(48, 68)
 # The lower face, where a mask sits: the jaw line from cheek to cheek and a line under the
 # eyes through the nose (a convex hull of these points).

@@ -203,7 +203,10 @@ def test_mask_head_decides_whether_a_face_is_touched(run64_mask, masked_photos, 
         face = unmasker.finder.find(photo)[0]
         x0, y0, x1, y1 = face.box
         ys, xs = np.nonzero(changed)
-        assert ys.min() > y0 and xs.min() > x0 - 0.3 * (x1 - x0)
+        # Below the eyes, and within LOWER_FACE_GROWTH of the lower face (of a crop 1.6 face
+        # scales wide, about half a box width) at the sides.
+        reach = 0.6 * (x1 - x0)
+        assert ys.min() > y0 and xs.min() > x0 - reach and xs.max() < x1 + reach
 
 
 BUNDLED = ROOT / "mask2face" / "pretrained" / "lfw128"
@@ -334,6 +337,7 @@ def test_region_numbers(run64_mask, sample_faces):
     """_region: the lower face without a mask head; a predicted mask trusted only near it;
     grow and feather widen it by what they say; a speck of mask is no mask."""
     from mask2face.faces import face_crop
+    from mask2face.landmarks import EYES
     from mask2face.predict import LOWER_FACE_GROWTH, Unmasker
     unmasker = Unmasker.load(run64_mask)
     size = unmasker.size
@@ -342,14 +346,16 @@ def test_region_numbers(run64_mask, sample_faces):
     hull = _hull(lm, size)
     # No mask head: exactly the lower face.
     np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull)
-    # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH.
+    # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH, below
+    # the eyes.
     everywhere = unmasker._region(lm, np.ones((size, size), np.float32), 0.0, 0.0)
     assert everywhere.sum() > hull.sum()
     ys, xs = np.nonzero(hull)
     reach = LOWER_FACE_GROWTH * size + 1
     ey, ex = np.nonzero(everywhere)
-    assert ey.min() >= ys.min() - reach and ex.min() >= xs.min() - reach
-    assert ex.max() <= xs.max() + reach
+    assert ey.min() > lm[EYES, 1].max() and ey.min() < ys.min()
+    assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
+    assert ex.min() < xs.min() - reach / 2  # (the crop ends below the chin)
     # A predicted speck under MIN_MASK_SHARE of the lower face: left alone.
     speck = np.zeros((size, size), np.float32)
     speck[int(ys.mean()), int(xs.mean())] = 1.0
