@@ -391,7 +391,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             written.append(str(target))
             faces[str(photo)] = [r.outcome for r in results]
             untouched = [r.outcome for r in results if not r.changed]
-            log.info("%s: %d face%s, %d unmasked%s", photo, len(results),
+            log.info("%s -> %s: %d face%s, %d unmasked%s", photo, target, len(results),
                      "s" * (len(results) != 1), len(results) - len(untouched),
                      "".join(f"; 1 {o}" for o in untouched))
         except ImageReadError as e:

@@ -96,6 +96,8 @@ def test_cli_files_folder_failures_and_exif(tmp_path, run64, masked_photos):
     assert {k: summary[k] for k in ("written", "failed")} == {"written": 2, "failed": 2}
     # run64 has no mask head: its region is the lower face, so every face found is unmasked.
     assert summary["faces"] == summary["unmasked"] == 2 and summary["model"].endswith(".keras")
+    # Each photo's line says where its result went.
+    assert f"{photos / 'a.png'} -> {out / 'a.png'}: 1 face, 1 unmasked" in result.stderr
     assert read_image(out / "sub" / "g.jpg").shape == masked_photos["grace_hopper"].shape
     assert Image.open(out / "a.png").format == "PNG"
     # One photo in: a file out, named after it, in the current folder.
