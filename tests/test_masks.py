@@ -196,6 +196,7 @@ def test_masks_command_on_a_folder_reports_and_goes_on(tmp_path, photo_folder):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["written"] == 2 and summary["faces"] == 2
     assert "no face" in result.stdout and "broken.jpg" in result.stdout
+    assert "2 masked (2 faces), written under masked;" in result.stderr
     out = tmp_path / "masked"
     assert read_image(out / "a.png").shape == read_image(photo_folder / "a.png").shape
     assert (out / "people" / "g.jpg").exists() and (out / "a_region.png").exists()
@@ -209,6 +210,7 @@ def test_maskthefaces_flags_give_our_output_and_seed_gives_same_bytes(tmp_path, 
                            "--color", "#112233", "--color_weight", "0.7", "-o",
                            tmp_path / "theirs.png")
     assert ours.returncode == 0 and theirs.returncode == 0, theirs.stderr[-2000:]
+    assert f"written to {tmp_path / 'ours.png'};" in ours.stderr
     assert (tmp_path / "ours.png").read_bytes() == (tmp_path / "theirs.png").read_bytes()
     again = masks_command(tmp_path, photo_folder / "a.png", "--mask-type", "n95", "--color",
                           "#112233", "--color-weight", "0.7", "-o", tmp_path / "again.png")
