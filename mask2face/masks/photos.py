@@ -156,8 +156,11 @@ def mask_files(config: "Config", inputs: Sequence[str], output: str | None = Non
             skipped.setdefault(outcome, []).append(photo)
             log.warning("%s: %s", photo, outcome)
     targets = {task[0]: task[1] for task in tasks}
-    where = ("" if not written else f", written to {targets[written[0]]}" if len(written) == 1
-             else f", written under {os.path.commonpath([targets[p] for p in written])}")
+    where = ""
+    if len(written) == 1:
+        where = f", written to {targets[written[0]]}"
+    elif written:
+        where = f", written under {os.path.commonpath([targets[p] for p in written])}"
     log.info("%d photos: %d masked (%d faces)%s; %s", len(plan), len(written), faces, where,
              ", ".join(f"{len(p)} {r}" for r, p in skipped.items()) or "none skipped")
     return {"written": written, "faces": faces, "kinds": dict(kinds), "skipped": skipped}
