@@ -7,13 +7,14 @@ from PIL import Image
 from mask2face.errors import ImageReadError, ModelFileError
 from mask2face.faces import face_crop, get_face_finder, resolve_model_file
 from mask2face.images import read_image
+from mask2face.landmarks import EYES, MOUTH, NOSE_TIP
 from tests.helpers import side_by_side
 
 
 def plausible(face):
     lm = face.landmarks
-    eyes_y = lm[36:48, 1].mean()
-    assert eyes_y < lm[30, 1] < lm[48:68, 1].mean()  # eyes above nose tip above mouth
+    eyes_y = lm[EYES, 1].mean()
+    assert eyes_y < lm[NOSE_TIP, 1] < lm[MOUTH, 1].mean()  # eyes above nose tip above mouth
     x0, y0, x1, y1 = face.box
     pad = 0.25 * (x1 - x0)
     assert np.all((lm[:, 0] > x0 - pad) & (lm[:, 0] < x1 + pad))

@@ -5,6 +5,7 @@ import pytest
 from mask2face.config import MasksConfig
 from mask2face.errors import ConfigError, UsageError
 from mask2face.faces import face_crop
+from mask2face.landmarks import EYES
 from mask2face.masks import KINDS, PALETTES, TemplateSet, apply_mask, spec_from_config
 
 CROP = 256
@@ -32,7 +33,7 @@ def check_region(image, masked, region, lm, label):
     inside = lambda p: region[int(round(p[1])), int(round(p[0]))] == 255  # noqa: E731
     assert all(inside(p) for p in lm[48:68]), f"{label}: mouth not covered"
     assert inside(lm[33]), f"{label}: nose tip not covered"
-    assert not any(inside(p) for p in lm[36:48]), f"{label}: an eye is covered"
+    assert not any(inside(p) for p in lm[EYES]), f"{label}: an eye is covered"
     count, _ = cv2.connectedComponents((region > 0).astype(np.uint8))
     assert count == 2, f"{label}: region in {count - 1} pieces"
     share = (region > 0).mean()
