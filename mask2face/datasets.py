@@ -52,11 +52,14 @@ CELEBA_HELP = ("CelebA cannot be downloaded automatically: get img_align_celeba.
 
 
 def folder_photos(root: str | Path) -> list[Photo]:
-    """Every image under ``root`` (recursive, any letter case), identity = parent folder name."""
+    """Every image under ``root`` (recursive, any letter case), identity = parent folder name;
+    a photo lying in ``root`` itself has no person folder and is its own identity (its name), so
+    a flat folder of faces (UTKFace, a scrape) is split by photo."""
     root = Path(root)
     if not root.is_dir():
         raise UsageError(f"photo folder not found: {root}")
-    photos = [Photo(p, p.parent.name) for p in sorted(root.rglob("*"))
+    photos = [Photo(p, p.stem if p.parent == root else p.parent.name)
+              for p in sorted(root.rglob("*"))
               if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
               and not p.name.startswith(".")]
     if not photos:
@@ -210,8 +213,17 @@ def _two_columns(path: Path):
         yield parts[0], parts[1]
 
 
+def resolve_sources(input_images_path: str, data_path: str) -> list[list[Photo]]:
+    """The photos of each source that ``input_images_path`` names, several joined by
+    ``os.pathsep`` (``lfw-deepfunneled:utkface-train``)."""
+    names = [name for name in input_images_path.split(os.pathsep) if name]
+    if not names:
+        raise UsageError("input_images_path names no photos")
+    return [resolve_source(name, data_path) for name in names]
+
+
 def resolve_source(input_images_path: str, data_path: str) -> list[Photo]:
-    """The photos of ``input_images_path``: 'lfw', 'celeba', a CelebA folder, or any folder."""
+    """The photos of one source: 'lfw', 'celeba', a CelebA folder, or any folder."""
     if input_images_path == "lfw":
         return lfw_photos(data_path)
     if input_images_path == "celeba":

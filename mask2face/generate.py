@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mask2face.config import Config, load_config
-from mask2face.datasets import Photo, resolve_source
+from mask2face.datasets import Photo, resolve_sources
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
 from mask2face.pairs import (MANIFEST, SETTINGS_FILE, SKIPPED, SPLITS, PairSet, PairWriter,
                              list_pairs)
@@ -69,9 +69,13 @@ def split_photos(photos: list[Photo], test_fraction: float, seed: int) -> list[t
 
 
 def plan(config: Config) -> list[tuple[int, Photo, str]]:
-    """(photo number, photo, split) in processing order: a seeded shuffle of all photos."""
-    photos = resolve_source(config.data.input_images_path, config.data.data_path)
-    assigned = split_photos(photos, config.data.test_fraction, config.data.seed)
+    """(photo number, photo, split) in processing order: a seeded shuffle of all photos.
+
+    Each source is split on its own, so adding a source leaves the others' test people as
+    they were (a model trained on one source is still judged on people it never saw)."""
+    assigned = [pair for photos in resolve_sources(config.data.input_images_path,
+                                                   config.data.data_path)
+                for pair in split_photos(photos, config.data.test_fraction, config.data.seed)]
     order = np.random.default_rng(config.data.seed + 1).permutation(len(assigned))
     return [(int(i), *assigned[i]) for i in order]
 

@@ -139,3 +139,30 @@ def test_unpacked_lfw_is_used_without_network(tmp_path, monkeypatch):
     # The same folder given as a path is a folder source with the same identities.
     assert [p.identity for p in datasets.resolve_source(str(folder), tmp_path / "x")] == \
         [p.identity for p in photos]
+
+
+def test_flat_folder_photos_are_each_their_own_identity_and_sources_join_with_pathsep(tmp_path):
+    import os
+
+    from mask2face.config import load_config
+    from mask2face.datasets import resolve_sources
+    from mask2face.generate import plan
+    people = make_people(tmp_path / "people", per_person=2, people=5, width=100)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for n, photo in enumerate(sorted(people.rglob("*.*"))):
+        (flat / f"{n}_face{photo.suffix}").write_bytes(photo.read_bytes())
+    assert [p.identity for p in folder_photos(flat)] == [f"{n}_face" for n in range(10)]
+    sources = resolve_sources(f"{people}{os.pathsep}{flat}", str(tmp_path))
+    assert [len(s) for s in sources] == [10, 10]
+    with pytest.raises(UsageError, match="names no photos"):
+        resolve_sources(os.pathsep, str(tmp_path))
+
+    # Each source is split on its own: adding one leaves the other's test people as they were.
+    def test_people(path):
+        config = load_config(None, input_images_path=path, test_fraction=0.4)
+        return {photo.identity for _, photo, split in plan(config) if split == "test"}
+    alone = test_people(str(people))
+    joined = test_people(f"{people}{os.pathsep}{flat}")
+    assert alone and alone == {i for i in joined if i.startswith("person")}
+    assert joined - alone  # and the flat folder's photos are split by photo
