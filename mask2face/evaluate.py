@@ -1,7 +1,8 @@
 """Model + test pairs -> ``metrics.json``, ``report.md`` and ``grid.png``:
 ``python -m mask2face.evaluate``.
 
-PSNR, SSIM and L1 over the whole crop and inside the true mask region, mask IoU when the model
+PSNR, SSIM and L1 over the whole crop and inside the true mask region, the identity distance to
+the clean face and the detail inside the mask (``mask2face.identity``), mask IoU when the model
 predicts masks, and milliseconds per face; with two reference rows on the same pairs: the masked
 input as it is, and OpenCV's Telea inpainting given the true mask; and the model's figures per
 mask kind (from the pairs' manifest). SSIM is training's own (``mask2face.losses``: 11 px
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from mask2face.errors import UsageError
+from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
 
 if TYPE_CHECKING:
     from mask2face.predict import Unmasker
@@ -96,10 +98,13 @@ def _mean(rows: list[dict]) -> dict:
 
 
 def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
-             limit: int = 0) -> dict:
+             limit: int = 0, identity: bool = True) -> dict:
     """Evaluate a loaded ``Unmasker`` on the pairs of ``test_dir``; write the report files.
 
-    Returns the metrics dictionary written to metrics.json.
+    ``identity`` adds dlib's identity distance to the clean face (median, and the share under
+    the same-person line) for the model, the masked input and Telea; the detail inside the mask
+    (result / clean, median) is always measured. Returns the metrics dictionary written to
+    metrics.json.
     """
     from mask2face.images import read_image, write_image
     from mask2face.pairs import list_pairs, mask_kinds
@@ -118,6 +123,9 @@ def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
             image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
         return image[..., 0] > 127 if gray else image.astype(np.float32) / 255.0
 
+    meter = IdentityMeter() if identity else None
+    people = {name: [] for name in rows}   # identity distance to the clean face
+    detail = {name: [] for name in rows}   # detail inside the mask, result / clean
     step = unmasker.config.predict.predict_batch_size
     for start in range(0, count, step):
         idx = range(start, min(start + step, count))
@@ -138,6 +146,12 @@ def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
                 telea_mask = rows["telea"][-1]["psnr_mask"]
                 by_kind.setdefault(mask_family(kind), []).append(
                     {**rows["model"][-1], "telea_psnr_mask": telea_mask})
+            versions = {"model": out, "masked input": masked[j], "telea": inpainted}
+            for name, image in versions.items():
+                detail[name].append(detail_ratio(clean[j], image, regions[j]))
+            if meter is not None:
+                for name, distance in meter.distances(clean[j], versions).items():
+                    people[name].append(distance)
             if predicted is not None:
                 ious.append(iou(predicted[j] > 0.5, regions[j]))
             if len(grid) < GRID_ROWS:
@@ -145,6 +159,12 @@ def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
     if not count:
         raise UsageError(f"no test pairs in {test_dir}")
     metrics = {name: _mean(values) for name, values in rows.items()}
+    for name in rows:
+        metrics[name]["detail_mask"] = float(np.nanmedian(detail[name]))
+        if people[name]:
+            distances = np.array(people[name])
+            metrics[name]["identity_distance"] = float(np.median(distances))
+            metrics[name]["same_person"] = float(np.mean(distances < SAME_PERSON))
     if ious:
         metrics["model"]["mask_iou"] = float(np.mean(ious))
     metrics["model"]["ms_per_face"] = seconds / count * 1000
@@ -171,12 +191,24 @@ def report_markdown(metrics: dict, test_dir: str) -> str:
         "| method | PSNR dB | SSIM | L1 | PSNR mask dB | SSIM mask | L1 mask |",
         "|---|---|---|---|---|---|---|",
     ]
+    labels = {"model": "mask2face model", "telea": "OpenCV Telea inpainting (given the true "
+              "mask)", "masked input": "masked input, unchanged"}
     for name in ("model", "telea", "masked input"):
         m = metrics[name]
-        label = {"telea": "OpenCV Telea inpainting (given the true mask)",
-                 "masked input": "masked input, unchanged"}.get(name, "mask2face model")
+        label = labels[name]
         lines.append(f"| {label} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['l1']:.4f} | "
                      f"{m['psnr_mask']:.2f} | {m['ssim_mask']:.4f} | {m['l1_mask']:.4f} |")
+    lines += ["", "What a person sees: the identity distance to the real face (dlib's "
+              "face-recognition network, the clean face's landmarks for every version; under "
+              f"{SAME_PERSON} = the same person) and the detail inside the mask (variance of "
+              "the Laplacian, result / real face; 0 = flat, 1 = as sharp as the real face).",
+              "", "| method | identity distance (median) | same person | detail in mask "
+              "(median) |", "|---|---|---|---|"]
+    for name in ("model", "telea", "masked input"):
+        m = metrics[name]
+        who = (f"{m['identity_distance']:.3f} | {m['same_person']:.1%}"
+               if "identity_distance" in m else "not measured | not measured")
+        lines.append(f"| {labels[name]} | {who} | {m['detail_mask']:.2f} |")
     model = metrics["model"]
     lines += ["", f"Model time: {model['ms_per_face']:.1f} ms per face (model only, batched)."]
     if "mask_iou" in model:
@@ -209,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", metavar="REPORT_DIR",
                         help="report folder (default: <test_results_dir>/<run name>)")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N pairs")
+    parser.add_argument("--no-identity", dest="identity", action="store_false",
+                        help="skip the identity distance (dlib's recognition network, about "
+                             "0.1 s a pair)")
     add_config_argument(parser)
 
     def command(args: argparse.Namespace) -> int:
@@ -219,10 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_name = Path(args.model).name if args.model else "latest"
         out = args.output or str(Path(config.predict.test_results_dir) / run_name)
         limit = args.limit if args.limit is not None else config.predict.test_data_limit
-        metrics = evaluate(unmasker, test_dir, out, limit)
+        metrics = evaluate(unmasker, test_dir, out, limit, args.identity)
         m = metrics["model"]
-        print(json.dumps({"report": str(Path(out) / "report.md"), "psnr": round(m["psnr"], 2),
-                          "ssim": round(m["ssim"], 4), "psnr_mask": round(m["psnr_mask"], 2)}))
+        summary = {"report": str(Path(out) / "report.md"), "psnr": round(m["psnr"], 2),
+                   "ssim": round(m["ssim"], 4), "psnr_mask": round(m["psnr_mask"], 2),
+                   "detail_mask": round(m["detail_mask"], 3)}
+        if "identity_distance" in m:
+            summary.update(identity_distance=round(m["identity_distance"], 3),
+                           same_person=round(m["same_person"], 3))
+        print(json.dumps(summary))
         return 0
 
     return run_command(parser, command, argv)
