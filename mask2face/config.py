@@ -62,7 +62,8 @@ class DataConfig:
     """Where photos come from, where pairs go, and how they are cut."""
 
     input_images_path: str = _key(
-        "lfw", "Photos to make pairs from: a folder, 'lfw' (downloads itself) or 'celeba'")
+        "lfw", "Photos to make pairs from: a folder, 'lfw' (downloads itself) or 'celeba'; "
+        "several joined by ':' (each split into train and test on its own)")
     data_path: str = _key("data", "Folder for downloaded datasets")
     pairs_path: str = _key("data/pairs", "Generated pairs: <pairs_path>/train and /test")
     image_size: int = _key(256, "Side of the square face crops, pixels", min=32, max=1024)
@@ -145,6 +146,12 @@ class TrainingConfig:
     mask_loss: str = _key("dice_bce", "Mask-head loss: bce, dice or dice_bce",
                           choices=("bce", "dice", "dice_bce"))
     mask_loss_weight: float = _key(0.2, "Weight of the mask-head loss", min=0.0)
+    adversarial_weight: float = _key(0.0, "Weight of the PatchGAN hinge loss on the image "
+                                     "(0 = no discriminator); see mask2face/adversarial.py",
+                                     min=0.0, max=10.0)
+    feature_matching_weight: float = _key(0.0, "Weight of the L1 distance of the "
+                                          "discriminator's features (a perceptual term; needs "
+                                          "the discriminator)", min=0.0, max=100.0)
     validation_fraction: float = _key(0.1, "Share of training identities held out",
                                       min=0.0, max=0.5)
     train_data_limit: int = _key(0, "Use at most this many training pairs; 0 = all", min=0)

@@ -218,15 +218,17 @@ def _trim_history(run: Path) -> None:
         atomic_write(history, buffer.getvalue().encode())
 
 
-def _best_checkpoint(run: Path, monitor: str):
+def _best_checkpoint(run: Path, monitor: str | None):
     import keras
 
+    from mask2face.adversarial import generator_of
     from mask2face.images import atomic_write
 
     class BestCheckpoint(keras.callbacks.Callback):
-        """Saves the model when ``monitor`` improves, to a temporary file that then replaces
-        model.keras (a kill leaves the old or the new model, never half of one); the best value
-        is kept in best.json beside it, so a resumed run still knows what to beat."""
+        """Saves the model when ``monitor`` improves (every epoch when it is None), to a
+        temporary file that then replaces model.keras (a kill leaves the old or the new model,
+        never half of one); the best value is kept in best.json beside it, so a resumed run
+        still knows what to beat. Only the generator is saved."""
 
         def __init__(self):
             super().__init__()
@@ -236,19 +238,20 @@ def _best_checkpoint(run: Path, monitor: str):
         def on_train_begin(self, logs=None):
             if self.record.exists() and self.path.exists():
                 try:
-                    self.best = float(json.loads(self.record.read_text())[monitor])
+                    self.best = float(json.loads(self.record.read_text())[monitor or "latest"])
                 except (ValueError, KeyError):
                     pass  # unreadable: the next epoch sets it again
 
         def on_epoch_end(self, epoch, logs=None):
-            value = (logs or {}).get(monitor)
+            value = (logs or {}).get(monitor) if monitor else -float(epoch)
             if value is None or not value < self.best:
                 return
             partial = run / ".model.partial.keras"
-            self.model.save(partial)
+            generator_of(self.model).save(partial)
             os.replace(partial, self.path)
             self.best = float(value)
-            atomic_write(self.record, json.dumps({monitor: self.best, "epoch": epoch}).encode())
+            atomic_write(self.record, json.dumps({monitor or "latest": self.best,
+                                                  "epoch": epoch}).encode())
 
     return BestCheckpoint()
 
@@ -307,7 +310,9 @@ def training_pairs(config: Config) -> tuple["PairSet", "PairSet | None"]:
 
 def compiled_model(config: Config, steps: int) -> keras.Model:
     """The model of the configuration, compiled with its losses, metrics and optimizer (Adam,
-    gradient norm clipped, constant or cosine learning rate over ``steps``)."""
+    gradient norm clipped, constant or cosine learning rate over ``steps``); with an
+    adversarial or feature-matching weight, the generator inside an ``AdversarialTraining``
+    with its discriminator (``adversarial.generator_of`` gives the generator back)."""
     import keras
 
     from mask2face.losses import IMAGE_METRICS, MASK_METRICS, make_image_loss, make_mask_loss
@@ -324,15 +329,20 @@ def compiled_model(config: Config, steps: int) -> keras.Model:
         metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
     else:
         loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
+    if t.adversarial_weight or t.feature_matching_weight:
+        from mask2face.adversarial import AdversarialTraining, make_discriminator
+        model = AdversarialTraining(model, make_discriminator(config.data.image_size),
+                                    t.adversarial_weight, t.feature_matching_weight)
     model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
                   loss=loss, loss_weights=weights, metrics=metrics, jit_compile=t.jit_compile)
     return model
 
 
-def run_callbacks(run: Path, config: Config, monitor: str, resume: bool,
+def run_callbacks(run: Path, config: Config, monitor: str | None, resume: bool,
                   preview_pairs: "PairSet", log_every: int) -> list:
     """The run's callbacks: history, best model, backup (resume), early stopping, NaN guard,
-    TensorBoard, previews and the epoch lines."""
+    TensorBoard, previews and the epoch lines. With ``monitor`` None the latest epoch is the
+    model and nothing stops early."""
     import keras
 
     t = config.training
@@ -345,11 +355,12 @@ def run_callbacks(run: Path, config: Config, monitor: str, resume: bool,
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
         _best_checkpoint(run, monitor),
         keras.callbacks.BackupAndRestore(str(run / "backup"), **_backup_options()),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=t.early_stopping_patience,
-                                      restore_best_weights=True),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
     ]
+    if monitor:
+        callbacks.insert(3, keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=t.early_stopping_patience, restore_best_weights=True))
     if t.preview_count:
         from mask2face.data import load_batch
         masked, clean, _ = load_batch(preview_pairs, config.data.image_size, t.preview_count)
@@ -372,6 +383,7 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         UsageError: no pairs, or nothing to resume.
         ConfigError: ``init_from`` names a model of another setting.
     """
+    from mask2face.adversarial import generator_of
     from mask2face.data import make_dataset
     from mask2face.model import forward_flops
     from mask2face.parallel import folder_lock
@@ -395,12 +407,16 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         with strategy.scope():
             model = compiled_model(config, max(1, -(-len(train_pairs) // batch)) * t.epochs)
         if t.init_from and not resume:  # a resumed run restores its own weights
-            _start_from(model, t.init_from)
+            _start_from(generator_of(model), t.init_from)
         # Saved once the model is built: a setting that cannot be built leaves no run behind.
         config.save(run / "config.json")
         log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
-                 model.count_params() / 1e6, forward_flops(model) / 1e9)
-        monitor = "val_loss" if val_ds is not None else "loss"
+                 generator_of(model).count_params() / 1e6,
+                 forward_flops(generator_of(model)) / 1e9)
+        # A run with a discriminator keeps its latest epoch: the reconstruction loss, which
+        # is lowest for the blurred average face, is not what it is trained to get better at.
+        adversarial = bool(t.adversarial_weight or t.feature_matching_weight)
+        monitor = None if adversarial else "val_loss" if val_ds is not None else "loss"
         callbacks = run_callbacks(run, config, monitor, resume, val_pairs or train_pairs,
                                   log_every)
         model.fit(train_ds, validation_data=val_ds, epochs=t.epochs,

@@ -1,0 +1,156 @@
+"""The adversarial term: the discriminator, its losses, the gradient split, training and resume."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_train import SIZE, Killed, kill_after, tiny_config, write_pairs
+
+
+def test_hinge_and_feature_matching_on_numbers_worked_by_hand():
+    from keras import ops
+
+    from mask2face.adversarial import (feature_matching_loss, hinge_discriminator_loss,
+                                       hinge_generator_loss)
+    real = np.array([[2.0, 0.5]], np.float32)   # relu(1 - 2) = 0, relu(1 - 0.5) = 0.5
+    fake = np.array([[-3.0, 0.0]], np.float32)  # relu(1 - 3) = 0, relu(1 + 0) = 1
+    assert float(hinge_discriminator_loss(real, fake)) == pytest.approx(0.25 + 0.5)
+    assert float(hinge_generator_loss(fake)) == pytest.approx(1.5)
+    a = [np.zeros((1, 2, 2, 1), np.float32), np.ones((1, 1, 1, 2), np.float32)]
+    b = [np.full((1, 2, 2, 1), 0.5, np.float32), np.full((1, 1, 1, 2), 3.0, np.float32)]
+    assert float(ops.convert_to_numpy(feature_matching_loss(a, b))) == pytest.approx((0.5 + 2) / 2)
+
+
+def test_discriminator_shapes_and_patch_size():
+    from mask2face.adversarial import make_discriminator
+    d = make_discriminator(SIZE, filters=(8, 16, 32))
+    x = np.random.default_rng(0).random((2, SIZE, SIZE, 3)).astype(np.float32)
+    out = d([x, x])
+    assert tuple(out["logits"].shape) == (2, SIZE // 4, SIZE // 4, 1)
+    assert [tuple(f.shape)[-1] for f in out["features"]] == [8, 16, 32]
+
+
+def test_one_loss_gives_each_network_its_own_gradient():
+    """The generator gets the gradient of its terms alone, the discriminator of its hinge loss
+    alone: checked against gradients of each term taken on its own."""
+    tf = pytest.importorskip("tensorflow")
+    import keras
+
+    from mask2face.adversarial import (AdversarialTraining, feature_matching_loss,
+                                       hinge_discriminator_loss, hinge_generator_loss,
+                                       make_discriminator)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    image = keras.layers.Conv2D(3, 3, padding="same", name="g")(inputs)
+    generator = keras.Model(inputs, {"image": image})
+    discriminator = make_discriminator(SIZE, filters=(8, 16))
+    model = AdversarialTraining(generator, discriminator, 0.5, 2.0)
+    model.compile(loss={"image": "mae"})
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.random((2, SIZE, SIZE, 3)), tf.float32)
+    y = {"image": tf.constant(rng.random((2, SIZE, SIZE, 3)), tf.float32)}
+    g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        out = model(x, training=True)
+        total = model.compute_loss(x=x, y=y, y_pred=out, training=True)
+        real = discriminator([x, y["image"]])
+        fake = discriminator([x, out["image"]])
+        fake_held = discriminator([x, tf.stop_gradient(out["image"])])
+        reconstruction = tf.reduce_mean(tf.abs(y["image"] - out["image"]))
+        real_f = [tf.stop_gradient(f) for f in real["features"]]
+        g_only = reconstruction + 0.5 * hinge_generator_loss(fake["logits"]) + \
+            2.0 * feature_matching_loss(real_f, fake["features"])
+        d_only = hinge_discriminator_loss(real["logits"], fake_held["logits"])
+    for variables, alone in ((g_vars, g_only), (d_vars, d_only)):
+        got = np.concatenate([g.numpy().ravel() for g in tape.gradient(total, variables)])
+        want = np.concatenate([g.numpy().ravel() for g in tape.gradient(alone, variables)])
+        scale = np.abs(want).max()
+        assert scale > 0
+        # float32 rounding of the cancelled terms only: far below the gradient's own size.
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * scale)
+    assert float(total) == pytest.approx(float(reconstruction + d_only), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_adversarial_run_trains_logs_every_term_saves_the_generator_and_resumes(tmp_path):
+    import keras
+
+    from mask2face.predict import load_model
+    from mask2face.train import train
+    config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=3, adversarial_weight=0.1,
+                         feature_matching_weight=1.0)
+    with pytest.raises(Killed):
+        train(config, tmp_path / "run", extra_callbacks=[kill_after(0)])
+    backup = tmp_path / "run" / "backup" / "latest.weights.h5"
+    assert backup.exists()
+    train(config, tmp_path / "run", resume=True)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    for term in ("g_adversarial", "feature_matching", "d_loss", "val_image_psnr"):
+        assert all(np.isfinite(float(r[term])) for r in rows), term
+    model = load_model(tmp_path / "run" / "model.keras")  # the generator alone, the latest epoch
+    assert not any("discriminator" in layer.name for layer in model.layers)
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["epoch"] == 2
+    keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_adversarial_run_resumes_both_networks_and_the_optimizer_exactly(tmp_path):
+    """A run killed after an epoch continues with the discriminator and the optimizer state it
+    had when its backup was written, not fresh ones."""
+    import keras
+
+    from mask2face.train import train
+    config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=2, adversarial_weight=0.1,
+                         feature_matching_weight=1.0)
+    seen = {}
+
+    def state(model):
+        return ([w.copy() for w in model.discriminator.get_weights()],
+                [np.array(v) for v in model.optimizer.variables])
+
+    class KillAfterFirst(keras.callbacks.Callback):  # after the run's own callbacks: backed up
+        def on_epoch_end(self, epoch, logs=None):
+            seen["killed"] = state(self.model)
+            raise Killed()
+
+    class FirstStep(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.setdefault("resumed", state(self.model))
+
+    with pytest.raises(Killed):
+        train(config, tmp_path / "run", extra_callbacks=[KillAfterFirst()])
+    train(config, tmp_path / "run", resume=True, extra_callbacks=[FirstStep()])
+    (d_then, opt_then), (d_now, opt_now) = seen["killed"], seen["resumed"]
+    assert len(d_then) == len(d_now) > 0
+    for a, b in zip(d_then, d_now):
+        np.testing.assert_array_equal(a, b)
+    assert len(opt_then) == len(opt_now) and any(np.abs(v).sum() > 0 for v in opt_then[1:])
+    for a, b in zip(opt_then, opt_now):
+        np.testing.assert_array_equal(a, b)
+    keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_cli_trains_the_adversarial_term_on_jax(tmp_path):
+    pytest.importorskip("jax")
+    pairs = write_pairs(tmp_path / "pairs")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({
+        "model": {"filters": [8, 16, 32], "kernels": [3, 3, 3]},
+        "training": {"preview_count": 1, "validation_fraction": 0.25,
+                     "adversarial_weight": 0.1, "feature_matching_weight": 1.0}}))
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mask2face.train", "--config", str(config), "--data", str(pairs),
+         "--model-dir", str(tmp_path / "run"), "--image-size", str(SIZE), "--epochs", "2",
+         "--batch-size", "4"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(np.isfinite(float(r["d_loss"])) and float(r["d_loss"]) > 0 for r in rows)
