@@ -152,6 +152,11 @@ class TrainingConfig:
     feature_matching_weight: float = _key(0.0, "Weight of the L1 distance of the "
                                           "discriminator's features (a perceptual term; needs "
                                           "the discriminator)", min=0.0, max=100.0)
+    identity_weight: float = _key(0.0, "Weight of the identity distance of output and real face "
+                                  "(dlib's recognition network)", min=0.0, max=100.0)
+    perceptual_weight: float = _key(0.0, "Weight of the L1 distance of dlib's recognition "
+                                    "network's features (a perceptual term)", min=0.0,
+                                    max=100.0)
     validation_fraction: float = _key(0.1, "Share of training identities held out",
                                       min=0.0, max=0.5)
     train_data_limit: int = _key(0, "Use at most this many training pairs; 0 = all", min=0)
@@ -182,7 +187,7 @@ class PredictConfig:
         "blaze>mtcnn", "Detector for prediction: blaze (BlazeFace on the padded photo) finds "
         "98 % of real masked faces at ~20 ms a photo, mtcnn where it finds nothing; see the "
         "README's detector table", choices=DETECTOR_CHOICES)
-    feather: float = _key(0.06, "Width of the blended edge when pasting back (share of the crop)",
+    feather: float = _key(0.04, "Width of the blended edge when pasting back (share of the crop)",
                           min=0.0, max=0.3)
     region_grow: float = _key(0.0, "Grow the predicted mask region by this share of the crop "
                                    "before pasting: covers a mask edge the model missed",

@@ -308,11 +308,18 @@ def training_pairs(config: Config) -> tuple["PairSet", "PairSet | None"]:
     return split_validation(pairs, t.validation_fraction, config.data.seed)
 
 
+def uses_critics(config: Config) -> bool:
+    """Whether the run trains with a discriminator or dlib's recognition network."""
+    t = config.training
+    return bool(t.adversarial_weight or t.feature_matching_weight or t.identity_weight
+                or t.perceptual_weight)
+
+
 def compiled_model(config: Config, steps: int) -> keras.Model:
     """The model of the configuration, compiled with its losses, metrics and optimizer (Adam,
-    gradient norm clipped, constant or cosine learning rate over ``steps``); with an
-    adversarial or feature-matching weight, the generator inside an ``AdversarialTraining``
-    with its discriminator (``adversarial.generator_of`` gives the generator back)."""
+    gradient norm clipped, constant or cosine learning rate over ``steps``); with a weight on
+    a critic's term, the generator inside a ``CriticTraining`` with its discriminator and dlib's
+    recognition network (``adversarial.generator_of`` gives the generator back)."""
     import keras
 
     from mask2face.losses import IMAGE_METRICS, MASK_METRICS, make_image_loss, make_mask_loss
@@ -329,10 +336,16 @@ def compiled_model(config: Config, steps: int) -> keras.Model:
         metrics = {"image": list(IMAGE_METRICS), "mask": list(MASK_METRICS)}
     else:
         loss, weights, metrics = image_loss, None, list(IMAGE_METRICS)
-    if t.adversarial_weight or t.feature_matching_weight:
-        from mask2face.adversarial import AdversarialTraining, make_discriminator
-        model = AdversarialTraining(model, make_discriminator(config.data.image_size),
-                                    t.adversarial_weight, t.feature_matching_weight)
+    if uses_critics(config):
+        from mask2face.adversarial import CriticTraining, make_discriminator
+        from mask2face.dlib_resnet import make_dlib_resnet
+        adversarial = t.adversarial_weight or t.feature_matching_weight
+        face = t.identity_weight or t.perceptual_weight
+        model = CriticTraining(
+            model, make_discriminator(config.data.image_size) if adversarial else None,
+            t.adversarial_weight, t.feature_matching_weight,
+            make_dlib_resnet(features=True) if face else None,
+            t.identity_weight, t.perceptual_weight)
     model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
                   loss=loss, loss_weights=weights, metrics=metrics, jit_compile=t.jit_compile)
     return model
@@ -413,10 +426,9 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
                  generator_of(model).count_params() / 1e6,
                  forward_flops(generator_of(model)) / 1e9)
-        # A run with a discriminator keeps its latest epoch: the reconstruction loss, which
-        # is lowest for the blurred average face, is not what it is trained to get better at.
-        adversarial = bool(t.adversarial_weight or t.feature_matching_weight)
-        monitor = None if adversarial else "val_loss" if val_ds is not None else "loss"
+        # A run with critics keeps its latest epoch: the reconstruction loss, which is lowest
+        # for the blurred average face, is not what it is trained to get better at.
+        monitor = None if uses_critics(config) else "val_loss" if val_ds is not None else "loss"
         callbacks = run_callbacks(run, config, monitor, resume, val_pairs or train_pairs,
                                   log_every)
         model.fit(train_ds, validation_data=val_ds, epochs=t.epochs,

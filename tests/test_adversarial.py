@@ -42,14 +42,14 @@ def test_one_loss_gives_each_network_its_own_gradient():
     tf = pytest.importorskip("tensorflow")
     import keras
 
-    from mask2face.adversarial import (AdversarialTraining, feature_matching_loss,
+    from mask2face.adversarial import (CriticTraining, feature_matching_loss,
                                        hinge_discriminator_loss, hinge_generator_loss,
                                        make_discriminator)
     inputs = keras.Input((SIZE, SIZE, 3))
     image = keras.layers.Conv2D(3, 3, padding="same", name="g")(inputs)
     generator = keras.Model(inputs, {"image": image})
     discriminator = make_discriminator(SIZE, filters=(8, 16))
-    model = AdversarialTraining(generator, discriminator, 0.5, 2.0)
+    model = CriticTraining(generator, discriminator, 0.5, 2.0)
     model.compile(loss={"image": "mae"})
     rng = np.random.default_rng(1)
     x = tf.constant(rng.random((2, SIZE, SIZE, 3)), tf.float32)
@@ -77,13 +77,14 @@ def test_one_loss_gives_each_network_its_own_gradient():
 
 
 @pytest.mark.slow
-def test_adversarial_run_trains_logs_every_term_saves_the_generator_and_resumes(tmp_path):
+def test_critic_run_trains_logs_every_term_saves_the_generator_and_resumes(tmp_path):
     import keras
 
     from mask2face.predict import load_model
     from mask2face.train import train
     config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=3, adversarial_weight=0.1,
-                         feature_matching_weight=1.0)
+                         feature_matching_weight=1.0, identity_weight=0.1,
+                         perceptual_weight=0.1)
     with pytest.raises(Killed):
         train(config, tmp_path / "run", extra_callbacks=[kill_after(0)])
     backup = tmp_path / "run" / "backup" / "latest.weights.h5"
@@ -91,10 +92,13 @@ def test_adversarial_run_trains_logs_every_term_saves_the_generator_and_resumes(
     train(config, tmp_path / "run", resume=True)
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
-    for term in ("g_adversarial", "feature_matching", "d_loss", "val_image_psnr"):
+    for term in ("g_adversarial", "feature_matching", "d_loss", "identity", "perceptual",
+                 "val_image_psnr"):
         assert all(np.isfinite(float(r[term])) for r in rows), term
+    assert all(float(r["identity"]) > 0 for r in rows)
     model = load_model(tmp_path / "run" / "model.keras")  # the generator alone, the latest epoch
-    assert not any("discriminator" in layer.name for layer in model.layers)
+    assert not any("discriminator" in layer.name or "dlib" in layer.name
+                   for layer in model.layers)
     assert json.loads((tmp_path / "run" / "best.json").read_text())["epoch"] == 2
     keras.backend.clear_session()
 
