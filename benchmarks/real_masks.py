@@ -9,11 +9,13 @@ seeded sample of photos of each folder, photo | predicted region (red) | result,
 whether the region covers the visible mask. The sheet holds the dev photos: keep it out of the
 repository.
 
-``--pairs DIR`` (a test folder of generated pairs, e.g. ``data/lfw128v/test``) also runs each of
-``--pairs-count`` masked crops through predict as a photo (detect, crop, model, paste) and reports
-the share of the true mask's pixels left unreplaced and the PSNR inside the true mask and over the
-whole image against the clean crop: what predict's framing and region leave, on masks whose
-extent is known.
+``--pairs DIR`` (a test folder of generated pairs, e.g. ``data/m2f22/test``) also runs each of
+``--pairs-count`` masked crops through predict as a photo (detect, crop, model, paste) and reports,
+against the true mask and the clean crop: the share of the mask replaced (and of its thin parts),
+what was changed further than 4 px from it, how often the eyes changed, the PSNR inside the mask
+and over the whole image, the detail inside the mask, and the identity distance to the clean
+face of the result and of the masked photo. Either half may be
+run alone (``--real`` and ``--pairs`` are each optional).
 """
 
 from __future__ import annotations
@@ -42,8 +44,7 @@ def tile(image: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, required=True,
-                        help="a folder with with_mask/ and without_mask/")
+    parser.add_argument("--real", type=Path, help="a folder with with_mask/ and without_mask/")
     parser.add_argument("--model", help="run folder (default: newest run, else the bundled model)")
     parser.add_argument("--sheet", default="real_masks_sheet.png")
     parser.add_argument("--sheet-count", type=int, default=24, help="photos per folder shown")
@@ -52,18 +53,30 @@ def main() -> None:
     parser.add_argument("--pairs-count", type=int, default=300)
     args = parser.parse_args()
 
-    from mask2face.faces import contact_sheet
-    from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
-    from mask2face.predict import Unmasker, region_overlay
+    from mask2face.predict import Unmasker
 
+    if not (args.real or args.pairs):
+        parser.error("give --real, --pairs or both")
     unmasker = Unmasker.load(args.model)
     print(f"model: {unmasker.model_file}; detector: {unmasker.finder.detector_name}")
+    if args.real:
+        real_photos(unmasker, args.real, args.sheet, args.sheet_count, args.seed)
+    if args.pairs:
+        drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed)
+
+
+def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -> None:
+    """Real masked and bare photos: faces found and changed, bare photos kept, a contact sheet."""
+    from mask2face.faces import contact_sheet
+    from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
+    from mask2face.predict import region_overlay
+
     rows = []
     for folder in ("with_mask", "without_mask"):
-        files = sorted(p for p in (args.real / folder).iterdir()
+        files = sorted(p for p in (real / folder).iterdir()
                        if p.suffix.lower() in IMAGE_SUFFIXES)
-        shown = set(np.random.default_rng(args.seed).choice(
-            len(files), min(args.sheet_count, len(files)), replace=False).tolist())
+        shown = set(np.random.default_rng(seed).choice(
+            len(files), min(sheet_count, len(files)), replace=False).tolist())
         found = faces = changed = untouched_photos = 0
         seconds = []
         for number, path in enumerate(files):
@@ -85,36 +98,104 @@ def main() -> None:
             print(f"without_mask: {len(files)} photos, left exactly as they were: "
                   f"{untouched_photos} ({untouched_photos / len(files):.1%})")
         print(f"  median {np.median(seconds) * 1000:.0f} ms per photo (detection, model, paste)")
-    write_image(args.sheet, contact_sheet(rows, columns=6))
-    print(f"contact sheet: {args.sheet} (photo | predicted region | result; with_mask first)")
-    if args.pairs:
-        drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed)
+    write_image(sheet, contact_sheet(rows, columns=6))
+    print(f"contact sheet: {sheet} (photo | predicted region | result; with_mask first)")
+
+
+# A pixel replaced further than this from the true mask (photo pixels) counts as harm outside it.
+OUTSIDE_BAND_PX = 4
+# Mask parts narrower than this (photo pixels: ear loops, straps, ties) are the thin parts.
+THIN_PX = 7
+# An eye region whose mean change is above this (levels of 255) counts as an eye changed.
+EYE_CHANGE_LEVELS = 4.0
+
+
+def eye_regions(shape, landmarks: np.ndarray) -> np.ndarray:
+    """The eyes down to their lower eyelids: each eye's hull (68-point landmarks) grown by 0.1
+    of the eye distance, without the rows below that eye's lowest eyelid point (where a mask's
+    top edge may sit). Pair crops are eye-levelled, so those are rows."""
+    import cv2
+
+    from mask2face.landmarks import LEFT_EYE, RIGHT_EYE
+    grow = max(1, int(round(0.1 * np.hypot(*(landmarks[LEFT_EYE].mean(0)
+                                              - landmarks[RIGHT_EYE].mean(0))))))
+    eyes = np.zeros(shape[:2], bool)
+    for eye in (LEFT_EYE, RIGHT_EYE):
+        one = np.zeros(shape[:2], np.uint8)
+        cv2.fillConvexPoly(one, cv2.convexHull(np.round(landmarks[eye]).astype(np.int32)), 1)
+        one = cv2.dilate(one, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
+        one[int(np.ceil(landmarks[eye, 1].max())) + 1:] = False
+        eyes |= one
+    return eyes
+
+
+def region_figures(truth: np.ndarray, replaced: np.ndarray, weight: np.ndarray) -> dict:
+    """How well a replaced region (``replaced``: weight >= 0.5; ``weight``: any change) follows
+    the true mask: the mask's share replaced, its thin parts' share, and the pixels changed
+    further than OUTSIDE_BAND_PX from it, as a share of the mask's area."""
+    import cv2
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((2 * OUTSIDE_BAND_PX + 1,) * 2, np.uint8))
+    opened = cv2.morphologyEx(truth.astype(np.uint8), cv2.MORPH_OPEN,
+                              np.ones((THIN_PX, THIN_PX), np.uint8))
+    thin = truth & (opened == 0)
+    area = max(int(truth.sum()), 1)
+    return {"replaced": float((truth & replaced).sum() / area),
+            "thin": float((thin & replaced).sum() / thin.sum()) if thin.sum() >= 20 else None,
+            "outside": float(((weight > 0) & (near == 0)).sum() / area)}
 
 
 def drawn_masks(unmasker, folder: Path, count: int, seed: int) -> None:
-    """Generated pairs through predict as photos: the true mask left unreplaced, PSNR in it."""
+    """Generated pairs through predict as photos: how much of the true mask was replaced, how
+    much else was, whether the eyes were kept, and what the result looks like (PSNR, detail,
+    identity) against the clean crop."""
     from mask2face.evaluate import psnr
+    from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
     from mask2face.images import read_image
     from mask2face.pairs import list_pairs
     from mask2face.predict import pasted_region
 
+    meter = IdentityMeter()
     pairs = list_pairs(folder)
     chosen = np.random.default_rng(seed).choice(len(pairs.inputs), min(count, len(pairs.inputs)),
                                                 replace=False)
-    left, inside, whole, missed = [], [], [], 0
+    figures, inside, whole, detail, eyes_changed, missed = [], [], [], [], [], 0
+    people = {"result": [], "masked photo": []}
     for i in chosen:
         masked, clean = read_image(pairs.inputs[i]), read_image(pairs.outputs[i])
         truth = read_image(pairs.masks[i])[..., 0] > 127
         out, results = unmasker.unmask_faces(masked)
-        replaced = pasted_region(masked.shape, results) >= 0.5
+        weight = pasted_region(masked.shape, results)
         missed += not results
-        left.append((truth & ~replaced).sum() / max(truth.sum(), 1))
+        figures.append(region_figures(truth, weight >= 0.5, weight))
         inside.append(psnr(clean / 255.0, out / 255.0, truth))
         whole.append(psnr(clean / 255.0, out / 255.0))
+        detail.append(detail_ratio(clean, out, truth))
+        shape = meter.landmarks(clean)
+        landmarks = np.array([(p.x, p.y) for p in shape.parts()], np.float64)
+        eyes = eye_regions(clean.shape, landmarks)
+        change = np.abs(out.astype(np.float32) - masked.astype(np.float32)).mean(axis=-1)
+        eyes_changed.append(float(change[eyes].mean()) > EYE_CHANGE_LEVELS)
+        for name, image in (("result", out), ("masked photo", masked)):
+            people[name].append(float(np.linalg.norm(meter.descriptor(image, shape)
+                                                     - meter.descriptor(clean, shape))))
+    thin = [f["thin"] for f in figures if f["thin"] is not None]
     print(f"drawn masks ({folder}, {len(chosen)} pairs through predict): no face found in "
-          f"{missed}; true mask left unreplaced {np.mean(left):.1%} (90th percentile "
-          f"{np.percentile(left, 90):.1%}); PSNR inside the true mask {np.mean(inside):.2f} dB, "
-          f"over the whole image {np.mean(whole):.2f} dB")
+          f"{missed}")
+    print(f"  true mask replaced: median {np.median([f['replaced'] for f in figures]):.1%}, "
+          f"mean {np.mean([f['replaced'] for f in figures]):.1%}; thin parts (under {THIN_PX} "
+          f"px, {len(thin)} pairs) mean {np.mean(thin) if thin else float('nan'):.1%}")
+    print(f"  changed outside the mask (beyond {OUTSIDE_BAND_PX} px), share of the mask's area: "
+          f"median {np.median([f['outside'] for f in figures]):.1%}, mean "
+          f"{np.mean([f['outside'] for f in figures]):.1%}")
+    print(f"  eyes changed (mean change over the eye regions > {EYE_CHANGE_LEVELS:.0f} levels): "
+          f"{np.mean(eyes_changed):.1%} of pairs")
+    print(f"  PSNR inside the true mask {np.mean(inside):.2f} dB, over the whole image "
+          f"{np.mean(whole):.2f} dB; detail inside the mask (result / clean, median) "
+          f"{np.nanmedian(detail):.2f}")
+    for name, distances in people.items():
+        distances = np.array(distances)
+        print(f"  identity distance to the clean face, {name}: median {np.median(distances):.3f}, "
+              f"same person (< {SAME_PERSON}) {np.mean(distances < SAME_PERSON):.1%}")
 
 
 if __name__ == "__main__":

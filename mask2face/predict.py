@@ -27,8 +27,8 @@ import numpy as np
 from mask2face.config import DETECTOR_CHOICES, Config, load_config
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
-from mask2face.images import IMAGE_SUFFIXES, list_photos, read_photo, save_like
-from mask2face.landmarks import EYES, LOWER_FACE
+from mask2face.images import IMAGE_SUFFIXES, list_photos, read_photo, save_like, write_image
+from mask2face.landmarks import EYES, LOWER_FACE, eye_centres
 
 if TYPE_CHECKING:
     import keras
@@ -44,6 +44,25 @@ log = logging.getLogger(__name__)
 # that fires on sunglasses replace the eyes). The 150 real photos without masks stay as untouched
 # as at 0.16 (146).
 LOWER_FACE_GROWTH = 0.3
+# The box that is never replaced (eye_guard): down to EYE_GUARD crop rows under the lowest
+# eyelid point, the eyes' width grown by EYE_GUARD_SIDES of the eye distance each side (the
+# eye corners and glasses' rims; ear loops further out stay replaceable); the paste weight then
+# ramps up over EYE_RAMP pixels, so a mask's top edge under the eyes gets a soft seam.
+EYE_GUARD = 1
+EYE_GUARD_SIDES = 0.5
+EYE_RAMP = 2
+# Matching a paste to its photo (match_photo), in crop pixels: the ring around the region
+# whose colour is carried in, the low pass the colour is compared at, how far into the region
+# it is carried, and the largest shift in levels; the blur that gives the added grain its
+# grain size (photo pixels).
+RING_PX = 3
+LOW_PASS_PX = 2.0
+SPREAD_PX = 10.0
+MAX_OFFSET = 40.0
+GRAIN_SIGMA = 0.5
+# The mask head's probability: a region grows from where it is over the second threshold
+# through everything connected to it over the first.
+MASK_THRESHOLDS = (0.2, 0.5)
 # A face whose predicted mask covers less of its lower face than this is left as it is.
 MIN_MASK_SHARE = 0.1
 # Predict frames each face a little wider and lower than a training crop (widen, lower as
@@ -188,14 +207,17 @@ class Unmasker:
         cv2.fillConvexPoly(lower_face, np.round(hull).astype(np.int32), 1.0)
         if predicted is not None:
             # A mask can only be on the lower face (grown: masks reach under the chin and the
-            # fitted lower face of a masked face is a guess), below the eyes: the prediction is
-            # trusted there and nowhere else. The crop is eye-levelled: the eye line is a row.
+            # fitted lower face of a masked face is a guess), below the eyes' top: the
+            # prediction is trusted there and nowhere else; eye_guard below keeps the eyes out.
             reach = max(1, int(round(LOWER_FACE_GROWTH * self.size / PREDICT_FRAMING[0])))
             allowed = cv2.dilate(lower_face, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-            eye_line = landmarks_in_crop[EYES, 1].max()
-            allowed[:max(0, int(np.floor(eye_line)) + 1)] = 0
-            region = ((predicted > 0.5) & (allowed > 0)).astype(np.float32)
+            # Nothing above the eyes' top, even beside them (where ear loops reach the ears).
+            allowed[:max(0, int(np.floor(landmarks_in_crop[EYES, 1].min())))] = 0
+            # Hysteresis: the parts the head is less sure of (ear loops, straps, a mask's thin
+            # edge) count where they join what it is sure of.
+            region = hysteresis(predicted, MASK_THRESHOLDS) & (allowed > 0)
+            region = region.astype(np.float32)
             if region.sum() < MIN_MASK_SHARE * lower_face.sum():
                 # No mask on this face (or no face at all: a detector's false positive).
                 return np.zeros_like(region)
@@ -207,13 +229,15 @@ class Unmasker:
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
         feather = feather * self.size
         if feather > 0:
-            # Grow by the feather width first, so the soft edge lies outside the mask itself:
-            # at the mask's own border the output then weighs ~98 % (two sigmas in).
-            width = max(1, int(round(feather)))
+            # Grow by half the feather width first, so most of the soft edge lies outside the
+            # mask (whose predicted outline already reaches the 2 px band the head trained on):
+            # at the mask's own border the output weighs ~99 %, and nothing changes further
+            # than about a feather width from it.
+            width = max(1, int(round(feather / 2)))
             region = cv2.dilate(region, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
-            region = cv2.GaussianBlur(region, (0, 0), feather / 2)
-        return np.clip(region, 0.0, 1.0)
+            region = cv2.GaussianBlur(region, (0, 0), feather / 4)
+        return np.clip(region, 0.0, 1.0) * eye_guard(region.shape, landmarks_in_crop)
 
     def predict_faces(self, image: np.ndarray, *, feather: float | None = None,
                       grow: float | None = None,
@@ -262,6 +286,39 @@ class Unmasker:
         return out, results
 
 
+def hysteresis(probability: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
+    """Pixels over the low threshold that are connected (8-neighbour) to one over the high."""
+    low, high = thresholds
+    weak = (probability > low).astype(np.uint8)
+    count, labels = cv2.connectedComponents(weak, connectivity=8)
+    if count <= 1:
+        return weak > 0
+    strong = np.unique(labels[(probability > high) & (weak > 0)])
+    return np.isin(labels, strong[strong > 0])
+
+
+def eye_guard(shape: Sequence[int], landmarks_in_crop: np.ndarray) -> np.ndarray:
+    """(S, S) float weight that a region is multiplied by: 0 over the eyes and everything above
+    them (brows, glasses, forehead) down to EYE_GUARD rows under the lowest eyelid point, across
+    the eyes' width grown by EYE_GUARD_SIDES of the eye distance on each side; rising to 1 over
+    EYE_RAMP pixels around that box. The paste's bilinear warp reads one pixel further, so
+    nothing there is ever replaced; ear loops beside the eyes stay replaceable. The crop is
+    eye-levelled: the box is upright."""
+    eyes = landmarks_in_crop[EYES]
+    eye_distance = float(np.hypot(*(eye_centres(landmarks_in_crop)[1]
+                                    - eye_centres(landmarks_in_crop)[0])))
+    side = EYE_GUARD_SIDES * eye_distance
+    x0 = int(np.floor(eyes[:, 0].min() - side))
+    x1 = int(np.ceil(eyes[:, 0].max() + side))
+    bottom = int(np.ceil(eyes[:, 1].max())) + EYE_GUARD
+    outside = np.ones(shape[:2], np.uint8)
+    outside[:max(bottom + 1, 0), max(x0, 0):max(x1 + 1, 0)] = 0
+    if outside.all():
+        return np.ones(shape[:2], np.float32)
+    distance = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+    return np.clip((distance - 1.0) / EYE_RAMP, 0.0, 1.0).astype(np.float32)
+
+
 def with_generator_output(model: "keras.Model") -> "keras.Model":
     """The model with its generator's image, before the model keeps the input outside its own
     mask (MaskComposite), as a third output "generated"; a model without that step as it is."""
@@ -274,9 +331,10 @@ def with_generator_output(model: "keras.Model") -> "keras.Model":
     return keras.Model(model.inputs, {**model.output, "generated": composite.input[0]})
 
 
-def paste(photo: np.ndarray, result: FaceResult) -> None:
+def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
     """Blend a face's output into the photo in place, only where its region is > 0; only the
-    face's bounding box is warped."""
+    face's bounding box is warped. ``match`` matches the output's colour and grain to the
+    photo around it first (``match_photo``)."""
     size = result.crop.size
     inverse = result.crop.inverse
     corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
@@ -295,9 +353,82 @@ def paste(photo: np.ndarray, result: FaceResult) -> None:
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     region = photo[y0:y1, x0:x1]
     changed = alpha > 1e-3
+    if not changed.any():
+        return
+    generated = generated * 255.0
+    if match:
+        # Photo pixels per crop pixel: how far the crop was scaled to fit the face.
+        face = np.zeros(alpha.shape, np.uint8)
+        hull = cv2.convexHull(np.round(result.face.landmarks - [x0, y0]).astype(np.int32))
+        cv2.fillConvexPoly(face, hull, 1)
+        generated = match_photo(region, generated, alpha, float(np.hypot(*inverse[:, 0])),
+                                face > 0)
     a = alpha[changed][:, None]
-    blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * 255.0 * a
+    blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
+                scale: float, face: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """The generator's image (float, 0-255, warped onto ``photo``'s pixels), made to look like
+    the photo where it will be pasted (``alpha`` > 0):
+
+    - colour and brightness: the low-frequency difference between the photo and the image on a
+      ring just outside the region (skin and background around the mask, where the generator
+      reproduces its input) is carried into the region, fading with distance, so the paste
+      meets the photo without a seam or a colour cast;
+    - grain: where the photo's own finest detail (the Laplacian of the visible face around the
+      mask, inside ``face``, the face's outline, at the photo's resolution) is stronger than the
+      image's (a 128 px output scaled up to a large face is smooth), fine noise that adds what
+      is missing is added to the image's luminance.
+
+    ``scale`` is photo pixels per crop pixel; distances below are in crop pixels times it.
+    """
+    outside = (alpha <= 1e-3).astype(np.uint8)
+    inside = 1 - outside
+    unit = max(scale, 0.5)
+    ring_width = max(2, int(round(RING_PX * unit)))
+    ring = (cv2.dilate(inside, cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * ring_width + 1,) * 2)) > 0) & (outside > 0)
+    if ring.sum() < 10:
+        return generated
+    source = photo.astype(np.float32)
+    low = max(1.0, LOW_PASS_PX * unit)
+    difference = cv2.GaussianBlur(source, (0, 0), low) - cv2.GaussianBlur(generated, (0, 0), low)
+    weight = ring.astype(np.float32)
+    spread = SPREAD_PX * unit
+    carried = cv2.GaussianBlur(difference * weight[..., None], (0, 0), spread)
+    reach = cv2.GaussianBlur(weight, (0, 0), spread)
+    offset = np.where(reach[..., None] > 1e-4, carried / np.maximum(reach, 1e-4)[..., None], 0.0)
+    generated = generated + np.clip(offset, -MAX_OFFSET, MAX_OFFSET)
+
+    # Grain: the standard deviation of the luminance's Laplacian (the finest detail), estimated
+    # from its lower quartile of magnitudes (|x| of a normal variable has its 25th percentile at
+    # 0.3186 sigma): edges, lashes and a strap left in the ring are the upper values and do not
+    # count. Noise is scaled so that its own Laplacian adds what the image lacks.
+    def laplacian(gray):
+        return cv2.Laplacian(gray, cv2.CV_32F, ksize=1)
+
+    def grain(image, where):
+        gray = image @ np.array([0.299, 0.587, 0.114], np.float32)
+        values = np.abs(laplacian(gray)[where])
+        return float(np.percentile(values, 25)) / 0.3186 if values.size else 0.0
+    skin = cv2.dilate(inside, cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * 3 * ring_width + 1,) * 2)) > 0
+    skin &= outside > 0
+    if face is not None:
+        skin &= face
+    core = alpha > 0.98
+    if skin.sum() < 50 or core.sum() < 50:
+        return generated
+    wanted, has = grain(source, skin), grain(generated, core)
+    missing = np.sqrt(max(wanted ** 2 - has ** 2, 0.0))
+    if missing > 0.5:
+        noise = np.random.default_rng(seed).standard_normal(alpha.shape).astype(np.float32)
+        noise = cv2.GaussianBlur(noise, (0, 0), GRAIN_SIGMA)
+        noise *= missing / max(float(laplacian(noise).std()), 1e-6)
+        generated = generated + noise[..., None]
+    return generated
 
 
 def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndarray:
@@ -306,7 +437,8 @@ def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.nda
     weight = np.zeros((shape[0], shape[1], 3), np.uint8)
     for result in results:
         paste(weight, FaceResult(result.face, result.crop,
-                                 np.ones(result.output.shape, np.float32), result.region))
+                                 np.ones(result.output.shape, np.float32), result.region),
+              match=False)
     return weight[..., 0].astype(np.float32) / 255.0
 
 
@@ -361,13 +493,21 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     return plan
 
 
+def region_path(target: Path) -> Path:
+    """Where ``--save-region`` writes a result's replaced region: beside it, as a PNG."""
+    return target.with_name(f"{target.stem}_region.png")
+
+
 def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None = None,
-                  side_by_side: bool = False, overwrite: bool = False) -> dict:
+                  side_by_side: bool = False, overwrite: bool = False,
+                  save_region: bool = False) -> dict:
     """Unmask photos and folders (see ``plan_outputs`` for where results go); returns
     {"written": [...], "failed": {path: reason}, "skipped": [...],
     "faces": {path: [what was done with each face]}}.
 
     A result file that exists already is left alone (the photo is skipped) unless ``overwrite``.
+    ``save_region`` also writes each result's replaced region (``region_path``: 255 where the
+    output replaced the photo wholly, 0 where the photo is untouched).
     A photo that fails for any reason is reported and the batch goes on.
     """
     from tqdm.auto import tqdm
@@ -388,6 +528,9 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
                 save_like(target, np.hstack([image, out]))
             else:
                 save_like(target, out, source)  # the photo's own mode, alpha and metadata
+            if save_region:
+                weight = pasted_region(image.shape, results)
+                write_image(region_path(target), np.round(weight * 255).astype(np.uint8))
             written.append(str(target))
             faces[str(photo)] = [r.outcome for r in results]
             untouched = [r.outcome for r in results if not r.changed]
@@ -426,6 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--side-by-side", action="store_true", help="write input | output")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace results that exist already (default: skip those photos)")
+    parser.add_argument("--save-region", action="store_true",
+                        help="also write each result's replaced region as <result>_region.png "
+                             "(white = replaced)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="faces per model call")
     parser.add_argument("--detector", choices=list(DETECTOR_CHOICES),
                         help="face detector (default: the run's predict_face_detector)")
@@ -446,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("model: %s", unmasker.model_file)
         unmasker.config.override(**flags)
         result = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
-                               args.overwrite)
+                               args.overwrite, args.save_region)
         for reason in result["failed"].values():
             print(f"failed: {reason}")
         outcomes = [o for found in result["faces"].values() for o in found]

@@ -340,22 +340,28 @@ def test_region_numbers(run64_mask, sample_faces):
     grow and feather widen it by what they say; a speck of mask is no mask."""
     from mask2face.faces import face_crop
     from mask2face.landmarks import EYES
-    from mask2face.predict import LOWER_FACE_GROWTH, Unmasker
+    from mask2face.predict import LOWER_FACE_GROWTH, Unmasker, eye_guard
     unmasker = Unmasker.load(run64_mask)
     size = unmasker.size
     photo, face = sample_faces["astronaut"]
     lm = face_crop(face.landmarks, size, unmasker.config.data.crop_margin).to_crop(face.landmarks)
     hull = _hull(lm, size)
-    # No mask head: exactly the lower face.
-    np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull)
-    # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH, below
-    # the eyes.
+    guard = eye_guard((size, size), lm)
+    # No mask head: exactly the lower face, kept off the eyes.
+    np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull * guard)
+    # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH, and
+    # never reaches the box over the eyes (down to the lowest eyelid point, the eyes' width
+    # and half an eye distance each side).
     everywhere = unmasker._region(lm, np.ones((size, size), np.float32), 0.0, 0.0)
     assert everywhere.sum() > hull.sum()
     ys, xs = np.nonzero(hull)
     reach = LOWER_FACE_GROWTH * size + 1
     ey, ex = np.nonzero(everywhere)
-    assert ey.min() > lm[EYES, 1].max() and ey.min() < ys.min()
+    lowest = int(np.ceil(lm[EYES, 1].max()))
+    eye_distance = np.hypot(*(lm[42:48].mean(0) - lm[36:42].mean(0)))
+    left, right = lm[EYES, 0].min() - 0.5 * eye_distance, lm[EYES, 0].max() + 0.5 * eye_distance
+    assert everywhere[:lowest + 2, int(np.floor(left)):int(np.ceil(right)) + 1].max() == 0
+    assert ey.min() < ys.min()
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
     assert ex.min() < xs.min() - reach / 2  # (the crop ends below the chin)
     # A predicted speck under MIN_MASK_SHARE of the lower face: left alone.
@@ -366,12 +372,17 @@ def test_region_numbers(run64_mask, sample_faces):
     grown = unmasker._region(lm, None, 0.0, 0.1)
     gy, gx = np.nonzero(grown)
     assert abs((gx.max() - gx.min()) - (xs.max() - xs.min()) - 2 * 0.1 * size) <= 2
-    # feather: a soft edge outside the hard region, full weight inside it.
+    # feather: a soft edge mostly outside the hard region, full weight inside it (away from
+    # the eyes' guard), nothing further out than about the feather's width.
     soft = unmasker._region(lm, None, 0.1, 0.0)
-    # (about 98 % at a straight edge of the mask, a little less at its sharp corners)
-    assert (soft[hull > 0] > 0.9).all() and np.median(soft[hull > 0]) > 0.99
+    inside = (hull > 0) & (guard == 1)
+    assert (soft[inside] > 0.9).all() and np.median(soft[inside]) > 0.99
     assert ((soft > 0.01) & (soft < 0.99)).sum() > 0
     assert soft[hull == 0].max() < 1.0 and (soft[hull == 0] > 0).any()
+    import cv2
+    reach = int(np.ceil(0.1 * size))
+    near = cv2.dilate(hull.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8))
+    assert soft[near == 0].max() < 0.01
 
 
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
@@ -401,7 +412,7 @@ def test_paste_blends_only_where_the_region_is_by_its_weight():
     region[8:24, 4:8] = 0.5  # a half-weight strip beside it
     output = np.full((32, 32, 3), 1.0, np.float32)  # white
     face = Face((18.0, 28.0, 50.0, 60.0), 1.0, np.zeros((68, 2), np.float32), "test")
-    paste(photo, FaceResult(face, crop, output, region))
+    paste(photo, FaceResult(face, crop, output, region), match=False)
     expected = np.full((100, 120), 40, np.uint8)
     expected[36:52, 26:42] = 255                         # crop (8..24) + shift (28, 18)
     expected[36:52, 22:26] = round(40 * 0.5 + 255 * 0.5)  # the half-weight strip
@@ -427,3 +438,70 @@ def test_grow_mask_grows_by_the_edge_band_exactly():
     assert (grown == 255).sum() == side * side
     assert (grown[10 - EDGE_BAND_PX:10 + EDGE_BAND_PX + 1,
                   12 - EDGE_BAND_PX:12 + EDGE_BAND_PX + 1] == 255).all()
+
+
+def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_photos,
+                                                           monkeypatch):
+    """A model whose head says "mask" everywhere and paints everything white: every photo pixel
+    in the box over the eyes (down to the lower eyelids) is exactly the input's."""
+    import cv2
+
+    from mask2face.landmarks import EYES
+    from mask2face.predict import Unmasker, paste
+    unmasker = Unmasker.load(run64_mask)
+
+    def white_everywhere(crops, generated=False):
+        n, s = len(crops), crops.shape[1]
+        return np.ones((n, s, s, 3), np.float32), np.ones((n, s, s), np.float32)
+    monkeypatch.setattr(unmasker, "run_model", white_everywhere)
+    photo = masked_photos["astronaut"]
+    results = unmasker.predict_faces(photo)
+    assert results and results[0].changed
+    out = photo.copy()
+    for result in results:
+        paste(out, result)
+    for result in results:
+        lm = result.crop.to_crop(result.face.landmarks)
+        eyes_box = np.zeros((result.crop.size,) * 2, np.uint8)
+        x0, x1 = int(lm[EYES, 0].min()), int(np.ceil(lm[EYES, 0].max()))
+        eyes_box[:int(np.ceil(lm[EYES, 1].max())) + 1, x0:x1 + 1] = 1
+        # the same box in the photo's pixels
+        inverse = result.crop.inverse
+        in_photo = cv2.warpAffine(eyes_box, inverse, (photo.shape[1], photo.shape[0]),
+                                  flags=cv2.INTER_NEAREST) > 0
+        assert in_photo.sum() > 100
+        np.testing.assert_array_equal(out[in_photo], photo[in_photo])
+    assert (out != photo).any()  # and the rest was painted
+
+
+def test_paste_meets_the_photo_without_a_seam_and_with_its_grain():
+    """match_photo: an output one shade off the photo and smooth, pasted into a grainy photo,
+    comes out without a step at the region's edge and with grain like the photo's."""
+    import cv2
+
+    from mask2face.predict import match_photo
+    rng = np.random.default_rng(0)
+    photo = np.clip(120 + rng.normal(0, 6, (200, 200, 1)) + np.zeros((1, 1, 3)), 0, 255)
+    photo = photo.astype(np.uint8)
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[60:140, 60:140] = 1.0
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)
+    generated = np.full((200, 200, 3), 150.0, np.float32)  # 30 levels brighter, no grain
+    matched = match_photo(photo, generated, alpha, 1.0)
+    blended = photo * (1 - alpha[..., None]) + matched * alpha[..., None]
+    plain = photo * (1 - alpha[..., None]) + generated * alpha[..., None]
+    edge = (alpha > 0.3) & (alpha < 0.7)
+
+    def step(image):  # mean brightness just inside the edge against the photo's own level
+        return abs(float(image[edge].mean()) - 120.0)
+    assert step(plain) > 10 and step(blended) < 4
+    core = alpha > 0.99
+
+    def lap_std(image):
+        gray = image.mean(axis=-1).astype(np.float32)
+        return float(cv2.Laplacian(gray, cv2.CV_32F, ksize=1)[core].std())
+    real = lap_std(photo.astype(np.float32))
+    assert lap_std(plain) < 0.1 * real
+    assert 0.5 * real < lap_std(blended) < 1.5 * real
+    # nothing outside the region is looked at as the output: only where alpha > 0 is pasted
+    assert np.isfinite(matched).all()
