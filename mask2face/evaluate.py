@@ -107,11 +107,13 @@ def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
     metrics.json.
     """
     from mask2face.images import read_image, write_image
-    from mask2face.pairs import list_pairs, mask_kinds
+    from mask2face.pairs import list_pairs, mask_kinds, photo_sources
 
     pairs = list_pairs(test_dir)
     count = min(limit, len(pairs)) if limit else len(pairs)
     kinds = mask_kinds(test_dir)
+    sources = photo_sources(test_dir)
+    by_source: dict[str, dict[str, list[float]]] = {}
     by_kind: dict[str, list[dict]] = {}
     size = unmasker.size
     rows = {"model": [], "masked input": [], "telea": []}
@@ -152,6 +154,16 @@ def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
             if meter is not None:
                 for name, distance in meter.distances(clean[j], versions).items():
                     people[name].append(distance)
+            source = sources.get(Path(pairs.inputs[idx[j]]).stem)
+            if source:
+                row = by_source.setdefault(source, {"psnr_mask": [], "detail_mask": [],
+                                                    "identity_distance": [],
+                                                    "masked_identity_distance": []})
+                row["psnr_mask"].append(rows["model"][-1]["psnr_mask"])
+                row["detail_mask"].append(detail["model"][-1])
+                if meter is not None:
+                    row["identity_distance"].append(people["model"][-1])
+                    row["masked_identity_distance"].append(people["masked input"][-1])
             if predicted is not None:
                 ious.append(iou(predicted[j] > 0.5, regions[j]))
             if len(grid) < GRID_ROWS:
@@ -172,6 +184,16 @@ def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
     metrics["psnr_cap_db"] = PSNR_CAP_DB
     metrics["by_mask_kind"] = {kind: {**_mean(values), "pairs": len(values)}
                                for kind, values in sorted(by_kind.items())}
+    metrics["by_source"] = {
+        source: {"pairs": len(row["psnr_mask"]), "psnr_mask": float(np.mean(row["psnr_mask"])),
+                 "detail_mask": float(np.nanmedian(row["detail_mask"])),
+                 **({"identity_distance": float(np.median(row["identity_distance"])),
+                     "same_person": float(np.mean(np.array(row["identity_distance"])
+                                                  < SAME_PERSON)),
+                     "masked_identity_distance": float(np.median(
+                         row["masked_identity_distance"]))}
+                    if row["identity_distance"] else {})}
+        for source, row in sorted(by_source.items())}
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,6 +231,16 @@ def report_markdown(metrics: dict, test_dir: str) -> str:
         who = (f"{m['identity_distance']:.3f} | {m['same_person']:.1%}"
                if "identity_distance" in m else "not measured | not measured")
         lines.append(f"| {labels[name]} | {who} | {m['detail_mask']:.2f} |")
+    if len(metrics.get("by_source", {})) > 1:
+        lines += ["", "Per photo set (model):", "", "| photos | pairs | PSNR mask dB | detail in "
+                  "mask | identity distance | same person | masked input's distance |",
+                  "|---|---|---|---|---|---|---|"]
+        for source, m in metrics["by_source"].items():
+            who = (f"{m['identity_distance']:.3f} | {m['same_person']:.1%} | "
+                   f"{m['masked_identity_distance']:.3f}" if "identity_distance" in m
+                   else "| |")
+            lines.append(f"| {source} | {m['pairs']} | {m['psnr_mask']:.2f} | "
+                         f"{m['detail_mask']:.2f} | {who} |")
     model = metrics["model"]
     lines += ["", f"Model time: {model['ms_per_face']:.1f} ms per face (model only, batched)."]
     if "mask_iou" in model:

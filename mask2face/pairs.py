@@ -108,6 +108,20 @@ def mask_kinds(split_dir: str | Path) -> dict[str, str]:
     return kinds
 
 
+def photo_sources(split_dir: str | Path) -> dict[str, str]:
+    """Pair id -> the photo set it came from, from the manifest (empty if none): the folder
+    holding the person folders (LFW's ``lfw-deepfunneled``) or, for a photo that is its own
+    identity, the folder holding the photo (``utkface-train``)."""
+    sources = {}
+    for record in read_manifest(Path(split_dir).parent):
+        source = record.get("source")
+        if isinstance(source, str) and source:
+            path = Path(source)
+            own = str(record.get("identity", "")) == path.stem
+            sources[record["id"]] = (path.parent if own else path.parent.parent).name
+    return sources
+
+
 def drop_torn_last_line(path: Path) -> None:
     """Cut a last line that a kill left half-written (every complete line ends with a newline):
     the photo it belonged to is then redone."""

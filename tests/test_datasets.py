@@ -166,3 +166,16 @@ def test_flat_folder_photos_are_each_their_own_identity_and_sources_join_with_pa
     joined = test_people(f"{people}{os.pathsep}{flat}")
     assert alone and alone == {i for i in joined if i.startswith("person")}
     assert joined - alone  # and the flat folder's photos are split by photo
+
+
+def test_photo_sources_name_the_photo_set_of_each_pair(tmp_path):
+    import json
+
+    from mask2face.pairs import photo_sources
+    records = [{"id": "000001_0", "source": "x/lfw-deepfunneled/Ada/Ada_0001.jpg",
+                "identity": "Ada"},
+               {"id": "000002_0", "source": "x/utkface-train/30_1_2_2017.jpg",
+                "identity": "30_1_2_2017"}]
+    (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert photo_sources(tmp_path / "test") == {"000001_0": "lfw-deepfunneled",
+                                                "000002_0": "utkface-train"}

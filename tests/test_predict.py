@@ -505,3 +505,19 @@ def test_paste_meets_the_photo_without_a_seam_and_with_its_grain():
     assert 0.5 * real < lap_std(blended) < 1.5 * real
     # nothing outside the region is looked at as the output: only where alpha > 0 is pasted
     assert np.isfinite(matched).all()
+
+
+def test_a_side_view_is_left_alone_and_says_why(sample_faces):
+    """A face whose nose tip sits at the jaw's edge (turned far beyond the training faces) is a
+    side view; the sample faces are not."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import JAW, NOSE_TIP
+    from mask2face.predict import FaceResult, side_view
+    for photo, face in sample_faces.values():
+        lm = face_crop(face.landmarks, 128).to_crop(face.landmarks)
+        assert not side_view(lm)
+        turned = lm.copy()
+        turned[NOSE_TIP, 0] = lm[JAW, 0].min() + 0.05 * (lm[JAW, 0].max() - lm[JAW, 0].min())
+        assert side_view(turned)
+        result = FaceResult(face, None, np.zeros((4, 4, 3)), np.zeros((4, 4)), "side view")
+        assert result.outcome == "left untouched: side view"
