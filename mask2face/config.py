@@ -187,7 +187,7 @@ class PredictConfig:
         "blaze>mtcnn", "Detector for prediction: blaze (BlazeFace on the padded photo) finds "
         "98 % of real masked faces at ~20 ms a photo, mtcnn where it finds nothing; see the "
         "README's detector table", choices=DETECTOR_CHOICES)
-    feather: float = _key(0.04, "Width of the blended edge when pasting back (share of the crop)",
+    feather: float = _key(0.03, "Width of the blended edge when pasting back (share of the crop)",
                           min=0.0, max=0.3)
     region_grow: float = _key(0.0, "Grow the predicted mask region by this share of the crop "
                                    "before pasting: covers a mask edge the model missed",

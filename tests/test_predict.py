@@ -340,7 +340,7 @@ def test_region_numbers(run64_mask, sample_faces):
     grow and feather widen it by what they say; a speck of mask is no mask."""
     from mask2face.faces import face_crop
     from mask2face.landmarks import EYES
-    from mask2face.predict import LOWER_FACE_GROWTH, Unmasker, eye_guard
+    from mask2face.predict import EYE_GUARD_SIDES, LOWER_FACE_GROWTH, Unmasker, eye_guard
     unmasker = Unmasker.load(run64_mask)
     size = unmasker.size
     photo, face = sample_faces["astronaut"]
@@ -350,18 +350,19 @@ def test_region_numbers(run64_mask, sample_faces):
     # No mask head: exactly the lower face, kept off the eyes.
     np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull * guard)
     # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH, and
-    # never reaches the box over the eyes (down to the lowest eyelid point, the eyes' width
-    # and half an eye distance each side).
+    # never reaches a box over each eye (down to its lowest eyelid point, its width and
+    # EYE_GUARD_SIDES of the eye distance each side) or above the eyes' top.
     everywhere = unmasker._region(lm, np.ones((size, size), np.float32), 0.0, 0.0)
     assert everywhere.sum() > hull.sum()
     ys, xs = np.nonzero(hull)
     reach = LOWER_FACE_GROWTH * size + 1
     ey, ex = np.nonzero(everywhere)
-    lowest = int(np.ceil(lm[EYES, 1].max()))
     eye_distance = np.hypot(*(lm[42:48].mean(0) - lm[36:42].mean(0)))
-    left, right = lm[EYES, 0].min() - 0.5 * eye_distance, lm[EYES, 0].max() + 0.5 * eye_distance
-    assert everywhere[:lowest + 2, int(np.floor(left)):int(np.ceil(right)) + 1].max() == 0
-    assert ey.min() < ys.min()
+    for eye in (slice(36, 42), slice(42, 48)):
+        left = int(np.floor(lm[eye, 0].min() - EYE_GUARD_SIDES * eye_distance))
+        right = int(np.ceil(lm[eye, 0].max() + EYE_GUARD_SIDES * eye_distance))
+        assert everywhere[:int(np.ceil(lm[eye, 1].max())) + 2, left:right + 1].max() == 0
+    assert ey.min() >= np.floor(lm[EYES, 1].min()) and ey.min() < ys.min()
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
     assert ex.min() < xs.min() - reach / 2  # (the crop ends below the chin)
     # A predicted speck under MIN_MASK_SHARE of the lower face: left alone.
@@ -446,7 +447,6 @@ def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_ph
     in the box over the eyes (down to the lower eyelids) is exactly the input's."""
     import cv2
 
-    from mask2face.landmarks import EYES
     from mask2face.predict import Unmasker, paste
     unmasker = Unmasker.load(run64_mask)
 
@@ -463,8 +463,9 @@ def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_ph
     for result in results:
         lm = result.crop.to_crop(result.face.landmarks)
         eyes_box = np.zeros((result.crop.size,) * 2, np.uint8)
-        x0, x1 = int(lm[EYES, 0].min()), int(np.ceil(lm[EYES, 0].max()))
-        eyes_box[:int(np.ceil(lm[EYES, 1].max())) + 1, x0:x1 + 1] = 1
+        for eye in (slice(36, 42), slice(42, 48)):  # each eye, from the top down to its lids
+            x0, x1 = int(lm[eye, 0].min()), int(np.ceil(lm[eye, 0].max()))
+            eyes_box[:int(np.ceil(lm[eye, 1].max())) + 1, x0:x1 + 1] = 1
         # the same box in the photo's pixels
         inverse = result.crop.inverse
         in_photo = cv2.warpAffine(eyes_box, inverse, (photo.shape[1], photo.shape[0]),
