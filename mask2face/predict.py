@@ -53,14 +53,10 @@ LOWER_FACE_GROWTH = 0.3
 EYE_GUARD = 0
 EYE_GUARD_SIDES = 0.15
 EYE_RAMP = 1
-# Matching a paste to its photo (match_photo), in crop pixels: the ring around the region
-# whose colour is carried in, the low pass the colour is compared at, how far into the region
-# it is carried, and the largest shift in levels; the blur that gives the added grain its
-# grain size (photo pixels).
+# Matching a paste's grain to its photo (match_photo): the grain is measured on the face within
+# 3 x RING_PX crop pixels around the region; the blur that gives the added noise its grain size
+# (photo pixels).
 RING_PX = 3
-LOW_PASS_PX = 2.0
-SPREAD_PX = 10.0
-MAX_OFFSET = 40.0
 GRAIN_SIGMA = 0.5
 # The mask head's probability: a region grows from where it is over the second threshold
 # through everything connected to it over the first.
@@ -451,42 +447,25 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
 def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
                 scale: float, face: np.ndarray | None = None,
                 visible: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
-    """The generator's image (float, 0-255, warped onto ``photo``'s pixels), made to look like
-    the photo where it will be pasted (``alpha`` > 0):
+    """The generator's image (float, 0-255, warped onto ``photo``'s pixels) with the photo's
+    grain: where the photo's own finest detail (the Laplacian of the visible face around the
+    mask, inside ``face``, the face's outline, at the photo's resolution) is stronger than the
+    image's (a 128 px output scaled up to a large face is smooth), fine noise that adds what is
+    missing is added to the image's luminance.
 
-    - colour and brightness: the low-frequency difference between the photo and the image on a
-      ring just outside the region (skin and background around the mask, where the generator
-      reproduces its input) is carried into the region, fading with distance, so the paste
-      meets the photo without a seam or a colour cast;
-    - grain: where the photo's own finest detail (the Laplacian of the visible face around the
-      mask, inside ``face``, the face's outline, at the photo's resolution) is stronger than the
-      image's (a 128 px output scaled up to a large face is smooth), fine noise that adds what
-      is missing is added to the image's luminance.
+    ``scale`` is photo pixels per crop pixel; the ring of face the grain is measured on is
+    RING_PX crop pixels times it around the region. ``visible`` (where given) marks the photo
+    pixels that may serve as a reference: not a part of the mask left outside the region.
 
-    ``scale`` is photo pixels per crop pixel; distances below are in crop pixels times it.
-    ``visible`` (where given) marks the photo pixels that may serve as a reference: not a part
-    of the mask left outside the region (its top edge under the eyes), whose colour would
-    otherwise be carried in.
+    Colour is left as the generator made it: carrying the low-frequency difference between
+    photo and image on a ring around the region into it (a seam correction) tinted the lower
+    face grey or green on the dev sheets wherever the ring held a remnant of the mask, the
+    background or a shadow, while the generator's own colour already continues the face.
     """
     outside = (alpha <= 1e-3).astype(np.uint8)
     inside = 1 - outside
-    unit = max(scale, 0.5)
-    ring_width = max(2, int(round(RING_PX * unit)))
-    ring = (cv2.dilate(inside, cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (2 * ring_width + 1,) * 2)) > 0) & (outside > 0)
-    if visible is not None:
-        ring &= visible
-    if ring.sum() < 10:
-        return generated
+    ring_width = max(2, int(round(RING_PX * max(scale, 0.5))))
     source = photo.astype(np.float32)
-    low = max(1.0, LOW_PASS_PX * unit)
-    difference = cv2.GaussianBlur(source, (0, 0), low) - cv2.GaussianBlur(generated, (0, 0), low)
-    weight = ring.astype(np.float32)
-    spread = SPREAD_PX * unit
-    carried = cv2.GaussianBlur(difference * weight[..., None], (0, 0), spread)
-    reach = cv2.GaussianBlur(weight, (0, 0), spread)
-    offset = np.where(reach[..., None] > 1e-4, carried / np.maximum(reach, 1e-4)[..., None], 0.0)
-    generated = generated + np.clip(offset, -MAX_OFFSET, MAX_OFFSET)
 
     # Grain: the standard deviation of the luminance's Laplacian (the finest detail), estimated
     # from its lower quartile of magnitudes (|x| of a normal variable has its 25th percentile at
