@@ -516,3 +516,31 @@ def test_a_side_view_is_left_alone_and_says_why(sample_faces):
         assert side_view(turned)
         result = FaceResult(face, None, np.zeros((4, 4, 3)), np.zeros((4, 4)), "side view")
         assert result.outcome == "left untouched: side view"
+
+
+def test_save_region_writes_what_was_replaced_beside_the_result(tmp_path, run64, masked_photos):
+    from mask2face.images import read_image
+    from mask2face.predict import Unmasker, predict_files, region_path
+    unmasker = Unmasker.load(run64, detector="hog+mtcnn")
+    photo = tmp_path / "a.png"
+    Image.fromarray(masked_photos["astronaut"]).save(photo)
+    result = predict_files(unmasker, [str(photo)], str(tmp_path / "out.png"), save_region=True)
+    assert result["written"] == [str(tmp_path / "out.png")]
+    region = read_image(region_path(tmp_path / "out.png"))
+    out, original = read_image(tmp_path / "out.png"), masked_photos["astronaut"]
+    changed = np.any(out != original, axis=2)
+    weight = region if region.ndim == 2 else region[..., 0]
+    assert weight.shape == original.shape[:2] and weight.max() == 255
+    assert not changed[weight == 0].any()  # nothing outside the saved region was touched
+
+
+def test_a_region_running_into_the_crop_edge_is_reported_as_partly_unmasked():
+    from mask2face.predict import FaceResult
+    region = np.zeros((64, 64), np.float32)
+    region[30:50, 10:54] = 1.0
+    inside = FaceResult(None, None, np.zeros((64, 64, 3)), region)
+    assert inside.outcome == "unmasked" and not inside.reaches_crop_edge
+    region = region.copy()
+    region[30:, 10:54] = 1.0  # a gaiter going on past the bottom of the crop
+    below = FaceResult(None, None, np.zeros((64, 64, 3)), region)
+    assert below.reaches_crop_edge and below.outcome.startswith("partly unmasked")
