@@ -131,7 +131,6 @@ class CriticTraining(keras.Model):
         self.identity_weight = float(identity_weight)
         self.perceptual_weight = float(perceptual_weight)
         # The terms' own values, logged each epoch (history.csv): the learning curves.
-        self.trackers = {}
         if discriminator is not None:
             self.g_adversarial_tracker = keras.metrics.Mean(name="g_adversarial")
             self.feature_matching_tracker = keras.metrics.Mean(name="feature_matching")

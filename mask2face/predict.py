@@ -357,39 +357,6 @@ def eye_guard(shape: Sequence[int], landmarks_in_crop: np.ndarray) -> np.ndarray
     return np.clip((distance - 1.0) / EYE_RAMP, 0.0, 1.0).astype(np.float32)
 
 
-def hysteresis(probability: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
-    """Pixels over the low threshold that are connected (8-neighbour) to one over the high."""
-    low, high = thresholds
-    weak = (probability > low).astype(np.uint8)
-    count, labels = cv2.connectedComponents(weak, connectivity=8)
-    if count <= 1:
-        return weak > 0
-    strong = np.unique(labels[(probability > high) & (weak > 0)])
-    return np.isin(labels, strong[strong > 0])
-
-
-def eye_guard(shape: Sequence[int], landmarks_in_crop: np.ndarray) -> np.ndarray:
-    """(S, S) float weight that a region is multiplied by: 0 over the eyes and everything above
-    them (brows, glasses, forehead) down to the lowest eyelid point (and EYE_GUARD rows more),
-    across the eyes' width grown by EYE_GUARD_SIDES of the eye distance on each side; rising to
-    1 over EYE_RAMP pixels around that box, whose first pixel still weighs 0: the paste's
-    bilinear warp reads at most one pixel further, so nothing in the box is ever replaced; ear
-    loops beside the eyes stay replaceable. The crop is eye-levelled: the box is upright."""
-    eyes = landmarks_in_crop[EYES]
-    eye_distance = float(np.hypot(*(eye_centres(landmarks_in_crop)[1]
-                                    - eye_centres(landmarks_in_crop)[0])))
-    side = EYE_GUARD_SIDES * eye_distance
-    x0 = int(np.floor(eyes[:, 0].min() - side))
-    x1 = int(np.ceil(eyes[:, 0].max() + side))
-    bottom = int(np.ceil(eyes[:, 1].max())) + EYE_GUARD
-    outside = np.ones(shape[:2], np.uint8)
-    outside[:max(bottom + 1, 0), max(x0, 0):max(x1 + 1, 0)] = 0
-    if outside.all():
-        return np.ones(shape[:2], np.float32)
-    distance = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
-    return np.clip((distance - 1.0) / EYE_RAMP, 0.0, 1.0).astype(np.float32)
-
-
 def with_generator_output(model: "keras.Model") -> "keras.Model":
     """The model with its generator's image, before the model keeps the input outside its own
     mask (MaskComposite), as a third output "generated"; a model without that step as it is."""
