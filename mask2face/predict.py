@@ -114,8 +114,18 @@ def load_model(model_file: Path) -> keras.Model:
     """Load a model file with safe_mode on (a model file cannot run code)."""
     import keras
 
+    import zipfile
+
     import mask2face.losses  # noqa: F401  registers the custom objects
     import mask2face.model  # noqa: F401
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        broken = str(e) or type(e).__name__
+    if broken is not None:
+        raise ModelFileError(f"{model_file} is damaged (not a whole .keras file: {broken}); "
+                             f"copy or export it again")
     try:
         return keras.models.load_model(model_file, safe_mode=True, compile=False)
     except Exception as e:  # corrupt zip, another Keras version, unsafe content ...
@@ -496,9 +506,14 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     already inside that output folder are never read as inputs.
 
     Raises:
-        UsageError: no photos, a folder output named like a file, or an output that would
-            overwrite an input photo.
+        UsageError: no photos, a loop of symbolic links, a folder output named like a file, or
+            an output that would overwrite an input photo.
     """
+    for given in inputs:
+        try:
+            Path(given).resolve()
+        except (RuntimeError, OSError) as e:  # Python 3.11 says RuntimeError, 3.13 OSError
+            raise UsageError(f"{given}: a loop of symbolic links ({e})") from None
     items = list_photos(inputs)
     single = len(items) == 1 and not Path(inputs[0]).is_dir()
     if not single:

@@ -118,12 +118,33 @@ def test_missing_or_corrupt_model_is_exit_2(tmp_path, run64):
     broken.mkdir()
     (broken / "model.keras").write_bytes(b"not a zip")
     (broken / "config.json").write_text((run64 / "config.json").read_text())
-    with pytest.raises(ModelFileError, match="cannot load"):
-        from mask2face.predict import Unmasker
+    from mask2face.predict import Unmasker
+    with pytest.raises(ModelFileError, match="damaged"):
+        Unmasker.load(broken)
+    # A copy cut off half-way is damaged too, not "not found".
+    whole = (run64 / "model.keras").read_bytes()
+    (broken / "model.keras").write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(ModelFileError, match=r"model\.keras is damaged.*export it again"):
         Unmasker.load(broken)
     result = subprocess.run([sys.executable, "-m", "mask2face.predict", str(photo), "--model",
                              str(broken)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "damaged" in result.stderr and "not found" not in result.stderr.lower()
+
+
+def test_a_loop_of_symbolic_links_is_one_line_exit_2(tmp_path):
+    import os
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    os.symlink(b, a)
+    os.symlink(a, b)
+    from mask2face.errors import UsageError
+    from mask2face.predict import plan_outputs
+    with pytest.raises(UsageError, match="loop of symbolic links"):
+        plan_outputs([str(a)])
+    result = subprocess.run([sys.executable, "-m", "mask2face.predict", str(a)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "loop of symbolic links" in result.stderr
 
 
 def test_models_predict_with_their_own_sizes(tmp_path, run64, masked_photos):
