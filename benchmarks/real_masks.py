@@ -175,9 +175,9 @@ def drawn_masks(unmasker, folder: Path, count: int, seed: int) -> None:
         eyes = eye_regions(clean.shape, landmarks)
         change = np.abs(out.astype(np.float32) - masked.astype(np.float32)).mean(axis=-1)
         eyes_changed.append(float(change[eyes].mean()) > EYE_CHANGE_LEVELS)
-        for name, image in (("result", out), ("masked photo", masked)):
-            people[name].append(float(np.linalg.norm(meter.descriptor(image, shape)
-                                                     - meter.descriptor(clean, shape))))
+        for name, distance in meter.distances(clean, {"result": out, "masked photo": masked},
+                                              shape).items():
+            people[name].append(distance)
     thin = [f["thin"] for f in figures if f["thin"] is not None]
     print(f"drawn masks ({folder}, {len(chosen)} pairs through predict): no face found in "
           f"{missed}")

@@ -65,23 +65,25 @@ class IdentityMeter:
         """The 128-d descriptor of the face at ``shape`` in an RGB uint8 image."""
         return np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(image), shape))
 
-    def distances(self, clean: np.ndarray, versions: dict[str, np.ndarray]) -> dict[str, float]:
+    def distances(self, clean: np.ndarray, versions: dict[str, np.ndarray],
+                  shape: "dlib.full_object_detection | None" = None) -> dict[str, float]:
         """Identity distance of each version of a face to the clean face, all measured with the
-        clean face's landmarks. Images are RGB uint8, or float in [0, 1]."""
+        clean face's landmarks (``shape``, found here when not given). Images are RGB uint8, or
+        float in [0, 1]."""
         def as_uint8(image):
             if image.dtype == np.uint8:
                 return image
             return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
         clean = as_uint8(clean)
-        shape = self.landmarks(clean)
+        shape = shape or self.landmarks(clean)
         reference = self.descriptor(clean, shape)
         return {name: float(np.linalg.norm(self.descriptor(as_uint8(image), shape) - reference))
                 for name, image in versions.items()}
 
 
 def laplacian_variance(image: np.ndarray, where: np.ndarray) -> float:
-    """Variance of the (4-neighbour) Laplacian of the image's luminance over the pixels ``where`` is true
-    (images uint8 or float in [0, 1]); NaN where nothing is selected."""
+    """Variance of the (4-neighbour) Laplacian of the image's luminance over the pixels
+    ``where`` is true (images uint8 or float in [0, 1]); NaN where nothing is selected."""
     gray = image.astype(np.float32)
     if image.dtype == np.uint8:
         gray /= 255.0

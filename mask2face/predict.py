@@ -112,9 +112,9 @@ def find_model(model: str | Path | None, model_dir: str = "models") -> tuple[Pat
 
 def load_model(model_file: Path) -> keras.Model:
     """Load a model file with safe_mode on (a model file cannot run code)."""
-    import keras
-
     import zipfile
+
+    import keras
 
     import mask2face.losses  # noqa: F401  registers the custom objects
     import mask2face.model  # noqa: F401
@@ -381,8 +381,8 @@ def with_generator_output(model: "keras.Model") -> "keras.Model":
 
 def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
     """Blend a face's output into the photo in place, only where its region is > 0; only the
-    face's bounding box is warped. ``match`` matches the output's colour and grain to the
-    photo around it first (``match_photo``)."""
+    face's bounding box is warped. ``match`` gives the output the photo's grain first
+    (``match_photo``)."""
     size = result.crop.size
     inverse = result.crop.inverse
     corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
@@ -405,7 +405,6 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
         return
     generated = generated * 255.0
     if match:
-        # Photo pixels per crop pixel: how far the crop was scaled to fit the face.
         face = np.zeros(alpha.shape, np.uint8)
         hull = cv2.convexHull(np.round(result.face.landmarks - [x0, y0]).astype(np.int32))
         cv2.fillConvexPoly(face, hull, 1)
@@ -414,8 +413,8 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
             visible = cv2.warpAffine(result.mask.astype(np.float32), shifted, box,
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                      borderValue=0) <= MASK_THRESHOLDS[0]
-        generated = match_photo(region, generated, alpha, float(np.hypot(*inverse[:, 0])),
-                                face > 0, visible)
+        scale = float(np.hypot(*inverse[:, 0]))  # photo pixels per crop pixel
+        generated = match_photo(region, generated, alpha, scale, face > 0, visible)
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
@@ -542,6 +541,12 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     return plan
 
 
+def count_unmasked(outcomes: Sequence[str]) -> tuple[int, int]:
+    """(faces changed, of which partly unmasked) among faces' outcomes (``FaceResult.outcome``)."""
+    partly = sum(o.startswith("partly") for o in outcomes)
+    return outcomes.count("unmasked") + partly, partly
+
+
 def region_path(target: Path) -> Path:
     """Where ``--save-region`` writes a result's replaced region: beside it, as a PNG."""
     return target.with_name(f"{target.stem}_region.png")
@@ -597,8 +602,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
         log.info("%d result%s already there, left as %s (--overwrite replaces them)",
                  len(skipped), "s" * (len(skipped) != 1), "they are" if len(skipped) > 1 else "it is")
     outcomes = [o for found in faces.values() for o in found]
-    changed = sum(o == "unmasked" or o.startswith("partly") for o in outcomes)
-    partly = sum(o.startswith("partly") for o in outcomes)
+    changed, partly = count_unmasked(outcomes)
     log.info("%d written, %d failed; faces: %d found, %d unmasked (%d partly: the mask goes on "
              "past the face's crop), %d left untouched", len(written), len(failed),
              len(outcomes), changed, partly, len(outcomes) - changed)
@@ -647,10 +651,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for reason in result["failed"].values():
             print(f"failed: {reason}")
         outcomes = [o for found in result["faces"].values() for o in found]
-        partly = sum(o.startswith("partly") for o in outcomes)
+        unmasked, partly = count_unmasked(outcomes)
         print(json.dumps({"written": len(result["written"]), "failed": len(result["failed"]),
                           "skipped": len(result["skipped"]),
-                          "faces": len(outcomes), "unmasked": outcomes.count("unmasked") + partly,
+                          "faces": len(outcomes), "unmasked": unmasked,
                           "partly": partly, "model": str(unmasker.model_file)}))
         return 1 if result["failed"] else 0
 

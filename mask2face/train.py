@@ -419,13 +419,13 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
             if val_pairs else None
         with strategy.scope():
             model = compiled_model(config, max(1, -(-len(train_pairs) // batch)) * t.epochs)
+        generator = generator_of(model)  # the network saved as model.keras
         if t.init_from and not resume:  # a resumed run restores its own weights
-            _start_from(generator_of(model), t.init_from)
+            _start_from(generator, t.init_from)
         # Saved once the model is built: a setting that cannot be built leaves no run behind.
         config.save(run / "config.json")
         log.info("model: %.2fM parameters, %.1f GFLOP per image forward",
-                 generator_of(model).count_params() / 1e6,
-                 forward_flops(generator_of(model)) / 1e9)
+                 generator.count_params() / 1e6, forward_flops(generator) / 1e9)
         # A run with critics keeps its latest epoch: the reconstruction loss, which is lowest
         # for the blurred average face, is not what it is trained to get better at.
         monitor = None if uses_critics(config) else "val_loss" if val_ds is not None else "loss"

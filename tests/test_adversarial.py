@@ -2,15 +2,11 @@
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_train import SIZE, Killed, kill_after, tiny_config, write_pairs
+from tests.test_train import Killed, SIZE, kill_after, tiny_config, train_tiny_with_cli, write_pairs
 
 
 def test_hinge_and_feature_matching_on_numbers_worked_by_hand():
@@ -143,18 +139,9 @@ def test_adversarial_run_resumes_both_networks_and_the_optimizer_exactly(tmp_pat
 @pytest.mark.slow
 def test_cli_trains_the_adversarial_term_on_jax(tmp_path):
     pytest.importorskip("jax")
-    pairs = write_pairs(tmp_path / "pairs")
-    config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({
+    rows = train_tiny_with_cli(tmp_path, "jax", {
         "model": {"filters": [8, 16, 32], "kernels": [3, 3, 3]},
         "training": {"preview_count": 1, "validation_fraction": 0.25,
-                     "adversarial_weight": 0.1, "feature_matching_weight": 1.0}}))
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    result = subprocess.run(
-        [sys.executable, "-m", "mask2face.train", "--config", str(config), "--data", str(pairs),
-         "--model-dir", str(tmp_path / "run"), "--image-size", str(SIZE), "--epochs", "2",
-         "--batch-size", "4"], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+                     "adversarial_weight": 0.1, "feature_matching_weight": 1.0}})
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert all(np.isfinite(float(r["d_loss"])) and float(r["d_loss"]) > 0 for r in rows)

@@ -157,22 +157,28 @@ def test_killed_run_resumes_and_history_continues(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_cli_trains_the_same_tiny_model_on_each_backend(tmp_path, backend):
-    pytest.importorskip(backend)
+def train_tiny_with_cli(tmp_path, backend: str, settings: dict) -> list[dict]:
+    """Train a tiny model for 2 epochs with ``python -m mask2face.train`` on ``backend``, the
+    configuration's sections ``settings``; returns the rows of its history.csv."""
     import os
     pairs = write_pairs(tmp_path / "pairs")
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({
-        "model": {"architecture": "resnet", "filters": [8, 16, 32], "kernels": [3, 3, 3]},
-        "training": {"preview_count": 1, "validation_fraction": 0.25}}))
+    config.write_text(json.dumps(settings))
     env = {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run(
         [sys.executable, "-m", "mask2face.train", "--config", str(config), "--data", str(pairs),
          "--model-dir", str(tmp_path / "run"), "--image-size", str(SIZE), "--epochs", "2",
          "--batch-size", "4"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    return list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_cli_trains_the_same_tiny_model_on_each_backend(tmp_path, backend):
+    pytest.importorskip(backend)
+    rows = train_tiny_with_cli(tmp_path, backend, {
+        "model": {"architecture": "resnet", "filters": [8, 16, 32], "kernels": [3, 3, 3]},
+        "training": {"preview_count": 1, "validation_fraction": 0.25}})
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     assert (tmp_path / "run" / "model.keras").exists()
