@@ -22,6 +22,9 @@ written in ``keras.ops`` alone, so it trains on TensorFlow and JAX alike, and th
 (``BackupAndRestore``) holds both networks and the optimizer's state for both: a resumed run
 continues the game where it stopped.
 
+The critics judge the result inside the mask drawn on the pair, with the real face around it
+(``judged_inside``): the part predict repaints, and nothing else.
+
 Only the generator is saved as ``model.keras``: predict never needs the discriminator.
 """
 
@@ -150,6 +153,9 @@ class CriticTraining(keras.Model):
             return loss
         target = y["image"] if isinstance(y, dict) else y
         image = y_pred["image"] if isinstance(y_pred, dict) else y_pred
+        if target.shape[-1] == 4:  # the mask drawn on the pair: judge the result inside it
+            image = judged_inside(image, ops.cast(target[..., :3], image.dtype),
+                                  ops.cast(target[..., 3:], image.dtype))
         target = ops.cast(target[..., :3], image.dtype)
         if self.discriminator is not None:
             loss = loss + self._adversarial_terms(ops.cast(ops.convert_to_tensor(x), image.dtype),
@@ -186,6 +192,16 @@ class CriticTraining(keras.Model):
         self.identity_tracker.update_state(identity)
         self.perceptual_tracker.update_state(perceptual)
         return self.identity_weight * identity + self.perceptual_weight * perceptual
+
+
+def judged_inside(image: Tensor, target: Tensor, region: Tensor) -> Tensor:
+    """What the critics see: the result inside the drawn mask, the real face everywhere else.
+
+    Outside the mask real and result then agree, so the discriminator and dlib's network can
+    only judge (and push) the repainted part, and none of their gradient reaches pixels the
+    paste keeps from the photo; the first critic runs, judging the whole crop, pulled the
+    mask's own colour back into the face."""
+    return image * region + target * (1.0 - region)
 
 
 def generator_of(model: keras.Model) -> keras.Model:

@@ -72,6 +72,33 @@ def test_one_loss_gives_each_network_its_own_gradient():
     assert float(total) == pytest.approx(float(reconstruction + d_only), rel=1e-5)
 
 
+def test_critics_judge_only_the_drawn_mask():
+    """With the pair's mask in the target (rgb + mask), the discriminator sees the real face
+    outside the mask: no critic gradient reaches the output's pixels there."""
+    tf = pytest.importorskip("tensorflow")
+    import keras
+
+    from mask2face.adversarial import CriticTraining, make_discriminator
+    inputs = keras.Input((SIZE, SIZE, 3))
+    generator = keras.Model(inputs, {"image": keras.layers.Identity()(inputs)})
+    model = CriticTraining(generator, make_discriminator(SIZE, filters=(8, 16)), 1.0, 1.0)
+    model.compile(loss={"image": lambda y, p: tf.zeros(())})  # the critics alone
+    rng = np.random.default_rng(2)
+    mask = np.zeros((2, SIZE, SIZE, 1), np.float32)
+    mask[:, SIZE // 2:, 4:-4] = 1.0
+    target = np.concatenate([rng.random((2, SIZE, SIZE, 3)), mask], -1).astype(np.float32)
+    x = tf.constant(rng.random((2, SIZE, SIZE, 3)), tf.float32)
+    image = tf.Variable(x)  # the output, apart from x (the discriminator's condition)
+    with tf.GradientTape() as tape:
+        total = model.compute_loss(x=x, y={"image": tf.constant(target)},
+                                   y_pred={"image": image}, training=True)
+    # The generator's terms are written to have value 0 but keep their gradient.
+    through_output = np.abs(tape.gradient(total, image).numpy()).sum(-1)
+    inside = mask[..., 0] > 0
+    assert through_output[inside].max() > 0
+    assert through_output[~inside].max() == 0
+
+
 @pytest.mark.slow
 def test_critic_run_trains_logs_every_term_saves_the_generator_and_resumes(tmp_path):
     import keras
