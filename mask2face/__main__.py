@@ -3,6 +3,7 @@ each stage is the same ``main(argv)`` as ``python -m mask2face.<stage>``."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from typing import Sequence
@@ -17,6 +18,7 @@ STAGES = {
     "evaluate": ("mask2face.evaluate", "measure a model on test pairs"),
     "demo": ("mask2face.demo", "the whole pipeline offline on the sample photos"),
     "app": ("mask2face.app", "a local web page to unmask photos (needs the app extra)"),
+    "export": ("mask2face.export", "write a model to run without Keras (ONNX)"),
     "config": ("mask2face.config", "check a configuration file"),
 }
 
@@ -34,9 +36,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0 if argv else 2
+    if argv[0] == "--version":
+        from mask2face import __version__
+        print(f"mask2face {__version__}")
+        return 0
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:
-        print(f"mask2face: unknown stage {stage!r}\n{usage()}", file=sys.stderr)
+        close = difflib.get_close_matches(stage, STAGES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        print(f"mask2face: unknown stage {stage!r}{hint}\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(STAGES[stage][0])
     sys.argv[0] = f"mask2face {stage}"

@@ -244,13 +244,10 @@ def build(app: App, examples: Sequence[Path] = ()) -> gr.Blocks:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import add_config_argument, run_command
+    from mask2face.cli import add_config_argument, add_model_argument, make_parser, run_command
 
-    parser = argparse.ArgumentParser(prog="python -m mask2face.app",
-                                     description="A local web page to unmask photos.")
-    parser.add_argument("--model", metavar="RUN_DIR_OR_FILE",
-                        help="a training run folder or its model.keras (default: newest run "
-                             "under models/, else the bundled model)")
+    parser = make_parser("app", "A local web page to unmask photos.")
+    add_model_argument(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this computer only)")
     parser.add_argument("--port", type=int, default=7860)
@@ -273,8 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)
         # Gradio keeps uploads here too, so that stopping the app removes every file.
         os.environ["GRADIO_TEMP_DIR"] = str(work / "uploads")
-        model_dir = load_config(args.config).training.model_dir
-        unmasker = Unmasker.load(args.model, None, model_dir)
+        config = load_config(args.config)
+        unmasker = Unmasker.load(args.model or config.predict.model or None, None,
+                                 config.training.model_dir)
         app = App(unmasker, work / "results")
         examples = example_photos(work / "examples")
         if examples:  # the first model call traces the model: do it before anyone waits

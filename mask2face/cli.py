@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 some inputs failed (the rest were still done), 2 bad usage
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import re
@@ -16,6 +17,45 @@ from typing import Callable, Sequence
 from mask2face.errors import Mask2FaceError
 
 log = logging.getLogger("mask2face")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviations (``--fea`` is not taken for ``--feather``), and with a
+    "did you mean" for a misspelt option."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_abbrev=False, **kwargs)
+
+    def error(self, message: str):
+        match = re.match(r"unrecognized arguments: (.*)", message)
+        if match:
+            known = [o for action in self._actions for o in action.option_strings]
+            hints = []
+            for word in match.group(1).split():
+                close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
+                if word.startswith("-") and close:
+                    hints.append(f"{word}: did you mean {close[0]}?")
+            if hints:
+                message = f"{message} ({'; '.join(hints)})"
+        super().error(message)
+
+
+def make_parser(module: str, description: str) -> Parser:
+    """The parser of ``python -m mask2face.<module>``, named as it was started: ``mask2face
+    <stage>`` from the ``mask2face`` command, else ``python -m mask2face.<module>``."""
+    from mask2face import __version__
+    started = sys.argv[0] if sys.argv and sys.argv[0].startswith("mask2face ") else None
+    parser = Parser(prog=started or f"python -m mask2face.{module}", description=description)
+    parser.add_argument("--version", action="version", version=f"mask2face {__version__}")
+    return parser
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="MODEL",
+                        help="'bundled' (the shipped model: the default, unless the "
+                             "configuration's predict.model names another), 'latest' (the "
+                             "newest run under training.model_dir), a run folder or a model "
+                             "file")
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

@@ -180,6 +180,9 @@ class TrainingConfig:
 class PredictConfig:
     """Using a trained model."""
 
+    model: str = _key("", "Model predict, evaluate and the web page use when --model is not "
+                          "given: '' or 'bundled' (the shipped model), 'latest' (the newest run "
+                          "under training.model_dir), or a run folder or model file")
     test_results_dir: str = _key("results", "Where evaluate writes its report")
     test_data_limit: int = _key(0, "Evaluate at most this many test pairs; 0 = all", min=0)
     predict_batch_size: int = _key(8, "Faces per model call", min=1)
@@ -433,11 +436,10 @@ def markdown_table() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import add_config_argument, run_command
+    from mask2face.cli import add_config_argument, make_parser, run_command
 
-    parser = argparse.ArgumentParser(
-        prog="python -m mask2face.config",
-        description="Check a configuration file and print the resolved configuration.")
+    parser = make_parser("config",
+        "Check a configuration file and print the resolved configuration.")
     add_config_argument(parser)
     parser.add_argument("--table", action="store_true",
                         help="print the Markdown table of every key instead")

@@ -159,10 +159,9 @@ def run_demo(out: str | Path = "data/demo", quick: bool = False) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import run_command
+    from mask2face.cli import make_parser, run_command
 
-    parser = argparse.ArgumentParser(prog="python -m mask2face.demo",
-                                     description="Run the whole pipeline offline on the "
+    parser = make_parser("demo", "Run the whole pipeline offline on the "
                                                  "sample photos.")
     parser.add_argument("--output", default="data/demo", metavar="DIR",
                         help="where everything goes (default: data/demo)")

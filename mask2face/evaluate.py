@@ -261,13 +261,12 @@ def report_markdown(metrics: dict, test_dir: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import add_config_argument, run_command
+    from mask2face.cli import add_config_argument, add_model_argument, make_parser, run_command
     from mask2face.config import load_config
     from mask2face.predict import Unmasker
 
-    parser = argparse.ArgumentParser(prog="python -m mask2face.evaluate",
-                                     description="Measure a model on test pairs.")
-    parser.add_argument("--model", metavar="RUN", help="run folder (default: newest)")
+    parser = make_parser("evaluate", "Measure a model on test pairs.")
+    add_model_argument(parser)
     parser.add_argument("--data", metavar="DIR",
                         help="test pairs folder (default: <the run's pairs_path>/test)")
     parser.add_argument("-o", "--output", metavar="REPORT_DIR",
@@ -280,10 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command(args: argparse.Namespace) -> int:
         config = load_config(args.config)
-        unmasker = Unmasker.load(args.model, model_dir=config.training.model_dir)
+        chosen = args.model or config.predict.model or None
+        unmasker = Unmasker.load(chosen, model_dir=config.training.model_dir)
         run_config = unmasker.config
         test_dir = args.data or str(Path(run_config.data.pairs_path) / "test")
-        run_name = Path(args.model).name if args.model else "latest"
+        run_name = unmasker.model_file.parent.name
         out = args.output or str(Path(config.predict.test_results_dir) / run_name)
         limit = args.limit if args.limit is not None else config.predict.test_data_limit
         metrics = evaluate(unmasker, test_dir, out, limit, args.identity)

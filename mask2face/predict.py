@@ -29,6 +29,9 @@ from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
 from mask2face.images import IMAGE_SUFFIXES, list_photos, read_photo, save_like, write_image
 from mask2face.landmarks import EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TIP, RIGHT_EYE, eye_centres
+# Model files live in mask2face.modelfiles; these names stay importable from here.
+from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
+                                  load_model, load_network, with_generator_output)
 
 if TYPE_CHECKING:
     import keras
@@ -80,59 +83,6 @@ MIN_MASK_SHARE = 0.1
 PREDICT_FRAMING = (1.08, 0.03)
 
 
-# The model that ships with mask2face (trained on LFW; see its MODEL_CARD.md): used when no model
-# is named and no run of the user's own exists.
-BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "lfw128"
-
-
-def find_model(model: str | Path | None, model_dir: str = "models") -> tuple[Path, Path]:
-    """(model.keras, config.json) of a run folder or model file; None = the newest run under
-    ``model_dir``, else the bundled model."""
-    if model is None:
-        runs = sorted(Path(model_dir).glob("*/model.keras"), key=lambda p: p.stat().st_mtime)
-        if runs:
-            model_file = runs[-1]
-        elif (BUNDLED_MODEL / "model.keras").exists():
-            model_file = BUNDLED_MODEL / "model.keras"
-        else:
-            raise ModelFileError(f"no trained model under {model_dir}/ and no bundled model: "
-                                 f"train one with 'python -m mask2face.train', or give "
-                                 f"--model RUN_DIR")
-    else:
-        model = Path(model)
-        model_file = model / "model.keras" if model.is_dir() else model
-    if not model_file.exists():
-        raise ModelFileError(f"model not found: {model_file}")
-    config_file = model_file.parent / "config.json"
-    if not config_file.exists():
-        raise ModelFileError(f"{model_file.parent} has no config.json: mask2face needs the "
-                             f"run's configuration to use its model")
-    return model_file, config_file
-
-
-def load_model(model_file: Path) -> keras.Model:
-    """Load a model file with safe_mode on (a model file cannot run code)."""
-    import zipfile
-
-    import keras
-
-    import mask2face.losses  # noqa: F401  registers the custom objects
-    import mask2face.model  # noqa: F401
-    try:
-        with zipfile.ZipFile(model_file) as archive:
-            broken = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        broken = str(e) or type(e).__name__
-    if broken is not None:
-        raise ModelFileError(f"{model_file} is damaged (not a whole .keras file: {broken}); "
-                             f"copy or export it again")
-    try:
-        return keras.models.load_model(model_file, safe_mode=True, compile=False)
-    except Exception as e:  # corrupt zip, another Keras version, unsafe content ...
-        raise ModelFileError(f"cannot load {model_file}: {type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
-
-
 @dataclass
 class FaceResult:
     face: Face
@@ -174,37 +124,29 @@ class Timing:
 class Unmasker:
     """A trained model with its run's configuration, loaded once: image in, image out."""
 
-    def __init__(self, model, config: Config, detector: str | None = None) -> None:
-        import keras
-
-        self.model = model
+    def __init__(self, model: "Network | keras.Model", config: Config,
+                 detector: str | None = None) -> None:
+        """``model``: a loaded network (``modelfiles.load_network``) or a Keras model."""
+        self.network = model if isinstance(model, Network) else KerasNetwork(model)
+        self.model = self.network.model  # the Keras model, where it runs through Keras
         self.model_file: Path | None = None
         self.config = config
-        self.size = int(model.inputs[0].shape[1])
+        self.size = self.network.size
         if self.size != config.data.image_size:
             raise ModelFileError(f"model input is {self.size} px but its config.json says "
                                  f"{config.data.image_size}")
         self.finder = face_finder_from_config(config.faces,
                                               detector or config.predict.predict_face_detector)
         self.timing = Timing()
-        net = with_generator_output(model)
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-            signature = [tf.TensorSpec([None, self.size, self.size, 3], tf.float32)]
-            # One traced function: repeated calls neither retrace nor grow memory.
-            self._forward = tf.function(lambda x: net(x, training=False),
-                                        input_signature=signature, reduce_retracing=True)
-        else:
-            self._forward = lambda x: net(x, training=False)
 
     @classmethod
     def load(cls, model: str | Path | None = None, detector: str | None = None,
              model_dir: str = "models") -> "Unmasker":
-        """Load a run folder (or model.keras beside its config.json); None = the newest run
-        under ``model_dir``, else the bundled model."""
+        """Load a model (see ``modelfiles.find_model``: None or 'bundled' = the shipped model,
+        'latest' = the newest run under ``model_dir``, or a run folder or model file)."""
         model_file, config_file = find_model(model, model_dir)
         config = load_config(config_file)
-        unmasker = cls(load_model(model_file), config, detector)
+        unmasker = cls(load_network(model_file), config, detector)
         unmasker.model_file = model_file
         return unmasker
 
@@ -216,15 +158,12 @@ class Unmasker:
         with ``generated`` its generator's whole image: what predict pastes inside the region
         it decides on (grown and feathered), so that growing the region does replace more."""
         images, masks = [], []
-        key = "generated" if generated else "image"
         step = self.config.predict.predict_batch_size
         for start in range(0, len(crops), step):
-            out = self._forward(crops[start:start + step].astype(np.float32))
-            if isinstance(out, dict):
-                images.append(np.asarray(out[key], dtype=np.float32))
-                masks.append(np.asarray(out["mask"], dtype=np.float32)[..., 0])
-            else:
-                images.append(np.asarray(out, dtype=np.float32))
+            out = self.network(crops[start:start + step])
+            images.append(out["generated" if generated and "generated" in out else "image"])
+            if "mask" in out:
+                masks.append(out["mask"][..., 0])
         return np.concatenate(images), (np.concatenate(masks) if masks else None)
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
@@ -365,18 +304,6 @@ def eye_guard(shape: Sequence[int], landmarks_in_crop: np.ndarray) -> np.ndarray
         return np.ones(shape[:2], np.float32)
     distance = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
     return np.clip((distance - 1.0) / EYE_RAMP, 0.0, 1.0).astype(np.float32)
-
-
-def with_generator_output(model: "keras.Model") -> "keras.Model":
-    """The model with its generator's image, before the model keeps the input outside its own
-    mask (MaskComposite), as a third output "generated"; a model without that step as it is."""
-    import keras
-
-    from mask2face.model import MaskComposite
-    composite = next((layer for layer in model.layers if isinstance(layer, MaskComposite)), None)
-    if composite is None or not isinstance(model.output, dict):
-        return model
-    return keras.Model(model.inputs, {**model.output, "generated": composite.input[0]})
 
 
 def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
@@ -610,14 +537,11 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import add_config_argument, run_command
+    from mask2face.cli import add_config_argument, add_model_argument, make_parser, run_command
 
-    parser = argparse.ArgumentParser(prog="python -m mask2face.predict",
-                                     description="Remove face masks from photos.")
+    parser = make_parser("predict", "Remove face masks from photos.")
     parser.add_argument("inputs", nargs="+", metavar="PHOTO_OR_FOLDER")
-    parser.add_argument("--model", metavar="RUN_DIR_OR_FILE",
-                        help="a training run folder or its model.keras (default: newest run "
-                             "under models/)")
+    add_model_argument(parser)
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="file for one photo, folder for several (default: "
                              "<name>_unmasked.<ext> / unmasked/)")
@@ -642,9 +566,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan_outputs(args.inputs, args.output)  # bad inputs and outputs fail before the model loads
         flags = dict(predict_batch_size=args.batch_size, feather=args.feather,
                      region_grow=args.region_grow, largest_face_only=args.largest_face_only)
-        model_dir = load_config(args.config, **flags).training.model_dir  # checks the flags too
-        unmasker = Unmasker.load(args.model, args.detector, model_dir)
-        log.info("model: %s", unmasker.model_file)
+        config = load_config(args.config, **flags)  # checks the flags too
+        unmasker = Unmasker.load(args.model or config.predict.model or None, args.detector,
+                                 config.training.model_dir)
+        log.info("model: %s (%s)", unmasker.model_file, unmasker.network.runtime)
         unmasker.config.override(**flags)
         result = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
                                args.overwrite, args.save_region)

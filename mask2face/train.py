@@ -258,16 +258,21 @@ def _best_checkpoint(run: Path, monitor: str | None):
 
 def _start_from(model, source: str) -> None:
     """Copy the weights of another model of the same setting into ``model`` (fine-tuning)."""
-    from mask2face.predict import BUNDLED_MODEL, find_model, load_model
-    model_file, _ = find_model(BUNDLED_MODEL if source == "bundled" else source)
-    other = load_model(model_file)
-    mine, theirs = model.get_weights(), other.get_weights()
-    shapes = [w.shape for w in mine], [w.shape for w in theirs]
-    if shapes[0] != shapes[1]:
+    from mask2face.modelfiles import ONNX_FILE, find_model, load_model
+    model_file, _ = find_model(source, keras_only=True, missing_ok=True)
+    if model_file.exists() or not (model_file.parent / ONNX_FILE).exists():
+        other = load_model(model_file)
+        theirs, count = other.get_weights(), other.count_params()
+    else:  # an installed package ships the network as its export alone
+        from mask2face.export import weights_from_onnx
+        model_file = model_file.parent / ONNX_FILE
+        theirs = weights_from_onnx(model, model_file)
+        count = sum(w.size for w in theirs) if theirs else 0
+    mine = model.get_weights()
+    if theirs is None or [w.shape for w in mine] != [w.shape for w in theirs]:
         raise ConfigError(f"init_from = {source!r}: its model has another setting "
-                          f"({other.count_params():,} parameters, this run's "
-                          f"{model.count_params():,}); use the same architecture, filters, "
-                          f"kernels and mask head")
+                          f"({count:,} parameters, this run's {model.count_params():,}); use "
+                          f"the same architecture, filters, kernels and mask head")
     model.set_weights(theirs)
     log.info("weights from %s", model_file)
 
@@ -445,8 +450,8 @@ def export_run(run: str | Path, target: str | Path) -> Path:
     config.json, into ``target``: a model folder that predict and evaluate take."""
     import keras
 
-    from mask2face.predict import find_model, load_model
-    model_file, config_file = find_model(run)
+    from mask2face.modelfiles import find_model, load_model
+    model_file, config_file = find_model(run, keras_only=True)
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     model = load_model(model_file)  # compile=False: no optimizer, no training losses
@@ -457,10 +462,9 @@ def export_run(run: str | Path, target: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import add_config_argument, overrides, run_command
+    from mask2face.cli import add_config_argument, make_parser, overrides, run_command
 
-    parser = argparse.ArgumentParser(prog="python -m mask2face.train",
-                                     description="Train the mask-removal model on pairs.")
+    parser = make_parser("train", "Train the mask-removal model on pairs.")
     add_config_argument(parser)
     parser.add_argument("--data", dest="pairs_path", metavar="DIR",
                         help="pairs folder (holding train/)")

@@ -109,11 +109,11 @@ def test_cli_files_folder_failures_and_exif(tmp_path, run64, masked_photos):
 def test_missing_or_corrupt_model_is_exit_2(tmp_path, run64):
     photo = tmp_path / "p.png"
     Image.new("RGB", (64, 64)).save(photo)
-    from mask2face import predict
+    from mask2face import modelfiles
     with pytest.MonkeyPatch.context() as patch:  # no run, no bundled model
-        patch.setattr(predict, "BUNDLED_MODEL", tmp_path / "no-bundled-model")
+        patch.setattr(modelfiles, "BUNDLED_MODEL", tmp_path / "no-bundled-model")
         with pytest.raises(ModelFileError, match="python -m mask2face.train"):
-            predict.find_model(None, str(tmp_path / "models"))
+            modelfiles.find_model(None, str(tmp_path / "models"))
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.keras").write_bytes(b"not a zip")
@@ -278,13 +278,24 @@ def test_grown_region_is_replaced_by_the_generator_not_kept(masked_photos):
 
 
 @pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
-def test_predict_without_model_or_runs_uses_the_bundled_model(tmp_path, masked_photos):
+def test_predict_without_model_uses_the_bundled_model(tmp_path, masked_photos):
+    """Not a run lying under ./models (a one-epoch test run once replaced the shipped model
+    unasked): the shipped model, run from its export, and the line says so."""
     Image.fromarray(masked_photos["grace_hopper"]).save(tmp_path / "masked.png")
+    stray = tmp_path / "models" / "20260101-000000"
+    stray.mkdir(parents=True)
+    (stray / "model.keras").write_bytes(b"a run that is not the shipped model")
+    (stray / "config.json").write_text((BUNDLED / "config.json").read_text())
     result = subprocess.run([sys.executable, "-m", "mask2face.predict", "masked.png"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["unmasked"] == 1 and summary["model"].endswith("lfw128/model.keras")
+    assert summary["unmasked"] == 1 and summary["model"].endswith("lfw128/model.onnx")
+    assert "INFO model: " in result.stderr and "lfw128/model.onnx (onnxruntime" in result.stderr
+    latest = subprocess.run([sys.executable, "-m", "mask2face.predict", "masked.png",
+                             "--model", "latest", "--overwrite"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert latest.returncode == 2 and "is damaged" in latest.stderr
     assert (tmp_path / "masked_unmasked.png").exists()
     # The terminal shows mask2face's lines only: none of TensorFlow's C++ start-up lines.
     from mask2face.cli import NATIVE_NOISE

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mask2face.cli import add_config_argument, overrides, run_command
+from mask2face.cli import add_config_argument, make_parser, overrides, run_command
 
 if TYPE_CHECKING:
     from mask2face.config import MasksConfig
@@ -126,20 +126,20 @@ def resolve_kind(name: str, templates: TemplateSet | None) -> tuple[str, str]:
 
 def resolve_color(name: str) -> str:
     """#rrggbb for a hex colour or a colour name (CSS names: 'navy', 'lightblue', ...)."""
-    from matplotlib import colors
+    from PIL import ImageColor
 
     from mask2face.errors import UsageError
     try:
-        return colors.to_hex(name if name.startswith("#") else name.lower().replace(" ", ""))
+        rgb = ImageColor.getrgb(name if name.startswith("#") else name.lower().replace(" ", ""))
+        return "#{:02x}{:02x}{:02x}".format(*rgb[:3])
     except ValueError:
         raise UsageError(f"--color {name!r}: not a colour (use #rrggbb or a colour name such "
                          f"as navy)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mask2face.masks",
-        description="Put masks on the faces of your own photos, or preview the mask kinds.")
+    parser = make_parser("masks",
+        "Put masks on the faces of your own photos, or preview the mask kinds.")
     add_config_argument(parser)
     parser.add_argument("inputs", nargs="*", metavar="PHOTO_OR_FOLDER")
     parser.add_argument("--path", dest="extra_inputs", action="append", default=[],
