@@ -102,8 +102,8 @@ def find_model(model: str | Path | None = None, model_dir: str = "models",
     if not model_file.exists() and not missing_ok:
         hint = ""
         if model_file.name == KERAS_FILE and (model_file.parent / ONNX_FILE).exists():
-            hint = (f" (an installed package ships the export alone; the Keras file comes "
-                    f"with a clone of the repository)")
+            hint = (" (an installed package ships the export alone; the Keras file comes "
+                    "with a clone of the repository)")
         raise ModelFileError(f"model not found: {model_file}{hint}")
     config_file = model_file.parent / "config.json"
     if not config_file.exists():
