@@ -27,7 +27,8 @@ import numpy as np
 from mask2face.config import DETECTOR_CHOICES, Config, load_config
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
-from mask2face.images import IMAGE_SUFFIXES, list_photos, read_photo, save_like, write_image
+from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, read_photo, save_like,
+                              write_image)
 from mask2face.landmarks import EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TIP, RIGHT_EYE, eye_centres
 # Model files live in mask2face.modelfiles; these names stay importable from here.
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
@@ -461,11 +462,20 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     else:
         plan = [(photo, root / relative) for photo, relative in items]
     sources = {photo.resolve() for photo, _ in plan}
+    claimed: dict[Path, Path] = {}
+    unique = []
     for photo, target in plan:
         if target.resolve() in sources:
             raise UsageError(f"{target} is an input photo: writing there would replace it; "
                              f"choose another -o")
-    return plan
+        first = claimed.setdefault(target.resolve(), photo)
+        if first.resolve() == photo.resolve():
+            if first is photo:  # the same photo given twice is done once
+                unique.append((photo, target))
+            continue
+        raise UsageError(f"{first} and {photo} would both be written to {target}: give them "
+                         f"different names, or unmask them in separate runs")
+    return unique
 
 
 def count_unmasked(outcomes: Sequence[str]) -> tuple[int, int]:
@@ -481,14 +491,16 @@ def region_path(target: Path) -> Path:
 
 def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None = None,
                   side_by_side: bool = False, overwrite: bool = False,
-                  save_region: bool = False) -> dict:
+                  save_region: bool = False, label: bool = True) -> dict:
     """Unmask photos and folders (see ``plan_outputs`` for where results go); returns
     {"written": [...], "failed": {path: reason}, "skipped": [...],
     "faces": {path: [what was done with each face]}}.
 
     A result file that exists already is left alone (the photo is skipped) unless ``overwrite``.
     ``save_region`` also writes each result's replaced region (``region_path``: 255 where the
-    output replaced the photo wholly, 0 where the photo is untouched).
+    output replaced the photo wholly, 0 where the photo is untouched). ``label``: each result's
+    XMP says it was made by mask2face (IPTC digital source type
+    compositeWithTrainedAlgorithmicMedia).
     A photo that fails for any reason is reported and the batch goes on.
     """
     from tqdm.auto import tqdm
@@ -505,10 +517,11 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             out, results = unmasker.unmask_faces(image)
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
+            kind = UNMASKED if label else None
             if side_by_side:
-                save_like(target, np.hstack([image, out]))
+                save_like(target, np.hstack([image, out]), source_type=kind)
             else:
-                save_like(target, out, source)  # the photo's own mode, alpha and metadata
+                save_like(target, out, source, kind)  # the photo's own mode, alpha, metadata
             if save_region:
                 weight = pasted_region(image.shape, results)
                 write_image(region_path(target), np.round(weight * 255).astype(np.uint8))
@@ -551,6 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--save-region", action="store_true",
                         help="also write each result's replaced region as <result>_region.png "
                              "(white = replaced)")
+    parser.add_argument("--no-label", dest="label", action="store_false",
+                        help="do not record in each result's XMP that mask2face made it (IPTC "
+                             "digital source type compositeWithTrainedAlgorithmicMedia)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="faces per model call")
     parser.add_argument("--detector", choices=list(DETECTOR_CHOICES),
                         help="face detector (default: the run's predict_face_detector)")
@@ -572,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("model: %s (%s)", unmasker.model_file, unmasker.network.runtime)
         unmasker.config.override(**flags)
         result = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
-                               args.overwrite, args.save_region)
+                               args.overwrite, args.save_region, args.label)
         for reason in result["failed"].values():
             print(f"failed: {reason}")
         outcomes = [o for found in result["faces"].values() for o in found]

@@ -168,3 +168,118 @@ def test_max_image_pixels_above_pillows_own_limit_is_honoured(tmp_path):
     image = read_image(path, max_pixels=200_000_000)
     assert image.shape == (9500, 20000, 3)
     assert PILImage.MAX_IMAGE_PIXELS == 89478485  # Pillow's own limit is back
+
+
+def xmp_of(path):
+    """The XMP packet of a JPEG, PNG, WebP or TIFF, parsed (the XML must be well formed)."""
+    import xml.etree.ElementTree as ET
+    image = Image.open(path)
+    raw = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or \
+        getattr(image, "tag_v2", {}).get(700)
+    assert raw, f"{path} has no XMP"
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    text = text[text.index("<x:xmpmeta"):text.index("</x:xmpmeta>") + len("</x:xmpmeta>")]
+    return ET.fromstring(text), text
+
+
+@pytest.mark.parametrize("name", ["a.jpg", "a.png", "a.webp", "a.tif"])
+def test_results_say_they_were_made_by_mask2face_and_keep_the_photos_own_xmp(tmp_path, name):
+    from mask2face import __version__
+    from mask2face.images import UNMASKED
+    own = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+           'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+           'rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+           'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="a camera">'
+           '<dc:title>holiday</dc:title></rdf:Description></rdf:RDF></x:xmpmeta>').encode()
+    image = Image.fromarray(photo_array())
+    source = tmp_path / name
+    if name.endswith(".png"):
+        from PIL.PngImagePlugin import PngInfo
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", own.decode())
+        image.save(source, pnginfo=info)
+    elif name.endswith(".tif"):
+        image.save(source, tiffinfo={700: own})
+    else:
+        image.save(source, xmp=own)
+    photo = read_photo(source)
+    out, _ = fake_unmask(photo.rgb)
+    save_like(tmp_path / f"out_{name}", out, photo)
+    root, text = xmp_of(tmp_path / f"out_{name}")
+    assert f'DigitalSourceType="{UNMASKED}"' in text
+    assert f'CreatorTool="mask2face {__version__}"' in text and "a camera" not in text
+    assert "<dc:title>holiday</dc:title>" in text  # the photo's own XMP is kept
+    save_like(tmp_path / f"plain_{name}", out, photo, source_type=None)
+    assert "DigitalSourceType" not in xmp_of(tmp_path / f"plain_{name}")[1]
+
+
+def test_sixteen_bit_colour_png_keeps_its_depth(tmp_path):
+    """48- and 64-bit PNGs (which Pillow reads as 8-bit) keep every 16-bit value outside the
+    face; the face's pixels are the result's x 257."""
+    import cv2
+    rng = np.random.default_rng(3)
+    for channels in (3, 4):
+        deep = rng.integers(0, 65536, (SIZE[1], SIZE[0], channels), dtype=np.uint16)
+        cv2.imwrite(str(tmp_path / "deep.png"), deep[..., [2, 1, 0, 3][:channels]])
+        photo = read_photo(tmp_path / "deep.png")
+        out, changed = fake_unmask(photo.rgb)
+        save_like(tmp_path / "out.png", out, photo)
+        back = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+        assert back.dtype == np.uint16 and back.shape == deep.shape
+        back = back[..., [2, 1, 0, 3][:channels]]
+        np.testing.assert_array_equal(back[~changed], deep[~changed])
+        np.testing.assert_array_equal(back[changed][:, :3], out[changed].astype(np.uint16) * 257)
+        assert Image.open(tmp_path / "out.png").size == SIZE  # Pillow opens it too
+
+
+def test_animated_gif_and_multi_page_tiff_are_refused_not_cut(tmp_path):
+    from mask2face.errors import ImageReadError
+    a, b = Image.fromarray(photo_array(1)), Image.fromarray(photo_array(2))
+    a.save(tmp_path / "anim.gif", save_all=True, append_images=[b])
+    a.save(tmp_path / "pages.tif", save_all=True, append_images=[b])
+    with pytest.raises(ImageReadError, match="animated GIF of 2 frames"):
+        read_photo(tmp_path / "anim.gif")
+    with pytest.raises(ImageReadError, match="multi-page TIFF of 2 pages"):
+        read_photo(tmp_path / "pages.tif")
+
+
+def test_a_gif_keeps_its_palette_and_every_pixel_outside_the_face(tmp_path):
+    from mask2face.images import list_photos
+    Image.fromarray(photo_array()).quantize(32).save(tmp_path / "a.gif")
+    assert [p.name for p, _ in list_photos([tmp_path])] == ["a.gif"]  # found in a folder
+    photo = read_photo(tmp_path / "a.gif")
+    out, changed = fake_unmask(photo.rgb)
+    save_like(tmp_path / "out.gif", out, photo)
+    back = Image.open(tmp_path / "out.gif")
+    assert back.mode == "P"
+    np.testing.assert_array_equal(np.array(back)[~changed], np.array(photo.native)[~changed])
+
+
+@pytest.mark.parametrize("writer", ["opencv", "opencv-pages", "pillow-tags", "tifffile-like"])
+def test_tiff_results_open_in_pillow_and_opencv(tmp_path, writer):
+    """TIFFs as OpenCV writes them (LZW; its sample format tag once made results no reader
+    opened), as Pillow writes them with descriptive tags, and with the tags tifffile writes."""
+    import cv2
+    rgb = photo_array()
+    source = tmp_path / "in.tif"
+    if writer == "opencv":
+        cv2.imwrite(str(source), rgb[..., ::-1])
+    elif writer == "opencv-pages":
+        cv2.imwritemulti(str(source), [rgb[..., ::-1]])  # one page, written as a sequence
+    elif writer == "pillow-tags":
+        Image.fromarray(rgb).save(source, compression="tiff_deflate",
+                                  tiffinfo={270: "a description", 305: "a scanner"})
+    else:  # tifffile's usual tags: a JSON description, software, sample format, planar config
+        Image.fromarray(rgb).save(source, tiffinfo={270: '{"shape": [80, 96, 3]}',
+                                                    305: "tifffile.py", 339: (1, 1, 1),
+                                                    284: 1})
+    photo = read_photo(source)
+    out, changed = fake_unmask(photo.rgb)
+    save_like(tmp_path / "out.tif", out, photo)
+    with Image.open(tmp_path / "out.tif") as back:
+        np.testing.assert_array_equal(np.array(back.convert("RGB")), out)
+        if writer == "pillow-tags":
+            assert back.tag_v2.get(270) == "a description"
+    opened = cv2.imread(str(tmp_path / "out.tif"))
+    assert opened is not None
+    np.testing.assert_array_equal(opened[..., ::-1], out)

@@ -147,6 +147,26 @@ def test_a_loop_of_symbolic_links_is_one_line_exit_2(tmp_path):
     assert "loop of symbolic links" in result.stderr
 
 
+def test_two_inputs_with_one_name_are_refused_before_any_work(tmp_path):
+    """A/face.png and B/face.png (or folders A and B holding one name) would share one result
+    file: refused with one line naming both; the same photo given twice is done once."""
+    from mask2face.errors import UsageError
+    from mask2face.predict import plan_outputs
+    for folder in ("A", "B"):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / folder / "face.png")
+    a, b = str(tmp_path / "A" / "face.png"), str(tmp_path / "B" / "face.png")
+    with pytest.raises(UsageError, match=r"A/face.png and .*B/face.png would both be written"):
+        plan_outputs([a, b], str(tmp_path / "out"))
+    with pytest.raises(UsageError, match="would both be written to"):
+        plan_outputs([str(tmp_path / "A"), str(tmp_path / "B")], str(tmp_path / "out"))
+    assert len(plan_outputs([a, a], str(tmp_path / "out"))) == 1
+    result = subprocess.run([sys.executable, "-m", "mask2face.predict", a, b, "-o", "out"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "would both be written" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_models_predict_with_their_own_sizes(tmp_path, run64, masked_photos):
     from mask2face.predict import Unmasker
     run96 = tiny_run(tmp_path, 96, mask_head=True)

@@ -84,7 +84,7 @@ def _init_worker(config_dict: dict, detector: str) -> None:
 def _mask_one(task: tuple) -> tuple[str, str, int, list]:
     """(photo, outcome, faces masked, kinds): outcome is 'written' or why the photo was not."""
     from mask2face.errors import ImageReadError
-    from mask2face.images import read_photo, save_like, write_image
+    from mask2face.images import DRAWN_MASK, read_photo, save_like, write_image
 
     photo, target, relative, options = task
     target = Path(target)
@@ -97,11 +97,12 @@ def _mask_one(task: tuple) -> tuple[str, str, int, list]:
                             options["largest_face"])
         if not result.faces:
             return str(photo), "no face", 0, []
-        save_like(target, result.image, source)  # the photo's own mode and metadata
+        save_like(target, result.image, source, DRAWN_MASK)  # the photo's own kind
         if options["save_region"]:
             write_image(target.with_name(f"{target.stem}_region.png"), result.region)
         if options["write_original"]:
-            save_like(target.with_name(f"{target.stem}_original{target.suffix}"), image, source)
+            save_like(target.with_name(f"{target.stem}_original{target.suffix}"), image, source,
+                      None)
         return str(photo), "written", len(result.faces), result.kinds
     except ImageReadError as e:
         return str(photo), f"unreadable: {str(e).split(': ', 1)[-1]}", 0, []
