@@ -49,9 +49,12 @@ def parse_hex_color(text: str, name: str = "colour") -> tuple[int, int, int]:
 
 
 def _key(default: Any, help: str, *, min: float | None = None, max: float | None = None,
-         choices: Sequence[str] | None = None, factory: bool = False) -> Any:
-    """A configuration field with its documentation and valid range."""
-    metadata = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices else None}
+         choices: Sequence[str] | None = None, factory: bool = False,
+         item_max: int | None = None) -> Any:
+    """A configuration field with its documentation and valid range (``item_max``: the
+    largest entry of a list)."""
+    metadata = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices else None,
+                "item_max": item_max}
     if factory:
         return field(default_factory=lambda: default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -77,7 +80,8 @@ class DataConfig:
     min_face_size: int = _key(64, "Smallest face kept for pairs (detector box side, px)", min=8)
     verify_faces: bool = _key(True, "Re-check each face on its aligned crop and drop face-like "
                                     "patterns (badges, prints) the detector took for faces")
-    workers: int = _key(0, "Processes for generation; 0 = one per CPU core", min=0)
+    workers: int = _key(0, "Processes for generation; 0 = one per CPU core (never more than "
+                           "the CPU cores or the photos)", min=0, max=256)
     seed: int = _key(42, "Random seed for splits, masks and training", min=0)
 
 
@@ -90,7 +94,8 @@ class FacesConfig:
     face_detector: str = _key(
         "hog", "Detector for generation (clean photos): hog; auto adds mtcnn where hog finds "
         "nothing, at the cost of some false faces", choices=DETECTOR_CHOICES)
-    detection_max_side: int = _key(800, "Photos are searched at most this large (px)", min=64)
+    detection_max_side: int = _key(800, "Photos are searched at most this large (px)", min=64,
+                                   max=10000)
     max_image_pixels: int = _key(100_000_000, "Larger photos are refused (decompression bombs)",
                                  min=1)
 
@@ -124,8 +129,9 @@ class ModelConfig:
     # Chosen by benchmarks/default_setting.py: best validation quality per unit of compute of
     # four settings (6.5 GFLOP per 256 px image; the published one is 79.3).
     filters: tuple = _key((24, 48, 64, 96, 128, 192),
-                          "Filters per level, outermost first", factory=True)
-    kernels: tuple = _key((5, 5, 5, 3, 3, 3), "Kernel size per level", factory=True)
+                          "Filters per level, outermost first", factory=True, item_max=4096)
+    kernels: tuple = _key((5, 5, 5, 3, 3, 3), "Kernel size per level", factory=True,
+                          item_max=31)
     mask_head: bool = _key(True, "Also predict where the mask is (second output)")
     composite_output: bool = _key(True, "Keep input pixels outside the predicted mask")
 
@@ -135,8 +141,8 @@ class TrainingConfig:
     """Optimisation."""
 
     model_dir: str = _key("models", "Runs are written to <model_dir>/<timestamp>/")
-    epochs: int = _key(20, "Training epochs", min=1)
-    batch_size: int = _key(12, "Images per step", min=1)
+    epochs: int = _key(20, "Training epochs", min=1, max=100000)
+    batch_size: int = _key(12, "Images per step", min=1, max=1024)
     learning_rate: float = _key(1e-4, "Adam learning rate", min=0.0, max=1.0)
     lr_schedule: str = _key("constant", "constant or cosine decay over all steps",
                             choices=("constant", "cosine"))
@@ -165,7 +171,8 @@ class TrainingConfig:
     unmasked_share: float = _key(0.1, "Share of training pairs shown without a mask (empty "
                                  "mask target), so unmasked faces are left alone", min=0.0,
                                  max=1.0)
-    early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1)
+    early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1,
+                                        max=100000)
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",
                                 choices=("auto", "off", "float16", "bfloat16"))
     jit_compile: bool = _key(False, "Compile the training step with XLA")
@@ -185,7 +192,7 @@ class PredictConfig:
                           "under training.model_dir), or a run folder or model file")
     test_results_dir: str = _key("results", "Where evaluate writes its report")
     test_data_limit: int = _key(0, "Evaluate at most this many test pairs; 0 = all", min=0)
-    predict_batch_size: int = _key(8, "Faces per model call", min=1)
+    predict_batch_size: int = _key(8, "Faces per model call", min=1, max=1024)
     predict_face_detector: str = _key(
         "blaze>mtcnn", "Detector for prediction: blaze (BlazeFace on the padded photo) finds "
         "98 % of real masked faces at ~20 ms a photo, mtcnn where it finds nothing; see the "
@@ -294,6 +301,8 @@ def _coerce(f: dataclasses.Field, value: Any, name: str) -> Any:
                 isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
             raise ConfigError(f"{bad}: expected a list of positive whole numbers")
         value = tuple(value)
+        if meta.get("item_max") and max(value) > meta["item_max"]:
+            raise ConfigError(f"{bad}: each entry must be at most {meta['item_max']}")
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{bad}: expected one of {', '.join(meta['choices'])}")
     if meta.get("min") is not None and value < meta["min"]:

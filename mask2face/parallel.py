@@ -42,6 +42,22 @@ def _main_script_hidden() -> Iterator[None]:
         main.__file__ = script
 
 
+def _die_with_parent(parent: int, initializer: Callable, *initargs) -> None:
+    """A worker's first step: ask the kernel to kill it when its parent dies (Linux), so that a
+    ``kill -9`` of the command leaves no worker (nor, their pipes closed, multiprocessing's
+    resource tracker) running on; then the real initializer."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+    initializer(*initargs)
+
+
 def map_spawned(function: Callable, tasks: Iterable, workers: int, initializer: Callable,
                 initargs: tuple, chunksize: int = 4) -> Iterator:
     """``function`` over ``tasks`` in spawned worker processes, results in task order.
@@ -52,8 +68,13 @@ def map_spawned(function: Callable, tasks: Iterable, workers: int, initializer: 
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    # Never more processes than CPU cores, nor than there are chunks of work for.
+    chunks = -(-len(tasks) // chunksize) if hasattr(tasks, "__len__") else workers
+    workers = max(1, min(workers, os.cpu_count() or 1, chunks))
+
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=initializer, initargs=initargs)
+                                   initializer=_die_with_parent,
+                                   initargs=(os.getpid(), initializer, *initargs))
     try:
         with _main_script_hidden():  # the workers start with the first tasks
             results = executor.map(function, tasks, chunksize=chunksize)

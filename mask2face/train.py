@@ -94,13 +94,27 @@ def set_precision(mode: str) -> str:
 
 
 def new_run_dir(model_dir: str) -> Path:
+    """A new ``<model_dir>/<timestamp>[-n]`` folder, made here: two runs started in the same
+    second each get their own (the folder is claimed by creating it)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run = Path(model_dir) / stamp
-    suffix = 1
-    while run.exists():
-        run = Path(model_dir) / f"{stamp}-{suffix}"
-        suffix += 1
-    return run
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    for suffix in range(10000):
+        run = Path(model_dir) / (f"{stamp}-{suffix}" if suffix else stamp)
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            continue
+    raise UsageError(f"{model_dir} has no free run name for {stamp}")
+
+
+def _remove_unstarted(run: Path) -> None:
+    """After a failed start: remove a run folder made by this run that holds no finished epoch
+    (no model, history or backup), so that it does not then demand --resume."""
+    import shutil
+    if any((run / name).exists() for name in ("model.keras", "history.csv", "backup")):
+        return
+    shutil.rmtree(run, ignore_errors=True)
 
 
 def _preview_callback(run: Path, masked, clean):
@@ -401,12 +415,27 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         UsageError: no pairs, or nothing to resume.
         ConfigError: ``init_from`` names a model of another setting.
     """
+    fresh = not resume and (run_dir is None or not Path(run_dir).exists())
+    config, run = open_run(config, run_dir, resume)
+    try:
+        return _train_in(config, run, resume, extra_callbacks, log_every)
+    except Exception as e:  # not Ctrl-C: its hint is to resume the run
+        if fresh:
+            _remove_unstarted(run)
+        if type(e).__name__ == "ResourceExhaustedError" or isinstance(e, MemoryError):
+            raise UsageError(f"out of memory with batch_size {config.training.batch_size} at "
+                             f"{config.data.image_size} px: choose a smaller batch_size") \
+                from None
+        raise
+
+
+def _train_in(config: Config, run: Path, resume: bool, extra_callbacks: Sequence,
+              log_every: int) -> Path:
     from mask2face.adversarial import generator_of
     from mask2face.data import make_dataset
     from mask2face.model import forward_flops
     from mask2face.parallel import folder_lock
 
-    config, run = open_run(config, run_dir, resume)
     t = config.training
     train_pairs, val_pairs = training_pairs(config)
     with folder_lock(run):  # a second run into this folder stops, naming this process

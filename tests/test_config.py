@@ -180,3 +180,13 @@ def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
     for part in ("data.image_size = 4", "data.seed", "did you mean epochs",
                  "did you mean surgical"):
         assert part in message, part
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("batch_size", 1_000_000, "at most 1024"), ("batch_size", 10 ** 12, "at most 1024"),
+    ("filters", [100000, 100000], "each entry must be at most 4096"),
+    ("kernels", [10001, 3], "each entry must be at most 31"),
+    ("workers", 100000, "at most 256"), ("epochs", 10 ** 9, "at most 100000")])
+def test_numbers_have_sane_bounds(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, **{key: value})

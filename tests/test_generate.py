@@ -238,6 +238,50 @@ def test_a_dead_worker_ends_the_run_with_a_clear_line_and_it_resumes(people, ref
     assert snapshot(out) == snapshot(reference[0])
 
 
+def _children(pid):
+    """PIDs of the live processes whose parent is ``pid`` (Linux /proc)."""
+    from pathlib import Path
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_generate_leaves_no_worker_running(people, tmp_path):
+    import os
+    import signal
+    import time
+    config = tmp_path / "config.json"
+    config_for(people, tmp_path / "pairs", workers=2).save(config)
+    run = subprocess.Popen([sys.executable, "-m", "mask2face.generate", "--config", str(config),
+                            "-q"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(_children(run.pid)) < 3 and time.time() < deadline:  # 2 workers + the tracker
+        time.sleep(0.2)
+    children = _children(run.pid)
+    assert len(children) >= 3, "the workers did not start"
+    time.sleep(1.0)  # the workers are past their start-up
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    deadline = time.time() + 20
+    alive = children
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in children if os.path.exists(f"/proc/{pid}") and
+                 open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    for pid in alive:  # leave nothing behind, whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"{len(alive)} of {len(children)} child processes outlived the command"
+
+
 def test_missing_source_leaves_no_output_folder(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mask2face.generate", "--input",
                              str(tmp_path / "nowhere"), "--output", str(tmp_path / "pairs"), "-q"],

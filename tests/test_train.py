@@ -334,3 +334,23 @@ def test_init_from_starts_from_another_models_weights_and_refuses_another_settin
     with pytest.raises(ConfigError, match="another setting"):
         train(tiny_config(pairs, init_from=str(source), filters=(8, 16, 16)), tmp_path / "other")
     assert not (tmp_path / "other" / "config.json").exists()  # nothing to --resume is left
+
+
+def test_two_runs_in_one_second_get_their_own_folders_and_a_failed_start_leaves_none(
+        tmp_path, monkeypatch):
+    import mask2face.train as train_module
+    from mask2face.train import new_run_dir, train
+    monkeypatch.setattr(train_module.time, "strftime", lambda *_: "20260101-000000")
+    first, second = new_run_dir(str(tmp_path / "models")), new_run_dir(str(tmp_path / "models"))
+    assert first != second and first.is_dir() and second.is_dir()
+    # A start that fails once the folder is locked (here: weights of another setting) removes
+    # the folder it made, so that it does not demand --resume.
+    from mask2face.errors import ConfigError
+    config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=1, init_from="bundled")
+    config.training.model_dir = str(tmp_path / "runs")
+    with pytest.raises(ConfigError, match="another setting"):
+        train(config)
+    assert not any((tmp_path / "runs").iterdir())
+    with pytest.raises(ConfigError, match="another setting"):
+        train(config, tmp_path / "named")
+    assert not (tmp_path / "named").exists()
