@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import logging
+import math
 import os
 import shutil
 import signal
@@ -43,6 +44,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD = "20mb"
+# The page refuses larger photos (a 32 KB PNG can hold 100 M pixels: 1.9 GB to unmask); the
+# command line keeps faces.max_image_pixels. 40 M pixels is a 7700 x 5200 photo.
+PAGE_MAX_PIXELS = 40_000_000
+# Result files of this many recent requests stay on disk (a download may still come for them);
+# older ones are removed. Gradio's own copies are removed by age (CACHE_CLEANUP).
+KEEP_RESULTS = 8
+CACHE_CLEANUP = (300, 900)  # every 5 minutes, files older than 15
 FACE_CHOICES = ("all faces", "largest face")
 BOX_COLOR = (255, 200, 0)
 REGION_COLOR = (255, 0, 80)
@@ -79,12 +87,19 @@ def draw_faces(photo: np.ndarray, results: Sequence["FaceResult"],
 class App:
     """The page's work, without the page: testable with no browser and no Gradio."""
 
-    def __init__(self, unmasker: "Unmasker", work_dir: str | Path) -> None:
+    def __init__(self, unmasker: "Unmasker", work_dir: str | Path,
+                 max_pixels: int = PAGE_MAX_PIXELS) -> None:
         self.unmasker = unmasker
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.max_pixels = min(max_pixels, unmasker.config.faces.max_image_pixels)
         self._finders = {}
         self._default_finder = unmasker.finder
+        self._results: list[Path] = []
+
+    def _forget_old_results(self) -> None:
+        while len(self._results) > KEEP_RESULTS:
+            shutil.rmtree(self._results.pop(0), ignore_errors=True)
 
     def _use_detector(self, detector: str | None) -> None:
         """Find faces with ``detector`` for this request; None: the model's own detector (a
@@ -105,15 +120,25 @@ class App:
                faces: str = FACE_CHOICES[0]) -> Outcome:
         """Unmask one photo file. Never raises for a bad photo: the message says what is wrong.
         """
-        from mask2face.images import read_photo, save_like
-
         if not photo:
             return Outcome(message="Choose a photo first.")
         photo = Path(photo)
         name = photo.name
+        for label, value, top in (("feather", feather, 0.3), ("grow", grow, 0.2)):
+            if value is not None and not (isinstance(value, (int, float))
+                                          and math.isfinite(value) and 0 <= value <= top):
+                return Outcome(message=f"{label} must be a number from 0 to {top}, not {value!r}")
+        try:
+            return self._unmask(photo, name, detector, feather, grow, faces)
+        finally:
+            give_memory_back()
+
+    def _unmask(self, photo: Path, name: str, detector: str | None, feather: float | None,
+                grow: float | None, faces: str) -> Outcome:
+        from mask2face.images import read_photo, save_like
         try:
             self._use_detector(detector)
-            source = read_photo(photo, self.unmasker.config.faces.max_image_pixels)
+            source = read_photo(photo, self.max_pixels)
             image = source.rgb
             after, results = self.unmasker.unmask_faces(
                 image, feather=feather, grow=grow, largest_only=faces == FACE_CHOICES[1])
@@ -135,6 +160,8 @@ class App:
         folder = self.work_dir / uuid.uuid4().hex
         result_file = folder / f"{photo.stem}_unmasked{suffix}"
         save_like(result_file, after, source)  # the photo's format, mode and metadata
+        self._results.append(folder)
+        self._forget_old_results()
         message = (f"{name}: {len(results)} face{'s' * (len(results) != 1)} found, "
                    f"{changed} unmasked")
         if changed < len(results):
@@ -143,18 +170,34 @@ class App:
                        draw_faces(image, results, True), summary, message)
 
 
+def give_memory_back() -> None:
+    """Return freed memory to the system after a request (glibc keeps large freed blocks)."""
+    import ctypes
+    import gc
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def example_photos(folder: Path) -> list[Path]:
-    """The sample photos with a mask drawn by mask2face, written once into ``folder``."""
+    """The sample photos with a mask drawn by mask2face, written once into ``folder``; none
+    where the sample photos' packages (scikit-image, matplotlib: the train extra) are absent."""
     from mask2face.config import MasksConfig
     from mask2face.faces import get_face_finder
     from mask2face.images import sample_photos, write_image
     from mask2face.masks import apply_mask, spec_from_config
 
+    try:
+        photos = sample_photos()
+    except ImportError:
+        return []
     folder.mkdir(parents=True, exist_ok=True)
     finder = get_face_finder()
     out = []
     kinds = {"astronaut": ("surgical", "#7fb3d8"), "grace_hopper": ("cloth", "#2c3d66")}
-    for seed, (name, photo) in enumerate(sample_photos().items()):
+    for seed, (name, photo) in enumerate(photos.items()):
         path = folder / f"{name}_masked.png"
         if not path.exists():
             faces = finder.find(photo)
@@ -175,7 +218,7 @@ def build(app: App, examples: Sequence[Path] = ()) -> gr.Blocks:
     import gradio as gr
 
     config = app.unmasker.config.predict
-    with gr.Blocks(title="mask2face") as page:
+    with gr.Blocks(title="mask2face", delete_cache=CACHE_CLEANUP) as page:
         gr.Markdown("# mask2face\nRemove a face mask from a photo, on this computer. "
                     f"Model: `{app.unmasker.model_file}`.")
         with gr.Row():
@@ -254,22 +297,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_argument(parser)
 
     def command(args: argparse.Namespace) -> int:
-        try:
-            import gradio  # noqa: F401
-        except ImportError:
-            raise UsageError("the web app needs Gradio: pip install -e \".[app]\" "
-                             "(or pip install gradio)") from None
-        from mask2face.config import load_config
-        from mask2face.predict import Unmasker
-
         work = Path(tempfile.mkdtemp(prefix="mask2face-app-"))
         atexit.register(shutil.rmtree, work, ignore_errors=True)
         # A polite kill (SIGTERM) unwinds like Ctrl-C, so the folder is removed then too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no calls out
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        # Gradio keeps uploads here too, so that stopping the app removes every file.
+        # Gradio keeps uploads (and its own folders) here, so that stopping the app removes
+        # every file: set before Gradio is imported, which reads it once.
         os.environ["GRADIO_TEMP_DIR"] = str(work / "uploads")
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            raise UsageError("the web app needs Gradio: pip install \"mask2face[app]\" "
+                             "(or pip install gradio)") from None
+        from mask2face.config import load_config
+        from mask2face.predict import Unmasker
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         config = load_config(args.config)
         unmasker = Unmasker.load(args.model or config.predict.model or None, None,
                                  config.training.model_dir)

@@ -91,13 +91,36 @@ def test_no_face_and_too_large_are_messages(app, tmp_path):
     blank = tmp_path / "wall.png"
     Image.fromarray(np.full((200, 300, 3), 120, np.uint8)).save(blank)
     assert app.unmask(blank).message == "wall.png: no face found (try another detector)"
-    limit = app.unmasker.config.faces.max_image_pixels
+    limit = app.max_pixels
     try:
-        app.unmasker.config.faces.max_image_pixels = 100
+        app.max_pixels = 100
         assert "over the limit" in app.unmask(blank).message
     finally:
-        app.unmasker.config.faces.max_image_pixels = limit
+        app.max_pixels = limit
     assert app.unmask(None).message == "Choose a photo first."
+
+
+def test_the_page_refuses_huge_photos_fast_and_bad_numbers(app, tmp_path):
+    """A 10000 x 10000 PNG of a few KB (under the command line's 100 M pixels) is refused by
+    the page's lower limit from its header, before it is decoded; NaN is not a feather."""
+    from mask2face.app import PAGE_MAX_PIXELS
+    huge = tmp_path / "huge.png"
+    Image.new("L", (10000, 10000)).save(huge, optimize=True)
+    assert huge.stat().st_size < 100_000 and 10000 * 10000 > PAGE_MAX_PIXELS
+    started = time.time()
+    assert "over the limit" in app.unmask(huge).message
+    assert time.time() - started < 2.0
+    for bad in (float("nan"), float("inf"), -0.1, 5.0):
+        assert "feather must be a number from 0 to 0.3" in app.unmask(huge, feather=bad).message
+    assert "grow must be" in app.unmask(huge, grow=float("nan")).message
+
+
+def test_the_work_folder_keeps_only_recent_results(app, examples):
+    from mask2face.app import KEEP_RESULTS
+    photo = next(p for p in examples if "astronaut" in p.name)
+    files = [app.unmask(photo).result_file for _ in range(KEEP_RESULTS + 3)]
+    assert all(f is not None for f in files)
+    assert sum(f.exists() for f in files) == KEEP_RESULTS and files[-1].exists()
 
 
 def test_app_without_gradio_says_how_to_install(tmp_path):
@@ -106,7 +129,7 @@ def test_app_without_gradio_says_how_to_install(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             cwd=ROOT, timeout=120)
     assert result.returncode == 2
-    assert 'pip install -e ".[app]"' in result.stderr and "Traceback" not in result.stderr
+    assert 'pip install "mask2face[app]"' in result.stderr and "Traceback" not in result.stderr
 
 
 # ------------------------------------------------------------------ a running app
@@ -123,7 +146,8 @@ def server(tmp_path_factory):
     pytest.importorskip("gradio", reason="the app extra is not installed (pip install -e .[app])")
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    temporary = tmp_path_factory.mktemp("tmpdir")  # the app's $TMPDIR: empty once it stops
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(temporary)}
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "mask2face.app", "--model",
                                     str(BUNDLED), "--port", str(port)], cwd=ROOT, stdout=out,
@@ -140,6 +164,7 @@ def server(tmp_path_factory):
     process.wait(timeout=30)
     work = [line for line in log.read_text().splitlines() if "mask2face app:" in line]
     assert work and process.returncode == 0, log.read_text()[-3000:]
+    assert list(temporary.iterdir()) == []  # Gradio's folders went with the app's own
 
 
 def test_the_app_serves_the_api_and_cleans_up_on_exit(server, examples, tmp_path):

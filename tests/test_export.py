@@ -236,3 +236,17 @@ def test_detectors_that_are_not_installed_stand_in_or_drop_out(monkeypatch, capl
     assert faces.usable_parts(["mtcnn"]) == []
     faces._warn_missing.cache_clear()
 
+
+
+@pytest.mark.skipif(not (BUNDLED / "model.onnx").exists(), reason="no bundled export")
+def test_running_the_export_reports_nothing_to_anyone(tmp_path):
+    """ONNX Runtime's usage collector stays off (it would write a session file into $TMPDIR
+    and send events out): mask2face sets ORT_DISABLE_TELEMETRY before it is imported."""
+    pytest.importorskip("onnxruntime")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    script = ("from mask2face.modelfiles import OnnxNetwork, BUNDLED_MODEL\n"
+              "import numpy as np\n"
+              "OnnxNetwork(BUNDLED_MODEL / 'model.onnx')(np.zeros((1, 128, 128, 3), 'float32'))")
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=ROOT)
+    assert list(tmp_path.iterdir()) == []
