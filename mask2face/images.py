@@ -121,6 +121,8 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file (or an unsupported format)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

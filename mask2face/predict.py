@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -461,6 +462,12 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
         plan = [(photo, Path(output) if output else Path(f"{photo.stem}{suffix}{photo.suffix}"))]
     else:
         plan = [(photo, root / relative) for photo, relative in items]
+    for folder in {target.parent for _, target in plan}:
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write to {folder}: permission denied (nothing was done)")
     sources = {photo.resolve() for photo, _ in plan}
     claimed: dict[Path, Path] = {}
     unique = []
@@ -517,6 +524,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             out, results = unmasker.unmask_faces(image)
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
+            faces[str(photo)] = [r.outcome for r in results]  # found, even if writing fails
             kind = UNMASKED if label else None
             if side_by_side:
                 save_like(target, np.hstack([image, out]), source_type=kind)
@@ -526,7 +534,6 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
                 weight = pasted_region(image.shape, results)
                 write_image(region_path(target), np.round(weight * 255).astype(np.uint8))
             written.append(str(target))
-            faces[str(photo)] = [r.outcome for r in results]
             untouched = [r.outcome for r in results if r.outcome != "unmasked"]
             log.info("%s -> %s: %d face%s, %d unmasked%s", photo, target, len(results),
                      "s" * (len(results) != 1), len(results) - len(untouched),
@@ -534,6 +541,8 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
         except ImageReadError as e:
             failed[str(photo)] = str(e)
             log.debug("%s", e)  # listed once, with the others, when the batch ends
+        except PermissionError as e:
+            failed[str(photo)] = f"{photo}: cannot write {e.filename or target}: permission denied"
         except Exception as e:  # one odd photo must not stop the batch
             log.debug("failed on %s", photo, exc_info=True)
             failed[str(photo)] = f"{photo}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"

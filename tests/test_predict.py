@@ -1,6 +1,7 @@
 """Prediction on photos and evaluation reports, with tiny models trained here."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -165,6 +166,36 @@ def test_two_inputs_with_one_name_are_refused_before_any_work(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "would both be written" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path,
+                                                                             monkeypatch):
+    """Checked before the model loads (it once ran on every photo and then reported 0 faces);
+    os.access is stood in for, since the tests may run as root, whom no permission stops."""
+    import os
+
+    from mask2face import predict
+    from mask2face.errors import UsageError
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(predict.os, "access", lambda p, mode: Path(p) != locked and real(p, mode))
+    with pytest.raises(UsageError, match="cannot write to .*locked/sub: permission denied"):
+        predict.plan_outputs([str(tmp_path / "a.png")], str(locked / "sub" / "a.png"))
+
+
+def test_a_photo_that_cannot_be_read_says_permission_denied(tmp_path, monkeypatch):
+    from mask2face.errors import ImageReadError
+    from mask2face.images import read_photo
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(photo)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(photo))
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(ImageReadError, match="a.png: permission denied"):
+        read_photo(photo)
 
 
 def test_models_predict_with_their_own_sizes(tmp_path, run64, masked_photos):
