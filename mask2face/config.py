@@ -107,7 +107,8 @@ class MasksConfig:
     mask_type: str = _key("random", "random, surgical, n95, kn95, cloth, gas, or a "
                                      "MaskTheFace template name (needs mask_templates_path)")
     mask_color: str = _key("", "Mask colour as #rrggbb; empty = the kind's own colours")
-    mask_pattern: str = _key("", "Pattern name (see README) or an image path; empty = none")
+    mask_pattern: str = _key("", "Pattern name (see docs/faces_and_masks.md) or an image path; "
+                                 "empty = none")
     mask_pattern_weight: float = _key(0.5, "How strongly the pattern shows", min=0.0, max=1.0)
     mask_color_weight: float = _key(0.5, "How strongly mask_color tints the mask",
                                     min=0.0, max=1.0)
@@ -196,7 +197,7 @@ class PredictConfig:
     predict_face_detector: str = _key(
         "blaze>mtcnn", "Detector for prediction: blaze (BlazeFace on the padded photo) finds "
         "98 % of real masked faces at ~20 ms a photo, mtcnn where it finds nothing; see the "
-        "README's detector table", choices=DETECTOR_CHOICES)
+        "detector table in docs/faces_and_masks.md", choices=DETECTOR_CHOICES)
     feather: float = _key(0.03, "Width of the blended edge when pasting back (share of the crop)",
                           min=0.0, max=0.3)
     region_grow: float = _key(0.0, "Grow the predicted mask region by this share of the crop "
@@ -255,7 +256,7 @@ def key_index() -> dict[str, tuple[str, dataclasses.Field]]:
 
 
 def iter_keys() -> Iterator[tuple[str, dataclasses.Field, Any]]:
-    """(section, field, default) for every key, in order; used for the README table."""
+    """(section, field, default) for every key, in order (the table in docs/reference.md)."""
     for section, cls in SECTIONS.items():
         defaults = cls()
         for f in dataclasses.fields(cls):
@@ -427,7 +428,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
 
 
 def markdown_table() -> str:
-    """The README's table of every key: section, key, meaning, default, range."""
+    """The table of every key (docs/reference.md): section, key, meaning, default, range."""
     rows = ["| section | key | meaning | default | range |", "|---|---|---|---|---|"]
     for section, f, default in iter_keys():
         meta = f.metadata

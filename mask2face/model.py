@@ -10,7 +10,7 @@ Architectures (``make_model(architecture, ...)``):
     resnet_d  mask2face's own, cheaper variant (the default): the down blocks' shortcut averages
               2x2 and projects with a 1x1 convolution (ResNet-D), residual up blocks, LeakyReLU,
               the input concatenated before the heads. 34.0 M parameters and 79.3 GFLOP at the
-              published setting; at equal training time it scored higher (README, "The model").
+              published setting; at equal training time it scored higher (docs/model.md).
     plain     a classic U-Net: two convolutions a level, max-pooling, transposed-convolution
               upsampling, skip concatenation.
 

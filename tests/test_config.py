@@ -70,7 +70,7 @@ def test_flag_override_by_key_name():
 
 def test_readme_table_is_the_current_one():
     from mask2face.config import markdown_table
-    assert markdown_table() in (ROOT / "README.md").read_text()
+    assert markdown_table() in (ROOT / "docs" / "reference.md").read_text()
 
 
 def test_config_command_exit_2_one_line(tmp_path):

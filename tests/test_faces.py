@@ -156,8 +156,9 @@ def masked_photo(photo, face, seed=0, kind="surgical"):
     return apply_mask(photo, face.landmarks, spec, rng)[0]
 
 
-@pytest.mark.parametrize("detector, least", [("hog+mtcnn", 5), ("hog+mtcnn+cnn", 6),
-                                             ("blaze", 6), ("blaze>mtcnn", 6)])
+@pytest.mark.parametrize("detector, least", [
+    ("hog+mtcnn", 5), pytest.param("hog+mtcnn+cnn", 6, marks=pytest.mark.slow),  # dlib's CNN: 10 s
+    ("blaze", 6), ("blaze>mtcnn", 6)])
 def test_masked_faces_found_by_masked_face_detector(sample_faces, detector, least):
     finder = get_face_finder(detector=detector)
     eye = lambda lm: np.stack([lm[36:42].mean(0), lm[42:48].mean(0)])  # noqa: E731
