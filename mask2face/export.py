@@ -186,6 +186,18 @@ def onnx_model(model: "keras.Model", half: bool = True):
     return proto
 
 
+def float32_copy(model: "keras.Model") -> "keras.Model":
+    """The same network computing in float32: a model trained in mixed precision carries
+    bfloat16 layers, which TFLite's own kernels cannot run."""
+    import keras
+    config = model.get_config()
+    for layer in config["layers"]:
+        layer["config"]["dtype"] = "float32"
+    copy = keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def weights_from_onnx(model: "keras.Model", onnx_file: str | Path) -> list[np.ndarray] | None:
     """``model``'s weights read back from an export of a model of the same setting (None where
     a layer's weights are not in it): training can start from the shipped export alone."""
@@ -222,7 +234,8 @@ def export(source: str | Path, output: str | Path, fmt: str = "onnx", half: bool
         temporary.replace(target)
     else:
         target = output / ("model.tflite" if fmt == "tflite" else "saved_model")
-        model.export(str(target), format="tf_saved_model" if fmt == "savedmodel" else "litert")
+        float32_copy(model).export(str(target),
+                                   format="tf_saved_model" if fmt == "savedmodel" else "litert")
     for extra in (config_file, model_file.parent / "MODEL_CARD.md"):
         if extra.exists() and extra.resolve() != (output / extra.name).resolve():
             shutil.copyfile(extra, output / extra.name)

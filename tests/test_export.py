@@ -16,18 +16,9 @@ from tests.conftest import ROOT
 BUNDLED = ROOT / "mask2face" / "pretrained" / "lfw128"
 
 
-def float32_copy(model):
-    """The same network computing in float32 (a run's model may carry bfloat16)."""
-    import keras
-    config = model.get_config()
-    for layer in config["layers"]:
-        layer["config"]["dtype"] = "float32"
-    copy = keras.Model.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def outputs_of(model, x):
+    """The Keras model's outputs computed in float32 (a run's model may carry bfloat16)."""
+    from mask2face.export import float32_copy
     from mask2face.modelfiles import KerasNetwork
     return KerasNetwork(float32_copy(model))(x)
 
@@ -70,6 +61,39 @@ def test_export_agrees_with_keras(tmp_path, architecture, kernels, runtime):
         assert np.abs(got[key] - want[key]).max() * 255 < 0.1, key
     # Float16 weights (the default) are checked on the shipped model's trained weights below:
     # random weights make activations, and their rounding, far larger than trained ones.
+
+@pytest.mark.slow
+def test_tflite_export_runs_in_tflites_own_kernels(tmp_path):
+    """A model trained in mixed precision exports as float32: TFLite's builtin kernels run it
+    (bfloat16 layers once needed TensorFlow's Flex delegate) and it agrees with Keras."""
+    tf = pytest.importorskip("tensorflow")
+    import keras
+
+    from mask2face.export import export
+    from mask2face.model import make_model
+    run = tmp_path / "run"
+    run.mkdir()
+    load_config(ROOT / "configuration.json", image_size=32, filters=(8, 12, 16),
+                kernels=(3, 3, 3)).save(run / "config.json")
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = make_model("resnet_d", 32, (8, 12, 16), (3, 3, 3), True, True)
+    finally:
+        keras.config.set_dtype_policy(before)
+    model.save(run / "model.keras")
+    target = export(run, tmp_path / "lite", "tflite")
+    interpreter = tf.lite.Interpreter(str(target))
+    interpreter.allocate_tensors()
+    x = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    want = outputs_of(model, x)
+    for detail in interpreter.get_output_details():
+        got = interpreter.get_tensor(detail["index"])
+        key = "mask" if got.shape[-1] == 1 else "image"
+        assert np.abs(got - want[key]).max() * 255 < 1.0
+
 
 def test_export_refuses_layers_it_does_not_know(tmp_path):
     pytest.importorskip("onnx")
