@@ -6,7 +6,6 @@ when the dataset has an official one (CelebA).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -105,11 +104,8 @@ def download_lfw(target: Path, mirrors: tuple[Mirror, ...] = LFW_MIRRORS) -> Pat
 
 
 def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from mask2face.modelfiles import file_digest
+    return file_digest(path, "md5")
 
 
 def fetch(url: str, destination: Path, md5: str, timeout: float = 30.0) -> None:

@@ -37,8 +37,9 @@ EXPORT_RECORD = "export.json"
 NAMES = ("bundled", "latest")
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file, read in 1 MB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
