@@ -308,8 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             import gradio  # noqa: F401
         except ImportError:
-            raise UsageError("the web app needs Gradio: pip install \"mask2face[app]\" "
-                             "(or pip install gradio)") from None
+            raise UsageError("the web app needs Gradio: pip install \"mask2face[app]\" (from a "
+                             "clone: pip install \".[app]\")") from None
         from mask2face.config import load_config
         from mask2face.predict import Unmasker
 

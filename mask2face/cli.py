@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Callable, Sequence
 
-from mask2face.errors import Mask2FaceError
+from mask2face.errors import Mask2FaceError, UsageError
 
 log = logging.getLogger("mask2face")
 
@@ -125,6 +125,32 @@ class NativeLogFilter:
         os.close(self._terminal)
 
 
+# Packages of the extras (pyproject.toml): a stage that needs one the install lacks says which
+# extra brings it, in one line.
+EXTRAS = {"keras": "train", "tensorflow": "train", "tensorboard": "train", "mtcnn": "train",
+          "skimage": "train", "matplotlib": "train", "onnx": "train", "jax": "jax",
+          "gradio": "app", "pytest": "dev"}
+
+
+def missing_package(name: str) -> str:
+    extra = EXTRAS[name.split(".")[0]]
+    return (f"this needs {name}, which is not installed: pip install \"mask2face[{extra}]\" "
+            f"(from a clone: pip install \".[{extra}]\")")
+
+
+def require(*packages: str) -> None:
+    """Stop with one line naming the extra to install when a package is missing, before a
+    command has done (or written) anything."""
+    import importlib.util
+    for name in packages:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ValueError:  # in sys.modules as None: blocked
+            found = False
+        if not found:
+            raise UsageError(missing_package(name))
+
+
 def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
@@ -150,6 +176,11 @@ def run_command(parser: argparse.ArgumentParser,
     except Mask2FaceError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except ModuleNotFoundError as e:
+        if EXTRAS.get((e.name or "").split(".")[0]) is None:
+            raise
+        print(f"{parser.prog}: error: {missing_package(e.name)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         hint = getattr(args, "interrupt_hint", None) or on_interrupt
         print(f"{parser.prog}: interrupted; {hint}", file=sys.stderr)

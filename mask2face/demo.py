@@ -159,16 +159,16 @@ def run_demo(out: str | Path = "data/demo", quick: bool = False) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import make_parser, run_command
+    from mask2face.cli import make_parser, require, run_command
 
-    parser = make_parser("demo", "Run the whole pipeline offline on the "
-                                                 "sample photos.")
+    parser = make_parser("demo", "Run the whole pipeline offline on the sample photos.")
     parser.add_argument("--output", default="data/demo", metavar="DIR",
                         help="where everything goes (default: data/demo)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 
     def command(args: argparse.Namespace) -> int:
+        require("keras", "skimage", "matplotlib")  # the train extra
         result = run_demo(args.output, args.quick)
         print(f"\nDone in {result['seconds']:.0f} s. {DISCLAIMER}")
         print(f"  before | after:  {result['before_after']}")

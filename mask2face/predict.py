@@ -534,10 +534,11 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
                 weight = pasted_region(image.shape, results)
                 write_image(region_path(target), np.round(weight * 255).astype(np.uint8))
             written.append(str(target))
-            untouched = [r.outcome for r in results if r.outcome != "unmasked"]
+            outcomes = [r.outcome for r in results]
+            changed, _ = count_unmasked(outcomes)  # partly unmasked counts, as in the summary
+            notes = [o for o in outcomes if o != "unmasked"]
             log.info("%s -> %s: %d face%s, %d unmasked%s", photo, target, len(results),
-                     "s" * (len(results) != 1), len(results) - len(untouched),
-                     "".join(f"; 1 {o}" for o in untouched))
+                     "s" * (len(results) != 1), changed, "".join(f"; 1 {o}" for o in notes))
         except ImageReadError as e:
             failed[str(photo)] = str(e)
             log.debug("%s", e)  # listed once, with the others, when the batch ends

@@ -415,7 +415,10 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         UsageError: no pairs, or nothing to resume.
         ConfigError: ``init_from`` names a model of another setting.
     """
-    fresh = not resume and (run_dir is None or not Path(run_dir).exists())
+    # A folder of its own: none given, or an empty one (the command names a new run's folder
+    # before it starts, so that Ctrl-C can say which one to resume).
+    fresh = not resume and (run_dir is None or not Path(run_dir).exists()
+                            or not any(Path(run_dir).iterdir()))
     config, run = open_run(config, run_dir, resume)
     try:
         return _train_in(config, run, resume, extra_callbacks, log_every)

@@ -274,3 +274,16 @@ def test_running_the_export_reports_nothing_to_anyone(tmp_path):
               "OnnxNetwork(BUNDLED_MODEL / 'model.onnx')(np.zeros((1, 128, 128, 3), 'float32'))")
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=ROOT)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stage, argv", [("train", ["--data", "nowhere"]), ("demo", [])])
+def test_a_stage_whose_extra_is_missing_says_which_in_one_line(tmp_path, stage, argv):
+    """The core install has no Keras: train and the demo name the extra to install (no
+    traceback), and leave nothing behind."""
+    script = (f"import sys; sys.modules['keras'] = None\n"
+              f"from mask2face.{stage} import main; raise SystemExit(main({argv!r}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert 'pip install "mask2face[train]"' in done.stderr
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
