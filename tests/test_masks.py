@@ -52,6 +52,29 @@ def test_every_kind_covers_mouth_and_nose_not_eyes(sample_faces, kind):
         check_region(image, masked, region, lm, f"{kind} {label}")
 
 
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "gas"])
+def test_a_mask_pulled_up_to_the_eyes_reaches_them_and_covers_none(sample_faces, kind):
+    """Worn high (top and cheeks lifted, little clearance): under each eye the top edge comes within
+    8 % of the face's width of the lower lid (a neat mask stops 10-21 % below it), and still
+    covers no eye point."""
+    from mask2face.landmarks import LEFT_EYE, RIGHT_EYE
+    for label, image, lm in crops(sample_faces):
+        if "roll" in label:  # the image's columns run down the face only when it is upright
+            continue
+        gaps = {}
+        for worn, (lift, clearance, cheeks) in {"neat": (0.0, 0.06, 0.0),
+                                                "high": (0.14, 0.02, 0.1)}.items():
+            rng = np.random.default_rng(1)
+            spec = spec_from_config(MasksConfig(mask_type=kind, mask_variety=0.0), rng)
+            spec.top_lift, spec.eye_clearance, spec.cheek_lift = lift, clearance, cheeks
+            masked, region = apply_mask(image, lm, spec, rng)
+            check_region(image, masked, region, lm, f"{worn} {kind} {label}")
+            width = lm[16, 0] - lm[0, 0]
+            gaps[worn] = [(np.argmax(region[:, int(round(eye[:, 0].mean()))] > 0)
+                           - eye[4:6, 1].max()) / width for eye in (lm[LEFT_EYE], lm[RIGHT_EYE])]
+        assert max(gaps["high"]) <= 0.08 and min(gaps["neat"]) >= 0.1, f"{label}: {gaps}"
+
+
 def test_maskTheFace_templates_cover_like_our_own(sample_faces, templates_path):
     templates = TemplateSet(templates_path)
     assert "template:surgical" in templates.names() and "template:KN95" in templates.names()

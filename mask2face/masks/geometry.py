@@ -64,8 +64,12 @@ class Sheet:
         return top * (1 - fv) + bottom * fv
 
 
+EYE_CLEARANCE = 0.06  # the top edge's least distance below the lower eyelids (face scale)
+
+
 def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 0.07,
-               widen: float = 0.04) -> Sheet:
+               widen: float = 0.04, eye_clearance: float = EYE_CLEARANCE,
+               cheek_lift: float = 0.0) -> Sheet:
     """The sheet for a mask on these landmarks.
 
     Args:
@@ -74,6 +78,10 @@ def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 
         chin_drop: how far below the jaw the bottom edge runs, as a share of the face scale.
         widen: how far outside the jaw line the sides run, as a share of the nose-to-jaw
             distance.
+        eye_clearance: the top edge stays at least this far (share of the face scale) below
+            the lower eyelids; a mask worn high comes up to them.
+        cheek_lift: raise the top edge over the cheeks (under the eyes) by this share of the
+            face scale.
     """
     lm = check_landmarks(landmarks)
     across, down, scale = mask_axes(lm)
@@ -84,14 +92,15 @@ def face_sheet(landmarks: np.ndarray, top_lift: float = 0.0, chin_drop: float = 
     # Keep the top edge under the lower eyelids, however the landmarks are bent.
     def below_eye(point: np.ndarray, eye: np.ndarray) -> np.ndarray:
         lowest = max(float((p - point) @ down) for p in eye)
-        clearance = 0.06 * scale
+        clearance = eye_clearance * scale
         push = lowest + clearance
         return point + down * push if push > 0 else point
 
     left_eye, right_eye = lm[regions.LEFT_EYE], lm[regions.RIGHT_EYE]
     left_top, right_top = lm[regions.CHEEK_LEFT], lm[regions.CHEEK_RIGHT]
-    left_cheek = below_eye(0.5 * (left_top + nose), left_eye)
-    right_cheek = below_eye(0.5 * (right_top + nose), right_eye)
+    lifted = down * cheek_lift * scale
+    left_cheek = below_eye(0.5 * (left_top + nose) - lifted, left_eye)
+    right_cheek = below_eye(0.5 * (right_top + nose) - lifted, right_eye)
     left_top, right_top = below_eye(left_top, left_eye), below_eye(right_top, right_eye)
     top = _smooth(np.array([left_top, left_cheek, nose, right_cheek, right_top]))
 

@@ -11,7 +11,8 @@ import numpy as np
 from mask2face.errors import ConfigError, UsageError
 from mask2face.pairs import EDGE_BAND_PX
 from mask2face.masks import kinds as procedural
-from mask2face.masks.geometry import Sheet, face_sheet, sheet_bbox, warp_sheet_texture
+from mask2face.masks.geometry import (EYE_CLEARANCE, Sheet, face_sheet, sheet_bbox,
+                                      warp_sheet_texture)
 from mask2face.masks.patterns import PATTERNS, PRINTS, check_pattern
 
 if TYPE_CHECKING:
@@ -41,6 +42,13 @@ SKIN_TONE_HSV = ((0.02, 0.14), (0.15, 0.65), (0.3, 0.95))
 # Sheer and clear masks (thin fabric, plastic): the face shows through at this opacity.
 SHEER_SHARE = 0.06
 SHEER_OPACITY = (0.45, 0.8)
+# Masks pulled up to the eyes: real N95s and cloth masks often reach the lower eyelids and cover
+# the nose bridge between the eyes, where a mask head trained on masks that stop a clearance
+# below the eyes left a band of the mask in place.
+HIGH_SHARE = 0.2
+HIGH_TOP_LIFT = (0.06, 0.14)
+HIGH_EYE_CLEARANCE = (0.02, 0.035)
+HIGH_CHEEK_LIFT = (0.05, 0.15)
 
 
 @dataclass
@@ -59,6 +67,8 @@ class MaskSpec:
     top_lift: float = 0.0    # fit on the face: see geometry.face_sheet
     chin_drop: float = 0.07
     widen: float = 0.04
+    eye_clearance: float = EYE_CLEARANCE
+    cheek_lift: float = 0.0
     print_kind: str = ""     # "", or one of patterns.PRINTS
     light: float = 0.0       # strength of light from one side
     creases: float = 0.0     # strength of creases
@@ -164,6 +174,11 @@ def _vary(spec: MaskSpec, c: MasksConfig, rng: np.random.Generator, variety: flo
                                        rng.uniform(v0, v1) * 255]).round().astype(np.uint8))
     if rng.random() < SHEER_SHARE * variety:
         spec.opacity = float(rng.uniform(*SHEER_OPACITY))
+    # Pulled up to the eyes (a respirator's face piece is not: it sits where it sits).
+    if rng.random() < HIGH_SHARE * variety and spec.kind != "gas":
+        spec.top_lift = float(rng.uniform(*HIGH_TOP_LIFT))
+        spec.eye_clearance = float(rng.uniform(*HIGH_EYE_CLEARANCE))
+        spec.cheek_lift = float(rng.uniform(*HIGH_CHEEK_LIFT))
 
 
 def _lighting(image_patch: np.ndarray, support: np.ndarray) -> np.ndarray:
@@ -227,14 +242,16 @@ def apply_mask(image: np.ndarray, landmarks: np.ndarray, spec: MaskSpec,
         raise UsageError(f"expected an RGB uint8 image, got {image.dtype} {image.shape}")
     if spec.template is not None:
         from mask2face.masks.templates import render_template
-        sheet = face_sheet(landmarks, spec.top_lift, spec.chin_drop, spec.widen)
+        sheet = face_sheet(landmarks, spec.top_lift, spec.chin_drop, spec.widen,
+                           spec.eye_clearance, spec.cheek_lift)
         bbox = sheet_bbox(sheet, image.shape)
         rgb, alpha = render_template(spec, landmarks, sheet, bbox)
         rgb, shade = procedural.finish(spec, rgb, np.ones(rgb.shape[:2], np.float32))
         rgb = rgb * shade[..., None]
     elif spec.kind in procedural.KINDS:
         lift = spec.top_lift + (GAS_TOP_LIFT if spec.kind == "gas" else 0.0)
-        sheet = face_sheet(landmarks, lift, spec.chin_drop, spec.widen)
+        sheet = face_sheet(landmarks, lift, spec.chin_drop, spec.widen, spec.eye_clearance,
+                           spec.cheek_lift)
         bbox = sheet_bbox(sheet, image.shape)
         shape = _texture_shape(sheet)
         tex_rgb, tex_alpha, shade = procedural.KINDS[spec.kind](spec, shape, rng)
