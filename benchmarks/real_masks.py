@@ -45,7 +45,7 @@ def tile(image: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, help="a folder with with_mask/ and without_mask/")
-    parser.add_argument("--model", help="run folder (default: newest run, else the bundled model)")
+    parser.add_argument("--model", help="a model (default: the shipped one; see predict --model)")
     parser.add_argument("--sheet", default="real_masks_sheet.png")
     parser.add_argument("--sheet-count", type=int, default=24, help="photos per folder shown")
     parser.add_argument("--seed", type=int, default=0)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from mask2face.config import DETECTOR_CHOICES
+from mask2face.detectors import parse_detector
 from mask2face.errors import ImageReadError, UsageError
 from mask2face.images import IMAGE_SUFFIXES
 
@@ -108,8 +109,7 @@ class App:
         if not detector:
             self.unmasker.finder = self._default_finder
             return
-        if detector not in DETECTOR_CHOICES:
-            raise UsageError(f"detector {detector!r}: not one of {', '.join(DETECTOR_CHOICES)}")
+        parse_detector(detector)  # UsageError, with the grammar, for a malformed one
         if detector not in self._finders:
             self._finders[detector] = face_finder_from_config(self.unmasker.config.faces,
                                                               detector)

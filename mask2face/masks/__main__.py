@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from mask2face.cli import add_config_argument, make_parser, overrides, run_command
+from mask2face.detectors import detector_argument
 
 if TYPE_CHECKING:
     from mask2face.config import MasksConfig
@@ -159,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         type=float, metavar="W")
     parser.add_argument("--mask-templates-path", dest="mask_templates_path", metavar="DIR",
                         help="a MaskTheFace folder: its templates become kinds template:<name>")
-    parser.add_argument("--detector", help="face detector (default: predict_face_detector)")
+    parser.add_argument("--detector", type=detector_argument, metavar="D",
+                        help="face detector (default: predict_face_detector)")
     faces = parser.add_mutually_exclusive_group()
     faces.add_argument("--all-faces", dest="largest_face", action="store_false", default=False,
                        help="mask every face found (default)")

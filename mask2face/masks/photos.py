@@ -137,7 +137,7 @@ def mask_files(config: "Config", inputs: Sequence[str], output: str | None = Non
         relative = next((photo.relative_to(r).as_posix() for r in roots
                          if r.is_dir() and r in photo.parents), photo.name)
         tasks.append((str(photo), str(target), relative, options))
-    detector = detector or config.predict.predict_face_detector
+    detector = config.predict.detector(detector)
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(tasks) <= 1:
         _init_worker(config.to_dict(), detector)
