@@ -117,57 +117,6 @@ def _remove_unstarted(run: Path) -> None:
     shutil.rmtree(run, ignore_errors=True)
 
 
-def _preview_callback(run: Path, masked, clean):
-    import keras
-    import numpy as np
-
-    from mask2face.images import write_image
-
-    class Preview(keras.callbacks.Callback):
-        """input | target | output rows for a fixed set of validation pairs, each epoch."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            output = self.model(masked, training=False)
-            image = output["image"] if isinstance(output, dict) else output
-            rows = [np.hstack([m, c, np.asarray(o)]) for m, c, o in zip(masked, clean, image)]
-            grid = (np.clip(np.vstack(rows), 0, 1) * 255).round().astype(np.uint8)
-            write_image(run / "previews" / f"epoch_{epoch + 1:03d}.png", grid)
-
-    return Preview()
-
-
-def _epoch_lines(epochs: int, every: int):
-    """One short line per ``every`` epochs (and the last): the figures a user watches, not
-    Keras's 300-character line of every metric (all of them are in history.csv)."""
-    import time
-
-    import keras
-
-    shown = (("loss", "loss {:.4f}"), ("val_loss", "val loss {:.4f}"),
-             ("val_image_psnr", "val PSNR {:.2f} dB"), ("val_image_ssim", "val SSIM {:.3f}"),
-             ("val_mask_mask_iou", "val mask IoU {:.3f}"))
-
-    class EpochLine(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.last = (epoch + 1, logs or {}, time.perf_counter() - self.started)
-            if (epoch + 1) % every == 0 or epoch + 1 == epochs:
-                self.say(*self.last)
-
-        def on_train_end(self, logs=None):  # stopped early: its last epoch still shows
-            last = getattr(self, "last", None)
-            if last and last[0] % every and last[0] != epochs:
-                self.say(*last)
-
-        def say(self, done, logs, seconds):
-            figures = [text.format(logs[key]) for key, text in shown if key in logs]
-            log.info("epoch %d/%d (%.0f s): %s", done, epochs, seconds, ", ".join(figures))
-
-    return EpochLine()
-
-
 def _backup_options() -> dict:
     """Keep the previous backup beside the latest one where Keras can (3.6 and later): a kill
     while the latest is written leaves a cut-off file, and resuming falls back to the previous."""
@@ -230,44 +179,6 @@ def _trim_history(run: Path) -> None:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(kept)
         atomic_write(history, buffer.getvalue().encode())
-
-
-def _best_checkpoint(run: Path, monitor: str | None):
-    import keras
-
-    from mask2face.adversarial import generator_of
-    from mask2face.images import atomic_write
-
-    class BestCheckpoint(keras.callbacks.Callback):
-        """Saves the model when ``monitor`` improves (every epoch when it is None), to a
-        temporary file that then replaces model.keras (a kill leaves the old or the new model,
-        never half of one); the best value is kept in best.json beside it, so a resumed run
-        still knows what to beat. Only the generator is saved."""
-
-        def __init__(self):
-            super().__init__()
-            self.path, self.record = run / "model.keras", run / "best.json"
-            self.best = float("inf")
-
-        def on_train_begin(self, logs=None):
-            if self.record.exists() and self.path.exists():
-                try:
-                    self.best = float(json.loads(self.record.read_text())[monitor or "latest"])
-                except (ValueError, KeyError):
-                    pass  # unreadable: the next epoch sets it again
-
-        def on_epoch_end(self, epoch, logs=None):
-            value = (logs or {}).get(monitor) if monitor else -float(epoch)
-            if value is None or not value < self.best:
-                return
-            partial = run / ".model.partial.keras"
-            generator_of(self.model).save(partial)
-            os.replace(partial, self.path)
-            self.best = float(value)
-            atomic_write(self.record, json.dumps({monitor or "latest": self.best,
-                                                  "epoch": epoch}).encode())
-
-    return BestCheckpoint()
 
 
 def _start_from(model, source: str) -> None:
@@ -377,6 +288,7 @@ def run_callbacks(run: Path, config: Config, monitor: str | None, resume: bool,
     model and nothing stops early."""
     import keras
 
+    from mask2face.callbacks import BestCheckpoint, EpochLine, Preview
     t = config.training
     if resume:
         _drop_cut_off_backup(run / "backup")
@@ -385,7 +297,7 @@ def run_callbacks(run: Path, config: Config, monitor: str | None, resume: bool,
     # the two redoes that epoch, and _trim_history drops the row it will write again.
     callbacks = [
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-        _best_checkpoint(run, monitor),
+        BestCheckpoint(run, monitor),
         keras.callbacks.BackupAndRestore(str(run / "backup"), **_backup_options()),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
@@ -396,8 +308,8 @@ def run_callbacks(run: Path, config: Config, monitor: str | None, resume: bool,
     if t.preview_count:
         from mask2face.data import load_batch
         masked, clean, _ = load_batch(preview_pairs, config.data.image_size, t.preview_count)
-        callbacks.append(_preview_callback(run, masked, clean))
-    return callbacks + [_epoch_lines(t.epochs, log_every)]
+        callbacks.append(Preview(run, masked, clean))
+    return callbacks + [EpochLine(t.epochs, log_every)]
 
 
 def train(config: Config, run_dir: str | Path | None = None, resume: bool = False,

@@ -188,15 +188,15 @@ def test_best_model_replaced_whole_and_best_score_survives_a_resume(tmp_path, mo
     import keras
 
     from mask2face.model import make_model
-    from mask2face.train import _best_checkpoint
+    from mask2face.callbacks import BestCheckpoint
     model = make_model("resnet_d", SIZE, (8, 16, 32), (3, 3, 3))
-    first = _best_checkpoint(tmp_path, "val_loss")
+    first = BestCheckpoint(tmp_path, "val_loss")
     first.set_model(model)
     first.on_train_begin()
     first.on_epoch_end(0, {"val_loss": 1.0})
     saved = (tmp_path / "model.keras").read_bytes()
     # A resumed run (a new callback) must not replace the model with a worse epoch.
-    again = _best_checkpoint(tmp_path, "val_loss")
+    again = BestCheckpoint(tmp_path, "val_loss")
     again.set_model(model)
     again.on_train_begin()
     again.on_epoch_end(1, {"val_loss": 2.0})
@@ -354,3 +354,16 @@ def test_two_runs_in_one_second_get_their_own_folders_and_a_failed_start_leaves_
     with pytest.raises(ConfigError, match="another setting"):
         train(config, tmp_path / "named")
     assert not (tmp_path / "named").exists()
+
+
+def test_the_epoch_line_shows_every_nth_epoch_and_the_last(caplog):
+    from mask2face.callbacks import EpochLine
+    line = EpochLine(epochs=5, every=2)
+    with caplog.at_level("INFO", logger="mask2face.train"):
+        for epoch in range(3):  # stopped early after the third
+            line.on_epoch_begin(epoch)
+            line.on_epoch_end(epoch, {"loss": 0.5, "val_image_psnr": 20.0, "other": 1.0})
+        line.on_train_end()
+    shown = [r.getMessage() for r in caplog.records]
+    assert [m.split(" (")[0] for m in shown] == ["epoch 2/5", "epoch 3/5"]
+    assert shown[0].endswith("loss 0.5000, val PSNR 20.00 dB") and "other" not in shown[0]
