@@ -23,8 +23,6 @@ Tensor = Any
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 PACKAGE = "mask2face"
-IMAGE_LOSSES = ("ssim_l1", "ssim", "l1", "mse")
-MASK_LOSSES = ("bce", "dice", "dice_bce")
 EPSILON = 1e-6
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -157,20 +155,25 @@ def mask_iou(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     return (inter + EPSILON) / (union + EPSILON)
 
 
+# The losses by name: the configuration's training.loss and training.mask_loss offer exactly
+# these (a test checks the lists agree; the configuration stays free of Keras).
+IMAGE_LOSSES: dict[str, Callable[[float], LossFn]] = {
+    "ssim_l1": lambda l1_weight: SsimL1Loss(l1_weight), "ssim": lambda _: ssim_loss,
+    "l1": lambda _: l1, "mse": lambda _: mse}
+MASK_LOSSES: dict[str, LossFn] = {"bce": bce, "dice": dice_loss, "dice_bce": dice_bce}
+
+
 def make_image_loss(name: str, l1_weight: float = 1.0) -> LossFn:
     """The image loss called ``name``; raises ValueError listing the known ones."""
-    losses = {"ssim_l1": lambda: SsimL1Loss(l1_weight), "ssim": lambda: ssim_loss,
-              "l1": lambda: l1, "mse": lambda: mse}
-    if name not in losses:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(losses)}")
-    return losses[name]()
+    if name not in IMAGE_LOSSES:
+        raise ValueError(f"unknown loss {name!r}; known: {', '.join(IMAGE_LOSSES)}")
+    return IMAGE_LOSSES[name](l1_weight)
 
 
 def make_mask_loss(name: str) -> LossFn:
-    losses = {"bce": bce, "dice": dice_loss, "dice_bce": dice_bce}
-    if name not in losses:
-        raise ValueError(f"unknown mask loss {name!r}; known: {', '.join(losses)}")
-    return losses[name]
+    if name not in MASK_LOSSES:
+        raise ValueError(f"unknown mask loss {name!r}; known: {', '.join(MASK_LOSSES)}")
+    return MASK_LOSSES[name]
 
 
 IMAGE_METRICS = (psnr, ssim, masked_l1)

@@ -167,6 +167,24 @@ def test_mask_names_in_config_are_the_drawn_ones():
     assert tuple(KINDS) == MASK_KINDS and tuple(PATTERNS) == MASK_PATTERNS
 
 
+def test_model_and_loss_names_in_config_are_the_implemented_ones():
+    """The configuration lists the names without importing Keras; the implementers own them."""
+    from dataclasses import fields
+
+    from mask2face.config import ModelConfig, TrainingConfig
+    from mask2face.detectors import COMPONENTS
+    from mask2face.faces import FaceFinder
+    from mask2face.losses import IMAGE_LOSSES, MASK_LOSSES
+    from mask2face.model import ARCHITECTURES
+
+    def choices(section, key):
+        return set(next(f for f in fields(section) if f.name == key).metadata["choices"])
+    assert choices(ModelConfig, "architecture") == set(ARCHITECTURES)
+    assert choices(TrainingConfig, "loss") == set(IMAGE_LOSSES)
+    assert choices(TrainingConfig, "mask_loss") == set(MASK_LOSSES)
+    assert all(hasattr(FaceFinder, f"_detect_{name}") for name in COMPONENTS)
+
+
 def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
     from mask2face.config import load_config
     from mask2face.errors import ConfigError
