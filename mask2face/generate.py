@@ -150,8 +150,6 @@ def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
 
 
 def _run_one(task: tuple[int, Photo, str]) -> PairResult:
-    if os.environ.get("MASK2FACE_TEST_KILL_WORKER_AT") == str(task[0]):
-        os._exit(9)  # tests: a worker killed (for memory, say) in the middle of a photo
     try:
         return make_pairs(*task)
     except Mask2FaceError:
