@@ -1,6 +1,7 @@
 """Where photos come from: any folder, LFW (downloads itself) and CelebA (official layout).
 
-Each source gives a list of ``Photo`` records: the file, the person's identity, and the split
+Each source gives a list of ``SourcePhoto`` records (photos to make pairs from, not to be
+confused with ``images.Photo``, a photo as read): the file, the person's identity, and the split
 when the dataset has an official one (CelebA).
 """
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Photo:
+class SourcePhoto:
     path: Path
     identity: str
     split: str | None = None  # "train" / "test" when the dataset fixes it
@@ -50,14 +51,14 @@ CELEBA_HELP = ("CelebA cannot be downloaded automatically: get img_align_celeba.
                "img_align_celeba/, {root}/list_eval_partition.txt, {root}/identity_CelebA.txt")
 
 
-def folder_photos(root: str | Path) -> list[Photo]:
+def folder_photos(root: str | Path) -> list[SourcePhoto]:
     """Every image under ``root`` (recursive, any letter case), identity = parent folder name;
     a photo lying in ``root`` itself has no person folder and is its own identity (its name), so
     a flat folder of faces (UTKFace, a scrape) is split by photo."""
     root = Path(root)
     if not root.is_dir():
         raise UsageError(f"photo folder not found: {root}")
-    photos = [Photo(p, p.stem if p.parent == root else p.parent.name)
+    photos = [SourcePhoto(p, p.stem if p.parent == root else p.parent.name)
               for p in sorted(root.rglob("*"))
               if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
               and not p.name.startswith(".")]
@@ -68,7 +69,8 @@ def folder_photos(root: str | Path) -> list[Photo]:
 
 # ------------------------------------------------------------------------------- LFW
 
-def lfw_photos(data_path: str | Path, mirrors: tuple[Mirror, ...] = LFW_MIRRORS) -> list[Photo]:
+def lfw_photos(data_path: str | Path,
+               mirrors: tuple[Mirror, ...] = LFW_MIRRORS) -> list[SourcePhoto]:
     """LFW's photos, one folder per person; downloaded into ``<data_path>/lfw`` when missing."""
     target = Path(data_path) / "lfw"
     for mirror in mirrors:
@@ -178,7 +180,7 @@ def extract_tar(archive: Path, target: Path, folder: str) -> Path:
 
 # ------------------------------------------------------------------------------ CelebA
 
-def celeba_photos(root: str | Path) -> list[Photo]:
+def celeba_photos(root: str | Path) -> list[SourcePhoto]:
     """CelebA in its official layout, with its own train/val/test partition (val joins train)."""
     root = Path(root)
     images = root / "img_align_celeba"
@@ -195,7 +197,7 @@ def celeba_photos(root: str | Path) -> list[Photo]:
         if name not in identity:
             raise UsageError(f"{identity_file}: no identity for {name}")
         split = "test" if partition[name] == "2" else "train"
-        photos.append(Photo(path, identity[name], split))
+        photos.append(SourcePhoto(path, identity[name], split))
     return photos
 
 
@@ -209,7 +211,7 @@ def _two_columns(path: Path):
         yield parts[0], parts[1]
 
 
-def resolve_sources(input_images_path: str, data_path: str) -> list[list[Photo]]:
+def resolve_sources(input_images_path: str, data_path: str) -> list[list[SourcePhoto]]:
     """The photos of each source that ``input_images_path`` names, several joined by
     ``os.pathsep`` (``lfw-deepfunneled:utkface-train``)."""
     names = [name for name in input_images_path.split(os.pathsep) if name]
@@ -218,7 +220,7 @@ def resolve_sources(input_images_path: str, data_path: str) -> list[list[Photo]]
     return [resolve_source(name, data_path) for name in names]
 
 
-def resolve_source(input_images_path: str, data_path: str) -> list[Photo]:
+def resolve_source(input_images_path: str, data_path: str) -> list[SourcePhoto]:
     """The photos of one source: 'lfw', 'celeba', a CelebA folder, or any folder."""
     if input_images_path == "lfw":
         return lfw_photos(data_path)

@@ -27,11 +27,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mask2face.config import Config, load_config
-from mask2face.datasets import Photo, resolve_sources
+from mask2face.datasets import SourcePhoto, resolve_sources
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
 from mask2face.pairs import (MANIFEST, SETTINGS_FILE, SKIPPED, SPLITS, PairSet, PairWriter,
                              list_pairs)
-from mask2face.parallel import WorkerLost, folder_lock, map_spawned
+from mask2face.parallel import WorkerLost, folder_lock, map_spawned, start_worker, worker
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class PairResult:
     """What one photo gave: encoded triples, or why it was skipped."""
 
     index: int
-    photo: Photo
+    photo: SourcePhoto
     split: str
     pairs: list[dict] = field(default_factory=list)  # manifest record + "png" bytes per file
     skipped: str | None = None
@@ -50,7 +50,8 @@ class PairResult:
 
 # ---------------------------------------------------------------------------- planning
 
-def split_photos(photos: list[Photo], test_fraction: float, seed: int) -> list[tuple[Photo, str]]:
+def split_photos(photos: list[SourcePhoto], test_fraction: float,
+                 seed: int) -> list[tuple[SourcePhoto, str]]:
     """Assign each photo a split, by identity: nobody is in both (a dataset's own split wins)."""
     if all(p.split for p in photos):
         return [(p, p.split) for p in photos]
@@ -68,7 +69,7 @@ def split_photos(photos: list[Photo], test_fraction: float, seed: int) -> list[t
     return [(p, "test" if p.identity in test_ids else "train") for p in photos]
 
 
-def plan(config: Config) -> list[tuple[int, Photo, str]]:
+def plan(config: Config) -> list[tuple[int, SourcePhoto, str]]:
     """(photo number, photo, split) in processing order: a seeded shuffle of all photos.
 
     Each source is split on its own, so adding a source leaves the others' test people as
@@ -82,20 +83,6 @@ def plan(config: Config) -> list[tuple[int, Photo, str]]:
 
 # ------------------------------------------------------------------------------ worker
 
-_WORKER: dict = {}
-
-
-def _init_worker(config_dict: dict) -> None:
-    from mask2face.config import from_dict
-    from mask2face.faces import face_finder_from_config
-    from mask2face.masks import load_templates
-
-    config = from_dict(config_dict)
-    _WORKER["config"] = config
-    _WORKER["finder"] = face_finder_from_config(config.faces)
-    _WORKER["templates"] = load_templates(config.masks.mask_templates_path)
-
-
 def _png(array: np.ndarray) -> bytes:
     from PIL import Image
     buffer = io.BytesIO()
@@ -103,20 +90,20 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
+def make_pairs(index: int, photo: SourcePhoto, split: str) -> PairResult:
     """Read one photo and make a pair for each face big enough (runs in a worker)."""
     from mask2face.faces import face_crop
     from mask2face.images import read_image
     from mask2face.masks import apply_mask, spec_from_config
 
-    config: Config = _WORKER["config"]
+    config: Config = worker.config
     result = PairResult(index, photo, split)
     try:
         image = read_image(photo.path, config.faces.max_image_pixels)
     except ImageReadError as e:
         result.skipped = f"unreadable: {str(e).split(': ', 1)[-1]}"
         return result
-    faces = _WORKER["finder"].find(image)
+    faces = worker.finder.find(image)
     if not faces:
         result.skipped = "no face"
         return result
@@ -127,7 +114,7 @@ def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
         return result
     if config.data.verify_faces:
         from mask2face.faces import VERIFY_MIN_SCORE
-        big = [f for f in big if _WORKER["finder"].verify_score(image, f) >= VERIFY_MIN_SCORE]
+        big = [f for f in big if worker.finder.verify_score(image, f) >= VERIFY_MIN_SCORE]
         if not big:
             result.skipped = "no face (only face-like patterns, rejected by verify_faces)"
             return result
@@ -135,7 +122,7 @@ def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
     for number, face in enumerate(big):
         seed = [config.data.seed, index, number]
         rng = np.random.default_rng(seed)
-        spec = spec_from_config(config.masks, rng, _WORKER["templates"])
+        spec = spec_from_config(config.masks, rng, worker.templates)
         crop = face_crop(face.landmarks, size, margin)
         clean = crop.apply(image)
         masked, region = apply_mask(clean, crop.to_crop(face.landmarks), spec, rng)
@@ -149,7 +136,7 @@ def make_pairs(index: int, photo: Photo, split: str) -> PairResult:
     return result
 
 
-def _run_one(task: tuple[int, Photo, str]) -> PairResult:
+def _run_one(task: tuple[int, SourcePhoto, str]) -> PairResult:
     try:
         return make_pairs(*task)
     except Mask2FaceError:
@@ -171,10 +158,10 @@ def _settings(config: Config) -> dict:
 
 def _results(tasks: list, config: Config, workers: int) -> Iterator[PairResult]:
     if workers <= 1:
-        _init_worker(config.to_dict())
+        start_worker(config.to_dict())
         yield from map(_run_one, tasks)
         return
-    yield from map_spawned(_run_one, tasks, workers, _init_worker, (config.to_dict(),))
+    yield from map_spawned(_run_one, tasks, workers, start_worker, (config.to_dict(),))
 
 
 def generate(config: Config, overwrite: bool = False) -> dict:

@@ -85,6 +85,35 @@ def map_spawned(function: Callable, tasks: Iterable, workers: int, initializer: 
         executor.shutdown(wait=True, cancel_futures=True)
 
 
+class WorkerState:
+    """What a worker process builds once and uses for every photo: the configuration, the face
+    finder and the mask templates. ``worker`` is this process's (the main process's too, where
+    the work runs without workers)."""
+
+    def __init__(self) -> None:
+        self.config = None
+        self.finder = None
+        self.templates = None
+
+    def start(self, config_dict: dict, detector: str | None = None) -> None:
+        """A worker's initializer (picklable, as spawned processes need): build the state."""
+        from mask2face.config import from_dict
+        from mask2face.faces import face_finder_from_config
+        from mask2face.masks import load_templates
+
+        self.config = from_dict(config_dict)
+        self.finder = face_finder_from_config(self.config.faces, detector)
+        self.templates = load_templates(self.config.masks.mask_templates_path)
+
+
+worker = WorkerState()
+
+
+def start_worker(config_dict: dict, detector: str | None = None) -> None:
+    """``worker.start`` as a module-level function, for ``map_spawned``'s initializer."""
+    worker.start(config_dict, detector)
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Hold an OS lock on ``folder`` for as long as a run writes there: a second run into the

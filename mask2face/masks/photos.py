@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from mask2face.parallel import map_spawned, start_worker, worker
+
 if TYPE_CHECKING:
     from mask2face.config import Config, MasksConfig
     from mask2face.faces import FaceFinder
@@ -68,19 +70,6 @@ def mask_photo(image: np.ndarray, finder: "FaceFinder", masks_config: "MasksConf
 
 # ------------------------------------------------------------------------------ batches
 
-_WORKER: dict = {}
-
-
-def _init_worker(config_dict: dict, detector: str) -> None:
-    from mask2face.config import from_dict
-    from mask2face.faces import face_finder_from_config
-    from mask2face.masks import load_templates
-
-    config = from_dict(config_dict)
-    _WORKER.update(config=config, finder=face_finder_from_config(config.faces, detector),
-                   templates=load_templates(config.masks.mask_templates_path))
-
-
 def _mask_one(task: tuple) -> tuple[str, str, int, list]:
     """(photo, outcome, faces masked, kinds): outcome is 'written' or why the photo was not."""
     from mask2face.errors import ImageReadError
@@ -88,12 +77,12 @@ def _mask_one(task: tuple) -> tuple[str, str, int, list]:
 
     photo, target, relative, options = task
     target = Path(target)
-    config: Config = _WORKER["config"]
+    config: Config = worker.config
     try:
         source = read_photo(photo, config.faces.max_image_pixels)
         image = source.rgb
         seed = [config.data.seed, zlib.crc32(relative.encode())]
-        result = mask_photo(image, _WORKER["finder"], config.masks, _WORKER["templates"], seed,
+        result = mask_photo(image, worker.finder, config.masks, worker.templates, seed,
                             options["largest_face"])
         if not result.faces:
             return str(photo), "no face", 0, []
@@ -140,11 +129,10 @@ def mask_files(config: "Config", inputs: Sequence[str], output: str | None = Non
     detector = config.predict.detector(detector)
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(tasks) <= 1:
-        _init_worker(config.to_dict(), detector)
+        start_worker(config.to_dict(), detector)
         results = map(_mask_one, tasks)
     else:
-        from mask2face.parallel import map_spawned
-        results = map_spawned(_mask_one, tasks, min(workers, len(tasks)), _init_worker,
+        results = map_spawned(_mask_one, tasks, min(workers, len(tasks)), start_worker,
                               (config.to_dict(), detector), chunksize=2)
     written, faces, kinds = [], 0, Counter()
     for photo, outcome, count, drawn in tqdm(results, total=len(tasks), unit="photo",
