@@ -75,6 +75,10 @@ SIDE_VIEW = 0.12
 # A region over more than this share of the crop's bottom row (or a side column) means the mask
 # goes on past the crop: the face is reported as partly unmasked.
 EDGE_SHARE = 0.25
+# The paste fades out over this share of the crop at its bottom and sides: a mask that runs past
+# the crop (a gaiter, a mask hanging low, a close-up) is left fading into the photo instead of
+# cut at a straight seam. Whether a region runs past is judged just inside the fade.
+EDGE_FADE = 0.06
 # A face whose predicted mask covers less of its lower face than this is left as it is.
 MIN_MASK_SHARE = 0.1
 # Predict frames each face a little wider and lower than a training crop (widen, lower as
@@ -112,7 +116,8 @@ class FaceResult:
     def reaches_crop_edge(self) -> bool:
         """Whether the replaced region runs into the crop's bottom or side edge over more than
         EDGE_SHARE of it: a gaiter or bandana going on below what the model saw."""
-        edges = (self.region[-1], self.region[:, 0], self.region[:, -1])
+        k = fade_width(self.region.shape[0])
+        edges = (self.region[-1 - k], self.region[:, k], self.region[:, -1 - k])
         return any(float(np.mean(edge > 0.5)) > EDGE_SHARE for edge in edges)
 
 
@@ -207,7 +212,8 @@ class Unmasker:
             region = cv2.dilate(region, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
             region = cv2.GaussianBlur(region, (0, 0), feather / 4)
-        return np.clip(region, 0.0, 1.0) * eye_guard(region.shape, landmarks_in_crop)
+        return np.clip(region, 0.0, 1.0) * eye_guard(region.shape, landmarks_in_crop) \
+            * edge_fade(self.size)
 
     def predict_faces(self, image: np.ndarray, *, feather: float | None = None,
                       grow: float | None = None,
@@ -272,6 +278,18 @@ def side_view(landmarks_in_crop: np.ndarray) -> bool:
         return True
     where = (landmarks_in_crop[NOSE_TIP, 0] - left) / (right - left)
     return bool(min(where, 1.0 - where) < SIDE_VIEW)
+
+
+def fade_width(size: int) -> int:
+    return max(1, int(round(EDGE_FADE * size)))
+
+
+def edge_fade(size: int) -> np.ndarray:
+    """(S, S) weights: 0 on the crop's bottom row and side columns, rising linearly to 1 at
+    EDGE_FADE of the crop inside them (the top, above the eyes, is never pasted)."""
+    ramp = np.clip(np.arange(size, dtype=np.float32) / fade_width(size), 0.0, 1.0)
+    sides = np.minimum(ramp, ramp[::-1])
+    return np.minimum(ramp[::-1][:, None], sides[None, :])
 
 
 def hysteresis(probability: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:

@@ -423,14 +423,15 @@ def test_region_numbers(run64_mask, sample_faces):
     grow and feather widen it by what they say; a speck of mask is no mask."""
     from mask2face.faces import face_crop
     from mask2face.landmarks import EYES
-    from mask2face.predict import EYE_GUARD_SIDES, LOWER_FACE_GROWTH, Unmasker, eye_guard
+    from mask2face.predict import (EYE_GUARD_SIDES, LOWER_FACE_GROWTH, Unmasker, edge_fade,
+                                   eye_guard)
     unmasker = Unmasker.load(run64_mask)
     size = unmasker.size
     photo, face = sample_faces["astronaut"]
     lm = face_crop(face.landmarks, size, unmasker.config.data.crop_margin).to_crop(face.landmarks)
     hull = _hull(lm, size)
-    guard = eye_guard((size, size), lm)
-    # No mask head: exactly the lower face, kept off the eyes.
+    guard = eye_guard((size, size), lm) * edge_fade(size)
+    # No mask head: exactly the lower face, kept off the eyes (and faded at the crop's edges).
     np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull * guard)
     # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH, and
     # never reaches a box over each eye (down to its lowest eyelid point, its width and
@@ -447,7 +448,8 @@ def test_region_numbers(run64_mask, sample_faces):
         assert everywhere[:int(np.ceil(lm[eye, 1].max())) + 2, left:right + 1].max() == 0
     assert ey.min() >= np.floor(lm[EYES, 1].min()) and ey.min() < ys.min()
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
-    assert ex.min() < xs.min() - reach / 2  # (the crop ends below the chin)
+    # It reaches far to the side (to the crop's faded edge, here: the crop ends below the chin).
+    assert ex.min() < xs.min() - reach / 2 or ex.min() <= 1
     # A predicted speck under MIN_MASK_SHARE of the lower face: left alone.
     speck = np.zeros((size, size), np.float32)
     speck[int(ys.mean()), int(xs.mean())] = 1.0
@@ -617,6 +619,16 @@ def test_save_region_writes_what_was_replaced_beside_the_result(tmp_path, run64,
     assert not changed[weight == 0].any()  # nothing outside the saved region was touched
 
 
+def test_the_paste_fades_out_at_the_crops_edges_instead_of_a_straight_seam():
+    from mask2face.predict import edge_fade, fade_width
+    fade = edge_fade(128)
+    k = fade_width(128)
+    assert fade[-1].max() == 0 and fade[:, 0].max() == 0 and fade[:, -1].max() == 0
+    assert fade[0, k:-k].min() == 1.0 and fade[64, 64] == 1.0  # the top is not faded
+    bottom = fade[-k - 1:, 64]
+    assert np.all(np.diff(bottom) <= 0) and bottom[0] == 1.0  # falls steadily to the edge
+
+
 def test_a_region_running_into_the_crop_edge_is_reported_as_partly_unmasked():
     from mask2face.predict import FaceResult
     region = np.zeros((64, 64), np.float32)
@@ -625,5 +637,6 @@ def test_a_region_running_into_the_crop_edge_is_reported_as_partly_unmasked():
     assert inside.outcome == "unmasked" and not inside.reaches_crop_edge
     region = region.copy()
     region[30:, 10:54] = 1.0  # a gaiter going on past the bottom of the crop
-    below = FaceResult(None, None, np.zeros((64, 64, 3)), region)
+    from mask2face.predict import edge_fade
+    below = FaceResult(None, None, np.zeros((64, 64, 3)), region * edge_fade(64))
     assert below.reaches_crop_edge and below.outcome.startswith("partly unmasked")
