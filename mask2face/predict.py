@@ -75,10 +75,12 @@ SIDE_VIEW = 0.12
 # A region over more than this share of the crop's bottom row (or a side column) means the mask
 # goes on past the crop: the face is reported as partly unmasked.
 EDGE_SHARE = 0.25
-# The paste fades out over this share of the crop at its bottom and sides: a mask that runs past
-# the crop (a gaiter, a mask hanging low, a close-up) is left fading into the photo instead of
-# cut at a straight seam. Whether a region runs past is judged just inside the fade.
-EDGE_FADE = 0.06
+# Where a region runs past the crop (over EDGE_SHARE of its bottom row or a side column: a
+# gaiter, a mask hanging low, a close-up), the paste fades out over this share of the crop at
+# the edges it runs past instead of ending at a straight seam. Only there: on 300 held-out
+# drawn pairs the fade costs replaced mask (mean 97.2 -> 96.4 % at 0.03 on every edge of such
+# faces, 95.6 % at 0.06), since drawn masks hanging low end at the crop's bottom.
+EDGE_FADE = 0.03
 # A face whose predicted mask covers less of its lower face than this is left as it is.
 MIN_MASK_SHARE = 0.1
 # Predict frames each face a little wider and lower than a training crop (widen, lower as
@@ -116,9 +118,7 @@ class FaceResult:
     def reaches_crop_edge(self) -> bool:
         """Whether the replaced region runs into the crop's bottom or side edge over more than
         EDGE_SHARE of it: a gaiter or bandana going on below what the model saw."""
-        k = fade_width(self.region.shape[0])
-        edges = (self.region[-1 - k], self.region[:, k], self.region[:, -1 - k])
-        return any(float(np.mean(edge > 0.5)) > EDGE_SHARE for edge in edges)
+        return runs_past_crop(self.region)
 
 
 @dataclass
@@ -212,8 +212,10 @@ class Unmasker:
             region = cv2.dilate(region, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
             region = cv2.GaussianBlur(region, (0, 0), feather / 4)
-        return np.clip(region, 0.0, 1.0) * eye_guard(region.shape, landmarks_in_crop) \
-            * edge_fade(self.size)
+        region = np.clip(region, 0.0, 1.0) * eye_guard(region.shape, landmarks_in_crop)
+        if runs_past_crop(region):  # fade out there instead of ending at a straight seam
+            region = region * edge_fade(self.size, edges_run_past(region))
+        return region
 
     def predict_faces(self, image: np.ndarray, *, feather: float | None = None,
                       grow: float | None = None,
@@ -280,16 +282,32 @@ def side_view(landmarks_in_crop: np.ndarray) -> bool:
     return bool(min(where, 1.0 - where) < SIDE_VIEW)
 
 
+def edges_run_past(region: np.ndarray) -> tuple[bool, bool, bool]:
+    """(bottom, left, right): whether the region covers more than EDGE_SHARE of that edge of
+    the crop (looked at just inside the fade, so a faded region answers the same)."""
+    k = fade_width(region.shape[0])
+    edges = (region[-1 - k], region[:, k], region[:, -1 - k])
+    return tuple(float(np.mean(edge > 0.5)) > EDGE_SHARE for edge in edges)
+
+
+def runs_past_crop(region: np.ndarray) -> bool:
+    return any(edges_run_past(region))
+
+
 def fade_width(size: int) -> int:
     return max(1, int(round(EDGE_FADE * size)))
 
 
-def edge_fade(size: int) -> np.ndarray:
-    """(S, S) weights: 0 on the crop's bottom row and side columns, rising linearly to 1 at
-    EDGE_FADE of the crop inside them (the top, above the eyes, is never pasted)."""
+def edge_fade(size: int, edges: tuple[bool, bool, bool] = (True, True, True)) -> np.ndarray:
+    """(S, S) weights: 0 on the crop's bottom row and side columns (those of ``edges``:
+    bottom, left, right), rising linearly to 1 at EDGE_FADE of the crop inside them (the top,
+    above the eyes, is never pasted)."""
     ramp = np.clip(np.arange(size, dtype=np.float32) / fade_width(size), 0.0, 1.0)
-    sides = np.minimum(ramp, ramp[::-1])
-    return np.minimum(ramp[::-1][:, None], sides[None, :])
+    ones = np.ones(size, np.float32)
+    bottom, left, right = edges
+    rows = ramp[::-1] if bottom else ones
+    columns = np.minimum(ramp if left else ones, ramp[::-1] if right else ones)
+    return np.minimum(rows[:, None], columns[None, :])
 
 
 def hysteresis(probability: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:

@@ -423,15 +423,16 @@ def test_region_numbers(run64_mask, sample_faces):
     grow and feather widen it by what they say; a speck of mask is no mask."""
     from mask2face.faces import face_crop
     from mask2face.landmarks import EYES
-    from mask2face.predict import (EYE_GUARD_SIDES, LOWER_FACE_GROWTH, Unmasker, edge_fade,
-                                   eye_guard)
+    from mask2face.predict import (EYE_GUARD_SIDES, LOWER_FACE_GROWTH, Unmasker, eye_guard,
+                                   runs_past_crop)
     unmasker = Unmasker.load(run64_mask)
     size = unmasker.size
     photo, face = sample_faces["astronaut"]
     lm = face_crop(face.landmarks, size, unmasker.config.data.crop_margin).to_crop(face.landmarks)
     hull = _hull(lm, size)
-    guard = eye_guard((size, size), lm) * edge_fade(size)
-    # No mask head: exactly the lower face, kept off the eyes (and faded at the crop's edges).
+    guard = eye_guard((size, size), lm)
+    # No mask head: exactly the lower face, kept off the eyes.
+    assert not runs_past_crop(hull * guard)
     np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull * guard)
     # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH, and
     # never reaches a box over each eye (down to its lowest eyelid point, its width and
@@ -448,8 +449,8 @@ def test_region_numbers(run64_mask, sample_faces):
         assert everywhere[:int(np.ceil(lm[eye, 1].max())) + 2, left:right + 1].max() == 0
     assert ey.min() >= np.floor(lm[EYES, 1].min()) and ey.min() < ys.min()
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
-    # It reaches far to the side (to the crop's faded edge, here: the crop ends below the chin).
-    assert ex.min() < xs.min() - reach / 2 or ex.min() <= 1
+    # It reaches the crop's side, where a region that runs past the crop fades to 0.
+    assert runs_past_crop(everywhere) and ex.min() <= 1 and everywhere[:, 0].max() == 0
     # A predicted speck under MIN_MASK_SHARE of the lower face: left alone.
     speck = np.zeros((size, size), np.float32)
     speck[int(ys.mean()), int(xs.mean())] = 1.0
@@ -461,7 +462,8 @@ def test_region_numbers(run64_mask, sample_faces):
     # feather: a soft edge mostly outside the hard region, full weight inside it (away from
     # the eyes' guard), nothing further out than about the feather's width.
     soft = unmasker._region(lm, None, 0.1, 0.0)
-    inside = (hull > 0) & (guard == 1)
+    from mask2face.predict import edge_fade  # (this wide feather runs past the tiny crop)
+    inside = (hull > 0) & (guard == 1) & (edge_fade(size) == 1)
     assert (soft[inside] > 0.9).all() and np.median(soft[inside]) > 0.99
     assert ((soft > 0.01) & (soft < 0.99)).sum() > 0
     assert soft[hull == 0].max() < 1.0 and (soft[hull == 0] > 0).any()
@@ -627,6 +629,8 @@ def test_the_paste_fades_out_at_the_crops_edges_instead_of_a_straight_seam():
     assert fade[0, k:-k].min() == 1.0 and fade[64, 64] == 1.0  # the top is not faded
     bottom = fade[-k - 1:, 64]
     assert np.all(np.diff(bottom) <= 0) and bottom[0] == 1.0  # falls steadily to the edge
+    only_bottom = edge_fade(128, (True, False, False))
+    assert only_bottom[-1].max() == 0 and only_bottom[:-k, 0].min() == 1.0
 
 
 def test_a_region_running_into_the_crop_edge_is_reported_as_partly_unmasked():
