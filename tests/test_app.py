@@ -67,10 +67,10 @@ def test_options_reach_the_model(app, examples):
         after = np.asarray(Image.open(app.unmask(photo, **options).result_file))
         return np.any(after != before, axis=2).sum()
     assert changed(grow=0.1, feather=0.0) > changed(grow=0.0, feather=0.0)
-    # HOG misses most masked faces (see the README's detector table); MTCNN finds this one.
+    # HOG misses most masked faces (docs/faces_and_masks.md); MTCNN finds this one.
     assert app.unmask(photo, detector="mtcnn").summary["faces"] == 1
     assert "no face found" in app.unmask(photo, detector="hog").message
-    assert "not one of" in app.unmask(photo, detector="nope").message
+    assert "unknown face detector 'nope'" in app.unmask(photo, detector="nope").message
     # A request that names no detector (the API) uses the model's own again, not hog's.
     assert app.unmask(photo).summary["faces"] == 1
 
