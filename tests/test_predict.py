@@ -423,8 +423,8 @@ def test_region_numbers(run64_mask, sample_faces):
     grow and feather widen it by what they say; a speck of mask is no mask."""
     from mask2face.faces import face_crop
     from mask2face.landmarks import EYES
-    from mask2face.predict import (EYE_GUARD_SIDES, LOWER_FACE_GROWTH, Unmasker, eye_guard,
-                                   runs_past_crop)
+    from mask2face.predict import (EYE_GUARD_INNER, EYE_GUARD_SIDES, LOWER_FACE_GROWTH,
+                                   Unmasker, eye_guard, runs_past_crop)
     unmasker = Unmasker.load(run64_mask)
     size = unmasker.size
     photo, face = sample_faces["astronaut"]
@@ -443,9 +443,11 @@ def test_region_numbers(run64_mask, sample_faces):
     reach = LOWER_FACE_GROWTH * size + 1
     ey, ex = np.nonzero(everywhere)
     eye_distance = np.hypot(*(lm[42:48].mean(0) - lm[36:42].mean(0)))
-    for eye in (slice(36, 42), slice(42, 48)):
-        left = int(np.floor(lm[eye, 0].min() - EYE_GUARD_SIDES * eye_distance))
-        right = int(np.ceil(lm[eye, 0].max() + EYE_GUARD_SIDES * eye_distance))
+    side, inner = EYE_GUARD_SIDES * eye_distance, EYE_GUARD_INNER * eye_distance
+    for eye, (out_left, out_right) in ((slice(36, 42), (side, inner)),
+                                       (slice(42, 48), (inner, side))):
+        left = int(np.floor(lm[eye, 0].min() - out_left))
+        right = int(np.ceil(lm[eye, 0].max() + out_right))
         assert everywhere[:int(np.ceil(lm[eye, 1].max())) + 2, left:right + 1].max() == 0
     assert ey.min() >= np.floor(lm[EYES, 1].min()) and ey.min() < ys.min()
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
