@@ -204,7 +204,9 @@ class FaceFinder:
                "mtcnn": self._detect_mtcnn, "cnn": self._detect_cnn}
         for stage in parse_detector(detector or self.detector_name):
             boxes: list[tuple] = []
-            for part in usable_parts(stage):  # a stage is only looked at when it is reached  # earlier detectors' boxes win where two overlap
+            # A stage's parts are checked only when it is reached; earlier detectors' boxes win
+            # where two overlap.
+            for part in usable_parts(stage):
                 boxes = _merge_boxes(boxes + run[part](image))
             if boxes:
                 return boxes
@@ -307,8 +309,10 @@ class FaceFinder:
         return faces
 
 
+@functools.lru_cache(maxsize=None)
 def installed(component: str) -> bool:
-    """Whether a detector component's packages are installed (hog and cnn always are)."""
+    """Whether a detector component's packages are installed (hog and cnn always are); asked
+    for every photo, looked up once per process."""
     return all(importlib.util.find_spec(package) is not None
                for package in NEEDS.get(component, ()))
 
