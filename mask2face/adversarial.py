@@ -153,10 +153,10 @@ class CriticTraining(keras.Model):
             return loss
         target = y["image"] if isinstance(y, dict) else y
         image = y_pred["image"] if isinstance(y_pred, dict) else y_pred
-        if target.shape[-1] == 4:  # the mask drawn on the pair: judge the result inside it
-            image = judged_inside(image, ops.cast(target[..., :3], image.dtype),
-                                  ops.cast(target[..., 3:], image.dtype))
+        drawn = ops.cast(target[..., 3:], image.dtype) if target.shape[-1] == 4 else None
         target = ops.cast(target[..., :3], image.dtype)
+        if drawn is not None:  # the mask drawn on the pair: judge the result inside it
+            image = judged_inside(image, target, drawn)
         if self.discriminator is not None:
             loss = loss + self._adversarial_terms(ops.cast(ops.convert_to_tensor(x), image.dtype),
                                                   target, image)
