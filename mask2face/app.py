@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mask2face.config import DETECTOR_CHOICES
+from mask2face.config import DETECTOR_CHOICES, key_range
 from mask2face.detectors import parse_detector
 from mask2face.errors import ImageReadError, UsageError
 from mask2face.images import IMAGE_SUFFIXES
@@ -124,10 +124,12 @@ class App:
             return Outcome(message="Choose a photo first.")
         photo = Path(photo)
         name = photo.name
-        for label, value, top in (("feather", feather, 0.3), ("grow", grow, 0.2)):
+        for label, key, value in (("feather", "feather", feather), ("grow", "region_grow", grow)):
+            low, top = key_range(key)
             if value is not None and not (isinstance(value, (int, float))
-                                          and math.isfinite(value) and 0 <= value <= top):
-                return Outcome(message=f"{label} must be a number from 0 to {top}, not {value!r}")
+                                          and math.isfinite(value) and low <= value <= top):
+                return Outcome(message=f"{label} must be a number from {low:g} to {top:g}, "
+                                       f"not {value!r}")
         try:
             return self._unmask(photo, name, detector, feather, grow, faces)
         finally:
@@ -231,9 +233,10 @@ def build(app: App, examples: Sequence[Path] = ()) -> gr.Blocks:
                     detector = gr.Dropdown(list(DETECTOR_CHOICES),
                                            value=app.unmasker.config.predict.predict_face_detector,
                                            label="Face detector")
-                    feather = gr.Slider(0.0, 0.3, value=config.feather, step=0.01,
+                    feather = gr.Slider(*key_range("feather"), value=config.feather, step=0.01,
                                         label="Feather (width of the blended edge)")
-                    grow = gr.Slider(0.0, 0.2, value=config.region_grow, step=0.01,
+                    grow = gr.Slider(*key_range("region_grow"), value=config.region_grow,
+                                     step=0.01,
                                      label="Grow the mask region")
                     faces = gr.Radio(list(FACE_CHOICES),
                                      value=FACE_CHOICES[int(config.largest_face_only)],
@@ -287,7 +290,8 @@ def build(app: App, examples: Sequence[Path] = ()) -> gr.Blocks:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import add_config_argument, add_model_argument, make_parser, run_command
+    from mask2face.cli import (add_config_argument, add_model_argument, make_parser, require,
+                               run_command)
 
     parser = make_parser("app", "A local web page to unmask photos.")
     add_model_argument(parser)
@@ -305,17 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Gradio keeps uploads (and its own folders) here, so that stopping the app removes
         # every file: set before Gradio is imported, which reads it once.
         os.environ["GRADIO_TEMP_DIR"] = str(work / "uploads")
-        try:
-            import gradio  # noqa: F401
-        except ImportError:
-            raise UsageError("the web app needs Gradio: pip install \"mask2face[app]\" (from a "
-                             "clone: pip install \".[app]\")") from None
+        require("gradio")
         from mask2face.config import load_config
         from mask2face.predict import Unmasker
 
         logging.getLogger("httpx").setLevel(logging.WARNING)
         config = load_config(args.config)
-        unmasker = Unmasker.load(args.model or config.predict.model or None, None,
+        unmasker = Unmasker.load(config.predict.chosen_model(args.model), None,
                                  config.training.model_dir)
         app = App(unmasker, work / "results")
         examples = example_photos(work / "examples")

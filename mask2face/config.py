@@ -208,6 +208,11 @@ class PredictConfig:
         """The detector a command uses: the one it was given, else this configuration's."""
         return given or self.predict_face_detector
 
+    def chosen_model(self, given: str | None = None) -> str | None:
+        """The model a command uses: the one it was given, else this configuration's; None is
+        the shipped model (see ``modelfiles.find_model``)."""
+        return given or self.model or None
+
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig, "faces": FacesConfig, "masks": MasksConfig,
@@ -256,6 +261,12 @@ def key_index() -> dict[str, tuple[str, dataclasses.Field]]:
         for f in dataclasses.fields(cls):
             index[f.name] = (section, f)
     return index
+
+
+def key_range(name: str) -> tuple[float | None, float | None]:
+    """(min, max) of a numeric key, as the configuration checks it (None: unbounded)."""
+    meta = key_index()[name][1].metadata
+    return meta.get("min"), meta.get("max")
 
 
 def iter_keys() -> Iterator[tuple[str, dataclasses.Field, Any]]:

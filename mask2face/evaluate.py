@@ -279,8 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command(args: argparse.Namespace) -> int:
         config = load_config(args.config)
-        chosen = args.model or config.predict.model or None
-        unmasker = Unmasker.load(chosen, model_dir=config.training.model_dir)
+        unmasker = Unmasker.load(config.predict.chosen_model(args.model),
+                                 model_dir=config.training.model_dir)
         run_config = unmasker.config
         test_dir = args.data or str(Path(run_config.data.pairs_path) / "test")
         run_name = unmasker.model_file.parent.name

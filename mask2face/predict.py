@@ -637,7 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = dict(predict_batch_size=args.batch_size, feather=args.feather,
                      region_grow=args.region_grow, largest_face_only=args.largest_face_only)
         config = load_config(args.config, **flags)  # checks the flags too
-        unmasker = Unmasker.load(args.model or config.predict.model or None, args.detector,
+        unmasker = Unmasker.load(config.predict.chosen_model(args.model), args.detector,
                                  config.training.model_dir)
         log.info("model: %s (%s)", unmasker.model_file, unmasker.network.runtime)
         unmasker.config.override(**flags)
