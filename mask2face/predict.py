@@ -218,8 +218,9 @@ class Unmasker:
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
             region = cv2.GaussianBlur(region, (0, 0), feather / 4)
         region = np.clip(region, 0.0, 1.0) * eye_guard(region.shape, landmarks_in_crop)
-        if runs_past_crop(region):  # fade out there instead of ending at a straight seam
-            region = region * edge_fade(self.size, edges_run_past(region))
+        edges = edges_run_past(region)
+        if any(edges):  # fade out there instead of ending at a straight seam
+            region = region * edge_fade(self.size, edges)
         return region
 
     def predict_faces(self, image: np.ndarray, *, feather: float | None = None,
@@ -567,7 +568,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             out, results = unmasker.unmask_faces(image)
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
-            faces[str(photo)] = [r.outcome for r in results]  # found, even if writing fails
+            outcomes = faces[str(photo)] = [r.outcome for r in results]  # even if writing fails
             kind = UNMASKED if label else None
             if side_by_side:
                 save_like(target, np.hstack([image, out]), source_type=kind)
@@ -577,7 +578,6 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
                 weight = pasted_region(image.shape, results)
                 write_image(region_path(target), np.round(weight * 255).astype(np.uint8))
             written.append(str(target))
-            outcomes = [r.outcome for r in results]
             changed, _ = count_unmasked(outcomes)  # partly unmasked counts, as in the summary
             notes = [o for o in outcomes if o != "unmasked"]
             log.info("%s -> %s: %d face%s, %d unmasked%s", photo, target, len(results),

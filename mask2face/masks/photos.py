@@ -132,7 +132,7 @@ def mask_files(config: "Config", inputs: Sequence[str], output: str | None = Non
         start_worker(config.to_dict(), detector)
         results = map(_mask_one, tasks)
     else:
-        results = map_spawned(_mask_one, tasks, min(workers, len(tasks)), start_worker,
+        results = map_spawned(_mask_one, tasks, workers, start_worker,
                               (config.to_dict(), detector), chunksize=2)
     written, faces, kinds = [], 0, Counter()
     for photo, outcome, count, drawn in tqdm(results, total=len(tasks), unit="photo",
