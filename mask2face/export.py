@@ -216,22 +216,23 @@ def weights_from_onnx(model: "keras.Model", onnx_file: str | Path) -> list[np.nd
     return weights
 
 
-def export(source: str | Path, output: str | Path, fmt: str = "onnx", half: bool = True) -> Path:
+def export(source: str | Path, output: str | Path | None = None, fmt: str = "onnx",
+           half: bool = True) -> Path:
     """Write ``source`` (a run folder or model.keras beside its config.json) to the folder
-    ``output`` in ``fmt``, with the run's config.json (and model card). Returns the model file."""
+    ``output`` (None: the model's own folder) in ``fmt``, with the run's config.json (and model
+    card). Returns the model file."""
+    from mask2face.images import atomic_write
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     model_file, config_file = find_model(source, keras_only=True)
-    output = Path(output)
+    output = Path(output) if output is not None else model_file.parent
     if output.resolve() == model_file.parent.resolve() and fmt != "onnx":
         raise UsageError(f"{output} is the model's own folder: give another -o for {fmt}")
     output.mkdir(parents=True, exist_ok=True)
     model = load_model(model_file)
     if fmt == "onnx":
         target = output / ONNX_FILE
-        temporary = target.with_suffix(".onnx.partial")
-        temporary.write_bytes(onnx_model(model, half).SerializeToString())
-        temporary.replace(target)
+        atomic_write(target, onnx_model(model, half).SerializeToString())
     else:
         target = output / ("model.tflite" if fmt == "tflite" else "saved_model")
         float32_copy(model).export(str(target),
@@ -243,7 +244,7 @@ def export(source: str | Path, output: str | Path, fmt: str = "onnx", half: bool
         from mask2face import __version__
         record = {"format": "onnx", "source": model_file.name,
                   "source_sha256": file_digest(model_file), "mask2face": __version__}
-        (output / EXPORT_RECORD).write_text(json.dumps(record, indent=1) + "\n")
+        atomic_write(output / EXPORT_RECORD, (json.dumps(record, indent=1) + "\n").encode())
     return target
 
 
@@ -263,8 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder to write (default: the run folder itself for onnx)")
 
     def command(args: argparse.Namespace) -> int:
-        model_file, _ = find_model(args.model, keras_only=True)
-        target = export(args.model, args.output or model_file.parent, args.format, args.half)
+        target = export(args.model, args.output, args.format, args.half)
         log.info("wrote %s", target)
         print(json.dumps({"written": str(target), "format": args.format}))
         return 0
