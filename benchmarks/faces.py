@@ -93,7 +93,7 @@ def synthetic() -> None:
                 boxes, detect_ms = timed(lambda: finder.detect(image, detector), repeats)
                 landmark_ms = 0.0
                 if boxes:
-                    _, landmark_ms = timed(lambda: finder.landmarks(image, boxes[0][:4]), 10)
+                    _, landmark_ms = timed(lambda: finder.landmarks(image, boxes[0].box), 10)
                 print(f"{name:22s} {width:6d} {detector:>8s} {detect_ms:10.1f} "
                       f"{landmark_ms:13.1f} {len(boxes):6d}")
 

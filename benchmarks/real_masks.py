@@ -67,7 +67,7 @@ def main() -> None:
 
 def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -> None:
     """Real masked and bare photos: faces found and changed, bare photos kept, a contact sheet."""
-    from mask2face.faces import contact_sheet
+    from mask2face.images import contact_sheet
     from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
     from mask2face.predict import region_overlay
 

@@ -11,7 +11,7 @@ from typing import Sequence
 # stage -> (module with main(argv), what it does)
 STAGES = {
     "predict": ("mask2face.predict", "remove face masks from photos"),
-    "faces": ("mask2face.faces", "the faces found in photos"),
+    "faces": ("mask2face.faces.__main__", "the faces found in photos"),
     "masks": ("mask2face.masks.__main__", "put masks on your own photos, or preview them"),
     "generate": ("mask2face.generate", "make masked / clean / mask-region pairs"),
     "train": ("mask2face.train", "train the model on pairs"),

@@ -442,3 +442,10 @@ def sample_photos() -> dict[str, np.ndarray]:
     with cbook.get_sample_data("grace_hopper.jpg") as handle:
         hopper = np.asarray(Image.open(handle).convert("RGB"))
     return {"astronaut": data.astronaut(), "grace_hopper": hopper}
+
+
+def contact_sheet(tiles: list[np.ndarray], columns: int = 8) -> np.ndarray:
+    """Tiles of one size in rows of ``columns`` (the last row padded with black)."""
+    blank = np.zeros_like(tiles[0])
+    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
+    return np.vstack([np.hstack(row + [blank] * (columns - len(row))) for row in rows])

