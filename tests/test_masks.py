@@ -52,7 +52,7 @@ def test_every_kind_covers_mouth_and_nose_not_eyes(sample_faces, kind):
         check_region(image, masked, region, lm, f"{kind} {label}")
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "gas"])
+@pytest.mark.parametrize("kind", [k for k in KINDS if KINDS[k].pulled_up])
 def test_a_mask_pulled_up_to_the_eyes_reaches_them_and_covers_none(sample_faces, kind):
     """Worn high (top and cheeks lifted, little clearance): under each eye the top edge comes within
     8 % of the face's width of the lower lid (a neat mask stops 10-21 % below it), and still
@@ -300,3 +300,30 @@ def test_a_sheer_mask_shows_the_face_through_and_keeps_its_full_region(sample_fa
     # Half-way between the face and the solid mask.
     middle = (photo[inside].astype(float) + solid[inside]) / 2
     assert np.abs(sheer[inside] - middle).mean() < 2
+
+
+def test_a_new_mask_kind_is_one_record(sample_faces, monkeypatch):
+    """The extension point: a MaskKind added to KINDS is drawn by apply_mask with its own
+    drawing, palette and straps, and worn as its record says (no other file knows of it)."""
+    from mask2face.masks import MaskKind, kinds
+
+    drawn = []
+
+    def plain(spec, shape, rng):
+        drawn.append(shape)
+        return kinds.surgical(spec, shape, rng)
+    record = MaskKind("plain", plain, {"red": "#ff0000"}, ((0.02, 0.5),),
+                      strap_rgb=(0.0, 1.0, 0.0), valve_share=1.0, pulled_up=False)
+    monkeypatch.setitem(kinds.KINDS, "plain", record)
+    photo, face = next(iter(sample_faces.values()))
+    crop = face_crop(face.landmarks, CROP)
+    image, lm = crop.apply(photo), crop.to_crop(face.landmarks)
+    spec = spec_from_config(MasksConfig(mask_type="plain", mask_variety=1.0),
+                            np.random.default_rng(0))
+    assert spec.color.tolist() == [1.0, 0.0, 0.0] and spec.valve and spec.eye_clearance > 0.04
+    masked, region = apply_mask(image, lm, spec, np.random.default_rng(0))
+    assert drawn and region.any()
+    # The body is red, the straps (part of the region, towards the ears) green.
+    red = masked[..., 0].astype(int) - masked[..., 1] > 60
+    green = masked[..., 1].astype(int) - masked[..., 0] > 60
+    assert (red & (region > 0)).sum() > 1000 and (green & (region > 0)).sum() > 20

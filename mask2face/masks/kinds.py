@@ -1,11 +1,15 @@
 """The procedural mask kinds: each draws an RGBA texture over the face's (u, v) sheet.
 
-A kind is ``draw(spec, shape, rng) -> (rgb, alpha, shading)`` in texture space, plus the straps
-or loops it wants drawn in photo space (``STRAPS``). Colours are RGB in [0, 1].
+A kind is a ``MaskKind`` (in ``KINDS``): ``draw(spec, shape, rng) -> (rgb, alpha, shading)`` in
+texture space, its palette, the straps or loops it wants drawn in photo space, and how it is
+worn. A new kind is a drawing function and one ``MaskKind`` line here (and its name in
+``mask2face.config.MASK_KINDS``, which the configuration checks without loading this module).
+Colours are RGB in [0, 1].
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import cv2
@@ -14,7 +18,7 @@ import numpy as np
 from mask2face.masks.patterns import render_pattern
 
 if TYPE_CHECKING:
-    from mask2face.masks.overlay import MaskSpec
+    from mask2face.masks.spec import MaskSpec
 
 # What a kind draws in texture space: RGB (H, W, 3), alpha (H, W) and shading (H, W), floats.
 Drawn = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -29,6 +33,8 @@ PALETTES = {
               "olive": "#5a6a3a"},
     "gas": {"charcoal": "#2e3032", "olive": "#4a5531", "black": "#1d1d1f", "slate": "#3a4550"},
 }
+# Filter cartridge colours of real respirators: magenta (P100), dull yellow, grey, blue, olive.
+GAS_ACCENTS = ["#a8406e", "#b8a542", "#7d8288", "#56709c", "#6b7048"]
 PATTERN_PARTNERS = ["#f2efe6", "#1f1f22", "#c9a23a", "#7a1f2b", "#2e5d8c", "#e58fa3", "#4f7f4f"]
 
 
@@ -212,14 +218,34 @@ def gas(spec: MaskSpec, shape: tuple[int, int], rng: np.random.Generator) -> Dra
     return rgb, alpha, shade
 
 
-Kind = Callable[["MaskSpec", tuple[int, int], np.random.Generator], Drawn]
-KINDS: dict[str, Kind] = {"surgical": surgical, "n95": n95, "kn95": kn95, "cloth": cloth,
-                          "gas": gas}
-# Loops and straps, in the sheet's (u, v) from which they leave for the ears.
-STRAPS = {
-    "surgical": [(0.01, 0.05), (0.01, 0.95)],
-    "n95": [(0.06, 0.22), (0.04, 0.7)],
-    "kn95": [(0.02, 0.06), (0.03, 0.5)],
-    "cloth": [(0.03, 0.2), (0.02, 0.72)],
-    "gas": [(0.05, 0.25), (0.05, 0.65)],
-}
+Draw = Callable[["MaskSpec", tuple[int, int], np.random.Generator], Drawn]
+
+
+@dataclass(frozen=True)
+class MaskKind:
+    """A procedural mask kind: how it is drawn and how it is worn."""
+
+    name: str
+    draw: Draw
+    palette: dict[str, str]                  # its usual colours, by name
+    straps: tuple[tuple[float, float], ...]  # sheet (u, v) where loops or straps leave for the ears
+    strap_rgb: tuple[float, float, float] | None = None  # None = the mask's own colour
+    top_lift: float = 0.0                    # always added to the fit's top lift (face scale)
+    pattern_share: float = 0.0               # of random masks of this kind: a fabric pattern
+    extra_patterns: bool = False             # mask_variety may give it a fabric pattern
+    valve_share: float = 0.0                 # of masks of this kind: an exhalation valve
+    pulled_up: bool = True                   # mask_variety may pull it up to the eyes
+
+
+KINDS: dict[str, MaskKind] = {k.name: k for k in (
+    MaskKind("surgical", surgical, PALETTES["surgical"], ((0.01, 0.05), (0.01, 0.95)),
+             extra_patterns=True),
+    MaskKind("n95", n95, PALETTES["n95"], ((0.06, 0.22), (0.04, 0.7)), extra_patterns=True,
+             valve_share=0.4),
+    MaskKind("kn95", kn95, PALETTES["kn95"], ((0.02, 0.06), (0.03, 0.5)), extra_patterns=True),
+    MaskKind("cloth", cloth, PALETTES["cloth"], ((0.03, 0.2), (0.02, 0.72)), pattern_share=0.7),
+    # A respirator's face piece seals over the nose bridge, higher than a fabric mask, with
+    # dark rubber straps; it is not pulled up (it sits where it sits).
+    MaskKind("gas", gas, PALETTES["gas"], ((0.05, 0.25), (0.05, 0.65)),
+             strap_rgb=(0.12, 0.12, 0.12), top_lift=0.03, pulled_up=False),
+)}

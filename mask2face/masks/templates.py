@@ -24,7 +24,7 @@ from mask2face.errors import ConfigError
 from mask2face.masks.geometry import Sheet
 
 if TYPE_CHECKING:
-    from mask2face.masks.overlay import MaskSpec
+    from mask2face.masks.spec import MaskSpec
 
 PREFIX = "template:"
 ANCHORS = ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")
