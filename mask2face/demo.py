@@ -149,7 +149,7 @@ def run_demo(out: str | Path = "data/demo", quick: bool = False) -> dict:
     log.info("5/5 evaluating on the test pairs")
     metrics = evaluate(unmasker, out / "pairs" / "test", out / "report")
     seconds = time.perf_counter() - started
-    result = {"photos": str(out / "photos"), "pairs": summary["pairs"], "run": str(run),
+    result = {"photos": str(out / "photos"), "pairs": summary.pairs, "run": str(run),
               "before_after": str(out / "before_after.jpg"),
               "before_after_shipped": str(out / "before_after_shipped.jpg"),
               "report": str(out / "report" / "report.md"), "seconds": round(seconds, 1),

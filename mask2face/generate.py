@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -26,6 +25,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from mask2face.batch import BatchReport
 from mask2face.config import Config, load_config
 from mask2face.datasets import SourcePhoto, resolve_sources
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
@@ -164,8 +164,21 @@ def _results(tasks: list, config: Config, workers: int) -> Iterator[PairResult]:
     yield from map_spawned(_run_one, tasks, workers, start_worker, (config.to_dict(),))
 
 
-def generate(config: Config, overwrite: bool = False) -> dict:
-    """Generate pairs into ``config.data.pairs_path``; returns the run's summary.
+@dataclass
+class PairReport(BatchReport):
+    """A generate run: ``written`` lists the photos that gave pairs, ``skipped`` those without a
+    usable face, ``failed`` those unreadable or failed (this run's and, when it resumed one,
+    the earlier runs'), ``pairs`` the pairs in each split."""
+
+    pairs: dict[str, int] = field(default_factory=dict)
+    output: str = ""
+
+    def counts(self) -> dict:
+        return {**super().counts(), "pairs": dict(self.pairs), "output": self.output}
+
+
+def generate(config: Config, overwrite: bool = False) -> PairReport:
+    """Generate pairs into ``config.data.pairs_path``.
 
     Args:
         config: the configuration (data, faces and masks sections are used).
@@ -180,7 +193,7 @@ def generate(config: Config, overwrite: bool = False) -> dict:
         return _generate(config, tasks, overwrite)
 
 
-def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
+def _generate(config: Config, tasks: list, overwrite: bool = False) -> PairReport:
     out = Path(config.data.pairs_path)
     from mask2face.masks import check_kind, load_templates
     from mask2face.masks.patterns import check_pattern
@@ -216,7 +229,7 @@ def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
     # Photos are taken in order until each split has its count; those past a full split wait.
     todo = [t for t in tasks if t[0] not in finished]
     workers = config.data.workers or os.cpu_count() or 1
-    skipped = Counter()
+    report = PairReport(output=str(out))
     bar = tqdm(total=sum(wanted.values()), initial=sum(min(counts[s], wanted[s]) for s in SPLITS),
                unit="pair", desc="pairs", disable=None)
     try:
@@ -238,8 +251,11 @@ def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
                                  f"{sum(counts.values())} pairs written before are intact") from None
             counts[result.split] += written
             bar.update(written)
-            if result.skipped:
-                skipped[result.skipped.split(":")[0]] += 1
+            reason = (result.skipped or "").split(":")[0]
+            if written:
+                report.written.append(str(result.photo.path))
+            elif reason not in FAILED_REASONS:  # failures are read back from the writer's list
+                report.skip(result.photo.path, reason)
     except WorkerLost as e:
         raise WorkerLost(f"{e}: the {sum(counts.values())} pairs written are kept in {out}; "
                          f"run the same command again to continue") from None
@@ -249,13 +265,16 @@ def _generate(config: Config, tasks: list, overwrite: bool = False) -> dict:
         if counts[split] < wanted[split]:
             log.warning("%s: %d pairs asked for, only %d available", split, wanted[split],
                         counts[split])
-    summary = {"pairs": {s: counts[s] for s in SPLITS}, "skipped": dict(skipped),
-               "failed": writer.skipped_with(FAILED_REASONS), "output": str(out)}
+    report.pairs = {s: counts[s] for s in SPLITS}
+    for source, reason in writer.skipped_with(FAILED_REASONS):
+        report.fail(source, f"{source}: {reason}")
     log.info("pairs written: %s; photos skipped: %s%s",
              ", ".join(f"{s} {counts[s]}" for s in SPLITS),
-             ", ".join(f"{n} {r}" for r, n in skipped.items()) or "none",
+             ", ".join([f"{len(p)} {r}" for r, p in report.skipped.items()]
+                       + [f"{len(report.failed)} unreadable or failed"] * bool(report.failed))
+             or "none",
              f" (see {writer.skipped_file})" if writer.skipped_file.exists() else "")
-    return summary
+    return report
 
 
 # Skip reasons that mean the input failed (the command exits 1); a photo without a usable face
@@ -307,16 +326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command(args: argparse.Namespace) -> int:
         config = load_config(args.config, **overrides(args, keys))
-        summary = generate(config, overwrite=args.overwrite)
-        if config.data.train_image_count and not summary["pairs"]["train"]:
+        report = generate(config, overwrite=args.overwrite)
+        if config.data.train_image_count and not report.pairs["train"]:
             log.error("no training pairs were made: no photo gave a usable face")
             return 1
-        if summary["failed"]:
+        if report.failed:
+            failed = len(report.failed)
             log.warning("%d photo%s could not be used (unreadable or failed; listed in %s)",
-                        summary["failed"], "s" * (summary["failed"] != 1),
-                        Path(summary["output"]) / SKIPPED)
-            return 1
-        return 0
+                        failed, "s" * (failed != 1), Path(report.output) / SKIPPED)
+        return report.exit_code
 
     return run_command(parser, command, argv)
 

@@ -184,10 +184,11 @@ class PairWriter:
                 writer.writerow(["number", "source", "reason"])
             writer.writerow([number, source, reason])
 
-    def skipped_with(self, reasons: Sequence[str]) -> int:
-        """Photos listed in skipped.csv (this run and earlier ones) whose reason starts with
-        one of ``reasons``."""
-        return sum(row["reason"].split(":")[0] in reasons for row in self._skipped_rows())
+    def skipped_with(self, reasons: Sequence[str]) -> list[tuple[str, str]]:
+        """(source, reason) of the photos listed in skipped.csv (this run and earlier ones)
+        whose reason starts with one of ``reasons``."""
+        return [(row["source"], row["reason"]) for row in self._skipped_rows()
+                if row["reason"].split(":")[0] in reasons]
 
     def _skipped_rows(self) -> list[dict]:
         if not self.skipped_file.exists():

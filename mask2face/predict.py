@@ -18,13 +18,14 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
 
+from mask2face.batch import BatchReport, error_line
 from mask2face.config import Config, load_config
 from mask2face.detectors import detector_argument
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
@@ -540,27 +541,42 @@ def region_path(target: Path) -> Path:
     return target.with_name(f"{target.stem}_region.png")
 
 
+@dataclass
+class PredictReport(BatchReport):
+    """A predict batch: the photos' outcomes, and what was done with each face."""
+
+    faces: dict[str, list[str]] = field(default_factory=dict)  # photo -> FaceResult.outcome each
+
+    def counts(self) -> dict:
+        outcomes = [o for found in self.faces.values() for o in found]
+        unmasked, partly = count_unmasked(outcomes)
+        return {**super().counts(), "faces": len(outcomes), "unmasked": unmasked,
+                "partly": partly}
+
+
+# Why predict passes over a photo without failing it.
+RESULT_EXISTS = "result exists (--overwrite replaces it)"
+
+
 def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None = None,
                   side_by_side: bool = False, overwrite: bool = False,
-                  save_region: bool = False, label: bool = True) -> dict:
-    """Unmask photos and folders (see ``plan_outputs`` for where results go); returns
-    {"written": [...], "failed": {path: reason}, "skipped": [...],
-    "faces": {path: [what was done with each face]}}.
+                  save_region: bool = False, label: bool = True) -> PredictReport:
+    """Unmask photos and folders (see ``plan_outputs`` for where results go).
 
     A result file that exists already is left alone (the photo is skipped) unless ``overwrite``.
     ``save_region`` also writes each result's replaced region (``region_path``: 255 where the
     output replaced the photo wholly, 0 where the photo is untouched). ``label``: each result's
     XMP says it was made by mask2face (IPTC digital source type
     compositeWithTrainedAlgorithmicMedia).
-    A photo that fails for any reason is reported and the batch goes on.
+    A photo that fails for any reason (no face in it too) is reported and the batch goes on.
     """
     from tqdm.auto import tqdm
 
     plan = plan_outputs(inputs, output)
-    written, failed, faces, skipped = [], {}, {}, []
+    report = PredictReport()
     for photo, target in tqdm(plan, unit="photo", disable=None if len(plan) > 1 else True):
         if target.exists() and not overwrite:
-            skipped.append(str(target))
+            report.skip(target, RESULT_EXISTS)
             continue
         try:
             source = read_photo(photo, unmasker.config.faces.max_image_pixels)
@@ -568,8 +584,8 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             out, results = unmasker.unmask_faces(image)
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
-            outcomes = faces[str(photo)] = [r.outcome for r in results]  # even if writing fails
-            kind = UNMASKED if label else None
+            outcomes = report.faces[str(photo)] = [r.outcome for r in results]  # even if
+            kind = UNMASKED if label else None                                   # writing fails
             if side_by_side:
                 save_like(target, np.hstack([image, out]), source_type=kind)
             else:
@@ -577,29 +593,28 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             if save_region:
                 weight = pasted_region(image.shape, results)
                 write_image(region_path(target), np.round(weight * 255).astype(np.uint8))
-            written.append(str(target))
+            report.written.append(str(target))
             changed, _ = count_unmasked(outcomes)  # partly unmasked counts, as in the summary
             notes = [o for o in outcomes if o != "unmasked"]
             log.info("%s -> %s: %d face%s, %d unmasked%s", photo, target, len(results),
                      "s" * (len(results) != 1), changed, "".join(f"; 1 {o}" for o in notes))
         except ImageReadError as e:
-            failed[str(photo)] = str(e)
-            log.debug("%s", e)  # listed once, with the others, when the batch ends
+            report.fail(photo, str(e))  # listed once, with the others, when the batch ends
         except PermissionError as e:
-            failed[str(photo)] = f"{photo}: cannot write {e.filename or target}: permission denied"
+            report.fail(photo, f"{photo}: cannot write {e.filename or target}: permission denied")
         except Exception as e:  # one odd photo must not stop the batch
             log.debug("failed on %s", photo, exc_info=True)
-            failed[str(photo)] = f"{photo}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            log.debug("%s", failed[str(photo)])
-    if skipped:
+            report.fail(photo, error_line(photo, e))
+    if report.skipped:
+        skipped = report.skipped_count
         log.info("%d result%s already there, left as %s (--overwrite replaces them)",
-                 len(skipped), "s" * (len(skipped) != 1), "they are" if len(skipped) > 1 else "it is")
-    outcomes = [o for found in faces.values() for o in found]
-    changed, partly = count_unmasked(outcomes)
+                 skipped, "s" * (skipped != 1), "they are" if skipped > 1 else "it is")
+    counts = report.counts()
     log.info("%d written, %d failed; faces: %d found, %d unmasked (%d partly: the mask goes on "
-             "past the face's crop), %d left untouched", len(written), len(failed),
-             len(outcomes), changed, partly, len(outcomes) - changed)
-    return {"written": written, "failed": failed, "skipped": skipped, "faces": faces}
+             "past the face's crop), %d left untouched", counts["written"], counts["failed"],
+             counts["faces"], counts["unmasked"], counts["partly"],
+             counts["faces"] - counts["unmasked"])
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -641,17 +656,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  config.training.model_dir)
         log.info("model: %s (%s)", unmasker.model_file, unmasker.network.runtime)
         unmasker.config.override(**flags)
-        result = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
+        report = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
                                args.overwrite, args.save_region, args.label)
-        for reason in result["failed"].values():
-            print(f"failed: {reason}")
-        outcomes = [o for found in result["faces"].values() for o in found]
-        unmasked, partly = count_unmasked(outcomes)
-        print(json.dumps({"written": len(result["written"]), "failed": len(result["failed"]),
-                          "skipped": len(result["skipped"]),
-                          "faces": len(outcomes), "unmasked": unmasked,
-                          "partly": partly, "model": str(unmasker.model_file)}))
-        return 1 if result["failed"] else 0
+        report.print_failures()
+        print(json.dumps({**report.counts(), "model": str(unmasker.model_file)}))
+        return report.exit_code
 
     return run_command(parser, command, argv)
 

@@ -76,7 +76,7 @@ def test_triples_with_identical_names_and_sizes(reference):
             # Masked and clean differ only within the region's 2-pixel anti-aliasing band.
             band = cv2.dilate(mask, np.ones((5, 5), np.uint8))
             assert np.array_equal(inp[band == 0], outp[band == 0])
-    assert summary["pairs"]["train"] + summary["pairs"]["test"] == len(
+    assert summary.pairs["train"] + summary.pairs["test"] == len(
         (out / "manifest.jsonl").read_text().splitlines())
 
 
@@ -156,7 +156,7 @@ def test_other_settings_refused_overwrite_starts_over(people, reference, tmp_pat
         generate(config_for(people, out, seed=7, train_image_count=2, test_image_count=1))
     summary = generate(config_for(people, out, seed=7, train_image_count=2, test_image_count=1),
                        overwrite=True)
-    assert summary["pairs"] == {"train": 2, "test": 1}
+    assert summary.pairs == {"train": 2, "test": 1}
     assert len((out / "manifest.jsonl").read_text().splitlines()) == 3
 
 
@@ -213,7 +213,7 @@ def test_a_plain_script_without_main_guard_generates_with_workers(people, tmp_pa
         f"config = load_config(None, input_images_path={str(people)!r}, "
         f"pairs_path={str(tmp_path / 'pairs')!r}, image_size=64, workers=2, "
         "train_image_count=3, test_image_count=1, min_face_size=48)\n"
-        "print('pairs', DataGenerator(config).generate_images()['pairs'])\n")
+        "print('pairs', DataGenerator(config).generate_images().pairs)\n")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]

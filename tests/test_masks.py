@@ -218,7 +218,7 @@ def test_masks_command_on_a_folder_reports_and_goes_on(tmp_path, photo_folder):
                            "#7fb3d8", "--save-region")
     assert result.returncode == 1, result.stderr[-2000:]  # the broken photo failed
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["written"] == 2 and summary["faces"] == 2
+    assert summary["written"] == 2 and summary["faces"] == 2 and summary["failed"] == 2
     assert "no face" in result.stdout and "broken.jpg" in result.stdout
     assert "2 masked (2 faces), written under masked;" in result.stderr
     out = tmp_path / "masked"

@@ -613,8 +613,8 @@ def test_save_region_writes_what_was_replaced_beside_the_result(tmp_path, run64,
     unmasker = Unmasker.load(run64, detector="hog+mtcnn")
     photo = tmp_path / "a.png"
     Image.fromarray(masked_photos["astronaut"]).save(photo)
-    result = predict_files(unmasker, [str(photo)], str(tmp_path / "out.png"), save_region=True)
-    assert result["written"] == [str(tmp_path / "out.png")]
+    report = predict_files(unmasker, [str(photo)], str(tmp_path / "out.png"), save_region=True)
+    assert report.written == [str(tmp_path / "out.png")] and report.faces[str(photo)]
     region = read_image(region_path(tmp_path / "out.png"))
     out, original = read_image(tmp_path / "out.png"), masked_photos["astronaut"]
     changed = np.any(out != original, axis=2)

@@ -210,15 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_kind(config.masks.mask_type, templates)
         check_pattern(config.masks.mask_pattern)
         from mask2face.masks.photos import mask_files
-        result = mask_files(config, inputs, args.output, args.detector, args.largest_face,
+        report = mask_files(config, inputs, args.output, args.detector, args.largest_face,
                             args.save_region, args.write_original, args.overwrite, args.workers)
-        for reason, photos in result["skipped"].items():
-            for photo in photos:
-                print(f"skipped: {photo}: {reason}")
-        print(json.dumps({"written": len(result["written"]), "faces": result["faces"],
-                          "skipped": {r: len(p) for r, p in result["skipped"].items()}}))
-        failed = [r for r in result["skipped"] if not r.startswith("result exists")]
-        return 1 if failed else 0
+        report.print_failures()
+        print(json.dumps(report.counts()))
+        return report.exit_code
 
     return run_command(parser, command, argv)
 

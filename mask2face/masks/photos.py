@@ -12,12 +12,13 @@ import logging
 import os
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from mask2face.batch import BatchReport
 from mask2face.parallel import map_spawned, start_worker, worker
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def mask_photo(image: np.ndarray, finder: "FaceFinder", masks_config: "MasksConf
 # ------------------------------------------------------------------------------ batches
 
 def _mask_one(task: tuple) -> tuple[str, str, int, list]:
-    """(photo, outcome, faces masked, kinds): outcome is 'written' or why the photo was not."""
+    """(photo, outcome, faces masked, kinds): outcome is 'written' or why the photo failed."""
     from mask2face.errors import ImageReadError
     from mask2face.images import DRAWN_MASK, read_photo, save_like, write_image
 
@@ -99,29 +100,41 @@ def _mask_one(task: tuple) -> tuple[str, str, int, list]:
         return str(photo), f"error: {type(e).__name__}: {e}", 0, []
 
 
+@dataclass
+class MaskReport(BatchReport):
+    """A masks batch: the photos' outcomes, the faces masked and the kinds drawn on them."""
+
+    faces: int = 0
+    kinds: Counter = field(default_factory=Counter)
+
+    def counts(self) -> dict:
+        return {**super().counts(), "faces": self.faces}
+
+
 def mask_files(config: "Config", inputs: Sequence[str], output: str | None = None,
                detector: str | None = None, largest_face: bool = False,
                save_region: bool = False, write_original: bool = False,
-               overwrite: bool = False, workers: int = 1) -> dict:
-    """Mask every face in photos and folders; returns {"written": [...], "faces": n,
-    "kinds": {kind: n}, "skipped": {reason: [photos]}}.
+               overwrite: bool = False, workers: int = 1) -> MaskReport:
+    """Mask every face in photos and folders. A photo without a face, or one that cannot be
+    read, fails (it is reported, and the batch goes on).
 
     One photo in: a file (default ``<name>_masked.<ext>``); several or a folder: a folder
-    (default ``masked/``) mirroring the input tree. Results that exist are kept unless
-    ``overwrite``.
+    (default ``masked/``) mirroring the input tree. Results that exist are kept (the photo is
+    skipped) unless ``overwrite``.
     """
     from tqdm.auto import tqdm
 
-    from mask2face.predict import plan_outputs
+    from mask2face.predict import RESULT_EXISTS, plan_outputs
 
     plan = plan_outputs(inputs, output, suffix="_masked", folder="masked")
     roots = [Path(p) for p in inputs]
     options = dict(largest_face=largest_face, save_region=save_region,
                    write_original=write_original)
-    tasks, skipped = [], {}
+    report = MaskReport()
+    tasks = []
     for photo, target in plan:
         if target.exists() and not overwrite:
-            skipped.setdefault("result exists (--overwrite replaces it)", []).append(str(photo))
+            report.skip(photo, RESULT_EXISTS)
             continue
         relative = next((photo.relative_to(r).as_posix() for r in roots
                          if r.is_dir() and r in photo.parents), photo.name)
@@ -134,22 +147,26 @@ def mask_files(config: "Config", inputs: Sequence[str], output: str | None = Non
     else:
         results = map_spawned(_mask_one, tasks, workers, start_worker,
                               (config.to_dict(), detector), chunksize=2)
-    written, faces, kinds = [], 0, Counter()
+    targets = {task[0]: task[1] for task in tasks}
+    reasons = Counter()
     for photo, outcome, count, drawn in tqdm(results, total=len(tasks), unit="photo",
                                               disable=None if len(tasks) > 1 else True):
         if outcome == "written":
-            written.append(photo)
-            faces += count
-            kinds.update(drawn)
+            report.written.append(targets[photo])
+            report.faces += count
+            report.kinds.update(drawn)
         else:
-            skipped.setdefault(outcome, []).append(photo)
-            log.warning("%s: %s", photo, outcome)
-    targets = {task[0]: task[1] for task in tasks}
+            report.fail(photo, f"{photo}: {outcome}")
+            reasons[outcome.split(":")[0]] += 1
+            log.debug("%s: %s", photo, outcome)  # listed with the others when the batch ends
     where = ""
-    if len(written) == 1:
-        where = f", written to {targets[written[0]]}"
-    elif written:
-        where = f", written under {os.path.commonpath([targets[p] for p in written])}"
-    log.info("%d photos: %d masked (%d faces)%s; %s", len(plan), len(written), faces, where,
-             ", ".join(f"{len(p)} {r}" for r, p in skipped.items()) or "none skipped")
-    return {"written": written, "faces": faces, "kinds": dict(kinds), "skipped": skipped}
+    if len(report.written) == 1:
+        where = f", written to {report.written[0]}"
+    elif report.written:
+        where = f", written under {os.path.commonpath(report.written)}"
+    log.info("%d photos: %d masked (%d faces)%s; %s", len(plan), len(report.written),
+             report.faces, where,
+             ", ".join([f"{n} {r}" for r, n in reasons.items()]
+                       + [f"{len(p)} {r}" for r, p in report.skipped.items()])
+             or "none failed or skipped")
+    return report
