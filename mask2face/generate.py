@@ -13,7 +13,6 @@ the same arguments and it continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from mask2face.batch import BatchReport
 from mask2face.config import Config, load_config
 from mask2face.datasets import SourcePhoto, resolve_sources
 from mask2face.errors import ImageReadError, Mask2FaceError, UsageError
-from mask2face.pairs import (MANIFEST, SETTINGS_FILE, SKIPPED, SPLITS, PairSet, PairWriter,
+from mask2face.pairs import (MANIFEST, SETTINGS_FILE, SKIPPED, SPLITS, Pair, PairSet, PairWriter,
                              list_pairs)
 from mask2face.parallel import WorkerLost, folder_lock, map_spawned, start_worker, worker
 
@@ -44,7 +43,7 @@ class PairResult:
     index: int
     photo: SourcePhoto
     split: str
-    pairs: list[dict] = field(default_factory=list)  # manifest record + "png" bytes per file
+    pairs: list[Pair] = field(default_factory=list)
     skipped: str | None = None
 
 
@@ -83,13 +82,6 @@ def plan(config: Config) -> list[tuple[int, SourcePhoto, str]]:
 
 # ------------------------------------------------------------------------------ worker
 
-def _png(array: np.ndarray) -> bytes:
-    from PIL import Image
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def make_pairs(index: int, photo: SourcePhoto, split: str) -> PairResult:
     """Read one photo and make a pair for each face big enough (runs in a worker)."""
     from mask2face.faces import face_crop
@@ -126,13 +118,9 @@ def make_pairs(index: int, photo: SourcePhoto, split: str) -> PairResult:
         crop = face_crop(face.landmarks, size, margin)
         clean = crop.apply(image)
         masked, region = apply_mask(clean, crop.to_crop(face.landmarks), spec, rng)
-        pair_id = f"{index:06d}_{number}"
-        result.pairs.append({
-            "record": {"id": pair_id, "split": split, "source": str(photo.path),
-                       "face": number, "identity": photo.identity, "mask": spec.describe(),
-                       "seed": seed},
-            "files": {"inputs": _png(masked), "outputs": _png(clean), "masks": _png(region)},
-        })
+        result.pairs.append(Pair.encode(f"{index:06d}_{number}", split, str(photo.path), number,
+                                        photo.identity, spec.describe(), seed, masked, clean,
+                                        region))
     return result
 
 

@@ -19,6 +19,7 @@ so a kill leaves at most one torn last line, which readers drop.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -26,6 +27,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
+
+import numpy as np
 
 from mask2face.errors import UsageError
 from mask2face.images import atomic_write
@@ -40,6 +43,33 @@ SETTINGS_FILE = "generation.json"
 # Pixels this close to a saved mask region may differ between input and target: the drawing's
 # anti-aliased edge. Further away they are identical.
 EDGE_BAND_PX = 2
+
+
+@dataclass
+class Pair:
+    """One pair as it is written: its manifest record and its three images as PNG bytes (made
+    in generate's workers, so that the encoding runs in parallel)."""
+
+    record: dict              # the manifest line
+    files: dict[str, bytes]   # KINDS_OF_FILE -> PNG
+
+    @classmethod
+    def encode(cls, pair_id: str, split: str, source: str, face: int, identity: str,
+               mask: dict, seed: list[int], masked: np.ndarray, clean: np.ndarray,
+               region: np.ndarray) -> "Pair":
+        """``mask`` is the drawn mask's description (``MaskSpec.describe``), ``seed`` what its
+        random draws came from; the images are uint8 RGB, RGB and L."""
+        record = {"id": pair_id, "split": split, "source": source, "face": face,
+                  "identity": identity, "mask": mask, "seed": seed}
+        images = dict(zip(KINDS_OF_FILE, (masked, clean, region)))
+        return cls(record, {kind: _png(image) for kind, image in images.items()})
+
+
+def _png(array: np.ndarray) -> bytes:
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 @dataclass
@@ -162,14 +192,13 @@ class PairWriter:
             finished.add(int(row["number"]))
         return finished, counts
 
-    def write(self, split: str, pairs: Sequence[dict]) -> int:
-        """Write one photo's pairs, each {"record": manifest record, "files": {kind: png
-        bytes}}; returns how many were written."""
+    def write(self, split: str, pairs: Sequence[Pair]) -> int:
+        """Write one photo's pairs; returns how many were written."""
         for pair in pairs:
-            name = pair["record"]["id"] + ".png"
-            for kind, data in pair["files"].items():
+            name = pair.record["id"] + ".png"
+            for kind, data in pair.files.items():
                 atomic_write(self.root / split / kind / name, data)
-        lines = "".join(json.dumps(p["record"]) + "\n" for p in pairs)
+        lines = "".join(json.dumps(p.record) + "\n" for p in pairs)
         with open(self.manifest, "a") as handle:
             handle.write(lines)
             handle.flush()
