@@ -277,8 +277,8 @@ def test_mask_head_decides_whether_a_face_is_touched(run64_mask, masked_photos, 
         face = unmasker.finder.find(photo)[0]
         x0, y0, x1, y1 = face.box
         ys, xs = np.nonzero(changed)
-        # Below the eyes, and within LOWER_FACE_GROWTH of the lower face (of a crop 1.6 face
-        # scales wide, about half a box width) at the sides.
+        # Below the eyes (beside the face, below the brows' top), and within LOWER_FACE_GROWTH
+        # of the lower face (of a crop 1.6 face scales wide, about half a box width) at the sides.
         reach = 0.6 * (x1 - x0)
         assert ys.min() > y0 and xs.min() > x0 - reach and xs.max() < x1 + reach
 
@@ -449,7 +449,11 @@ def test_region_numbers(run64_mask, sample_faces):
         left = int(np.floor(lm[eye, 0].min() - out_left))
         right = int(np.ceil(lm[eye, 0].max() + out_right))
         assert everywhere[:int(np.ceil(lm[eye, 1].max())) + 2, left:right + 1].max() == 0
-    assert ey.min() >= np.floor(lm[EYES, 1].min()) and ey.min() < ys.min()
+    # Above the eyes' top only beside the face (outside the jaw's width: ear loops' room).
+    top = int(np.floor(lm[EYES, 1].min()))
+    jaw_left, jaw_right = int(np.floor(lm[:17, 0].min())), int(np.ceil(lm[:17, 0].max()))
+    assert everywhere[:top, jaw_left:jaw_right + 1].max() == 0 and ey.min() < ys.min()
+    assert everywhere[:int(np.floor(lm[17:27, 1].min()))].max() == 0  # nor above the brows
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
     # It reaches the crop's side, where a region that runs past the crop fades to 0.
     assert runs_past_crop(everywhere) and ex.min() <= 1 and everywhere[:, 0].max() == 0
@@ -473,6 +477,58 @@ def test_region_numbers(run64_mask, sample_faces):
     reach = int(np.ceil(0.1 * size))
     near = cv2.dilate(hull.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8))
     assert soft[near == 0].max() < 0.01
+
+
+def test_ear_loops_above_the_eyes_are_mask_only_beside_the_face_and_joined_to_it(sample_faces):
+    """mask_region: above the eyes' top a predicted strap counts beside the face (outside the
+    jaw's width, up to the brows' top: ear loops go up round the ears) when it joins the mask
+    below; across the face's width, or on its own, nothing above that line does, and a face
+    with nothing predicted below it has no mask."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import BROWS, EYES, JAW
+    from mask2face.predict import PREDICT_FRAMING, joined, lower_face_area, mask_region
+    size = 128
+    photo, face = sample_faces["astronaut"]
+    lm = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING).to_crop(face.landmarks)
+    top = int(np.floor(lm[EYES, 1].min()))
+    brows = int(np.floor(lm[BROWS, 1].min()))
+    jaw_left, jaw_right = int(np.floor(lm[JAW, 0].min())), int(np.ceil(lm[JAW, 0].max()))
+    lower = lower_face_area(size, lm) > 0
+    assert top - brows > 4 and brows > 4 and jaw_left > 6 and lower[top:].any()
+    joining_row = int(lm[2, 1])  # the jaw under the ear: below the eye line, on the lower face
+    assert joining_row > top
+
+    def predicted(*straps):
+        """A mask on the lower face, and 2 px straps (columns) from the brows' height down to
+        the joining row, along which they reach the mask."""
+        p = np.where(lower, 0.9, 0.0).astype(np.float32)
+        for x in straps:
+            p[brows - 4:joining_row + 1, x:x + 2] = 0.9
+            near = np.nonzero(lower[joining_row])[0]
+            p[joining_row, min(x, near.min()):max(x + 2, near.max() + 1)] = 0.9
+        return p
+
+    beside = jaw_left - 4  # beside the face
+    region = mask_region(predicted(beside), lm)
+    assert region[brows:top, beside:beside + 2].all()  # the loop's top is mask,
+    assert not region[:brows].any()  # up to the brows' top (about the ears' top)
+    inside = jaw_left + 3  # over the temple, within the face's width
+    region = mask_region(predicted(inside), lm)
+    assert region[joining_row, inside] and not region[:top, inside:inside + 2].any()
+    apart = predicted()
+    apart[brows:top - 1, beside:beside + 2] = 0.9  # all above the line, touching nothing
+    region = mask_region(apart, lm)
+    assert region[top:].any() and not region[:top].any()  # not joined to the mask: not mask
+    alone = np.zeros((size, size), np.float32)
+    alone[brows:top, beside:beside + 2] = 0.9
+    alone[brows:top, :4] = 0.9
+    assert not mask_region(alone, lm).any()  # nothing below the line: no mask at all
+    pieces = np.zeros((8, 8), bool)
+    pieces[0, :3] = pieces[5:, 5] = True
+    seeds = np.zeros((8, 8), bool)
+    seeds[0, 2] = True
+    np.testing.assert_array_equal(joined(pieces, seeds), pieces & (np.arange(8) < 3)[None, :]
+                                  & (np.arange(8) == 0)[:, None])
 
 
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
