@@ -238,6 +238,20 @@ def training_pairs(config: Config) -> tuple["PairSet", "PairSet | None"]:
     return split_validation(pairs, t.validation_fraction, config.data.seed)
 
 
+def datasets(config: Config, train_pairs: "PairSet", val_pairs: "PairSet | None",
+             batch: int) -> tuple:
+    """The training dataset (shuffled, augmented, some pairs shown unmasked) and the
+    validation one (None without validation pairs)."""
+    from mask2face.data import make_dataset
+    t, size, mask_head = config.training, config.data.image_size, config.model.mask_head
+    train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
+                            augment=t.augment, seed=config.data.seed,
+                            unmasked_share=t.unmasked_share if mask_head else 0.0)
+    val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
+        if val_pairs else None
+    return train_ds, val_ds
+
+
 def uses_critics(config: Config) -> bool:
     """Whether the run trains with a discriminator or dlib's recognition network."""
     t = config.training
@@ -347,7 +361,6 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
 def _train_in(config: Config, run: Path, resume: bool, extra_callbacks: Sequence,
               log_every: int) -> Path:
     from mask2face.adversarial import generator_of
-    from mask2face.data import make_dataset
     from mask2face.model import forward_flops
     from mask2face.parallel import folder_lock
 
@@ -360,12 +373,7 @@ def _train_in(config: Config, run: Path, resume: bool, extra_callbacks: Sequence
                  len(train_pairs), len(val_pairs or []), config.model.architecture, policy,
                  strategy.num_replicas_in_sync)
         batch = t.batch_size * strategy.num_replicas_in_sync
-        size, mask_head = config.data.image_size, config.model.mask_head
-        train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
-                                augment=t.augment, seed=config.data.seed,
-                                unmasked_share=t.unmasked_share if mask_head else 0.0)
-        val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
-            if val_pairs else None
+        train_ds, val_ds = datasets(config, train_pairs, val_pairs, batch)
         with strategy.scope():
             model = compiled_model(config, max(1, -(-len(train_pairs) // batch)) * t.epochs)
         generator = generator_of(model)  # the network saved as model.keras

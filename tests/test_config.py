@@ -16,7 +16,13 @@ def write(tmp_path, text):
 
 
 def test_defaults_and_shipped_file_agree():
+    """configuration.json is the defaults written out (Config().save), every key in it: a key
+    added to the code without it fails here."""
     assert load_config(ROOT / "configuration.json") == Config()
+    shipped = (ROOT / "configuration.json").read_text()
+    assert json.loads(shipped) == Config().to_dict(), \
+        "regenerate it: python -c \"from mask2face.config import Config; " \
+        "Config().save('configuration.json')\""
 
 
 def test_json_overrides_default(tmp_path):
