@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mask2face.export")
 
-FORMATS = ("onnx", "tflite", "savedmodel")
 ONNX_OPSET = 17
 OUTPUTS = ("image", "mask", "generated")
 
@@ -216,27 +215,46 @@ def weights_from_onnx(model: "keras.Model", onnx_file: str | Path) -> list[np.nd
     return weights
 
 
+def write_onnx(model: "keras.Model", output: Path, half: bool) -> Path:
+    from mask2face.images import atomic_write
+    target = output / ONNX_FILE
+    atomic_write(target, onnx_model(model, half).SerializeToString())
+    return target
+
+
+def write_tflite(model: "keras.Model", output: Path, half: bool) -> Path:
+    """TensorFlow Lite (float32 weights: ``half`` is for ONNX)."""
+    target = output / "model.tflite"
+    float32_copy(model).export(str(target), format="litert")
+    return target
+
+
+def write_savedmodel(model: "keras.Model", output: Path, half: bool) -> Path:
+    """A TensorFlow SavedModel folder (float32 weights)."""
+    target = output / "saved_model"
+    float32_copy(model).export(str(target), format="tf_saved_model")
+    return target
+
+
+# Export formats: writer(model, output folder, half) -> the file or folder written.
+WRITERS = {"onnx": write_onnx, "tflite": write_tflite, "savedmodel": write_savedmodel}
+FORMATS = tuple(WRITERS)
+
+
 def export(source: str | Path, output: str | Path | None = None, fmt: str = "onnx",
            half: bool = True) -> Path:
     """Write ``source`` (a run folder or model.keras beside its config.json) to the folder
     ``output`` (None: the model's own folder) in ``fmt``, with the run's config.json (and model
     card). Returns the model file."""
     from mask2face.images import atomic_write
-    if fmt not in FORMATS:
+    if fmt not in WRITERS:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     model_file, config_file = find_model(source, keras_only=True)
     output = Path(output) if output is not None else model_file.parent
     if output.resolve() == model_file.parent.resolve() and fmt != "onnx":
         raise UsageError(f"{output} is the model's own folder: give another -o for {fmt}")
     output.mkdir(parents=True, exist_ok=True)
-    model = load_model(model_file)
-    if fmt == "onnx":
-        target = output / ONNX_FILE
-        atomic_write(target, onnx_model(model, half).SerializeToString())
-    else:
-        target = output / ("model.tflite" if fmt == "tflite" else "saved_model")
-        float32_copy(model).export(str(target),
-                                   format="tf_saved_model" if fmt == "savedmodel" else "litert")
+    target = WRITERS[fmt](load_model(model_file), output, half)
     for extra in (config_file, model_file.parent / "MODEL_CARD.md"):
         if extra.exists() and extra.resolve() != (output / extra.name).resolve():
             shutil.copyfile(extra, output / extra.name)
