@@ -277,8 +277,8 @@ def test_mask_head_decides_whether_a_face_is_touched(run64_mask, masked_photos, 
         face = unmasker.finder.find(photo)[0]
         x0, y0, x1, y1 = face.box
         ys, xs = np.nonzero(changed)
-        # Below the eyes (beside the face, below the brows' top), and within LOWER_FACE_GROWTH
-        # of the lower face (of a crop 1.6 face scales wide, about half a box width) at the sides.
+        # Below the eyes, and within LOWER_FACE_GROWTH of the lower face (of a crop 1.6 face
+        # scales wide, about half a box width) at the sides.
         reach = 0.6 * (x1 - x0)
         assert ys.min() > y0 and xs.min() > x0 - reach and xs.max() < x1 + reach
 
@@ -424,7 +424,7 @@ def test_region_numbers(run64_mask, sample_faces):
     from mask2face.faces import face_crop
     from mask2face.landmarks import EYES
     from mask2face.predict import (EYE_GUARD_INNER, EYE_GUARD_SIDES, LOWER_FACE_GROWTH,
-                                   Unmasker, eye_guard, runs_past_crop)
+                                   Unmasker, eye_guard, lower_lid, runs_past_crop)
     unmasker = Unmasker.load(run64_mask)
     size = unmasker.size
     photo, face = sample_faces["astronaut"]
@@ -435,8 +435,9 @@ def test_region_numbers(run64_mask, sample_faces):
     assert not runs_past_crop(hull * guard)
     np.testing.assert_array_equal(unmasker._region(lm, None, 0.0, 0.0), hull * guard)
     # A mask predicted everywhere is cut to the lower face grown by LOWER_FACE_GROWTH, and
-    # never reaches a box over each eye (down to its lowest eyelid point, its width and
-    # EYE_GUARD_SIDES of the eye distance each side) or above the eyes' top.
+    # never reaches an eye or what is above it (down to the lower lid's line, and across
+    # EYE_GUARD_SIDES / EYE_GUARD_INNER of the eye distance beside it at the corners' height),
+    # nor above the eyes' top across the face.
     everywhere = unmasker._region(lm, np.ones((size, size), np.float32), 0.0, 0.0)
     assert everywhere.sum() > hull.sum()
     ys, xs = np.nonzero(hull)
@@ -446,14 +447,11 @@ def test_region_numbers(run64_mask, sample_faces):
     side, inner = EYE_GUARD_SIDES * eye_distance, EYE_GUARD_INNER * eye_distance
     for eye, (out_left, out_right) in ((slice(36, 42), (side, inner)),
                                        (slice(42, 48), (inner, side))):
-        left = int(np.floor(lm[eye, 0].min() - out_left))
-        right = int(np.ceil(lm[eye, 0].max() + out_right))
-        assert everywhere[:int(np.ceil(lm[eye, 1].max())) + 2, left:right + 1].max() == 0
-    # Above the eyes' top only beside the face (outside the jaw's width: ear loops' room).
-    top = int(np.floor(lm[EYES, 1].min()))
-    jaw_left, jaw_right = int(np.floor(lm[:17, 0].min())), int(np.ceil(lm[:17, 0].max()))
-    assert everywhere[:top, jaw_left:jaw_right + 1].max() == 0 and ey.min() < ys.min()
-    assert everywhere[:int(np.floor(lm[17:27, 1].min()))].max() == 0  # nor above the brows
+        line = lower_lid(lm[eye])
+        for x in range(int(np.floor(line[0, 0] - out_left)), int(np.ceil(line[-1, 0] + out_right))):
+            lid = np.interp(x, line[:, 0], line[:, 1])
+            assert everywhere[:int(np.ceil(lid)) + 2, x].max() == 0, x
+    assert ey.min() >= np.floor(lm[EYES, 1].min()) and ey.min() < ys.min()
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
     # It reaches the crop's side, where a region that runs past the crop fades to 0.
     assert runs_past_crop(everywhere) and ex.min() <= 1 and everywhere[:, 0].max() == 0
@@ -479,56 +477,32 @@ def test_region_numbers(run64_mask, sample_faces):
     assert soft[near == 0].max() < 0.01
 
 
-def test_ear_loops_above_the_eyes_are_mask_only_beside_the_face_and_joined_to_it(sample_faces):
-    """mask_region: above the eyes' top a predicted strap counts beside the face (outside the
-    jaw's width, up to the brows' top: ear loops go up round the ears) when it joins the mask
-    below; across the face's width, or on its own, nothing above that line does, and a face
-    with nothing predicted below it has no mask."""
+def test_nothing_above_the_eyes_is_mask_even_a_strap_joined_to_it(sample_faces):
+    """mask_region: a strap predicted beside the face up to the brows, joined to the mask below,
+    is mask only below the eyes' top (on real photos the head's prediction there is as often an
+    ear or hair); a face with nothing predicted below that line has no mask."""
     from mask2face.faces import face_crop
     from mask2face.landmarks import BROWS, EYES, JAW
-    from mask2face.predict import PREDICT_FRAMING, joined, lower_face_area, mask_region
+    from mask2face.predict import PREDICT_FRAMING, lower_face_area, mask_region
     size = 128
     photo, face = sample_faces["astronaut"]
     lm = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING).to_crop(face.landmarks)
     top = int(np.floor(lm[EYES, 1].min()))
     brows = int(np.floor(lm[BROWS, 1].min()))
-    jaw_left, jaw_right = int(np.floor(lm[JAW, 0].min())), int(np.ceil(lm[JAW, 0].max()))
+    beside = int(np.floor(lm[JAW, 0].min())) - 4
     lower = lower_face_area(size, lm) > 0
-    assert top - brows > 4 and brows > 4 and jaw_left > 6 and lower[top:].any()
     joining_row = int(lm[2, 1])  # the jaw under the ear: below the eye line, on the lower face
-    assert joining_row > top
-
-    def predicted(*straps):
-        """A mask on the lower face, and 2 px straps (columns) from the brows' height down to
-        the joining row, along which they reach the mask."""
-        p = np.where(lower, 0.9, 0.0).astype(np.float32)
-        for x in straps:
-            p[brows - 4:joining_row + 1, x:x + 2] = 0.9
-            near = np.nonzero(lower[joining_row])[0]
-            p[joining_row, min(x, near.min()):max(x + 2, near.max() + 1)] = 0.9
-        return p
-
-    beside = jaw_left - 4  # beside the face
-    region = mask_region(predicted(beside), lm)
-    assert region[brows:top, beside:beside + 2].all()  # the loop's top is mask,
-    assert not region[:brows].any()  # up to the brows' top (about the ears' top)
-    inside = jaw_left + 3  # over the temple, within the face's width
-    region = mask_region(predicted(inside), lm)
-    assert region[joining_row, inside] and not region[:top, inside:inside + 2].any()
-    apart = predicted()
-    apart[brows:top - 1, beside:beside + 2] = 0.9  # all above the line, touching nothing
-    region = mask_region(apart, lm)
-    assert region[top:].any() and not region[:top].any()  # not joined to the mask: not mask
+    assert top - brows > 4 and beside > 2 and joining_row > top
+    p = np.where(lower, 0.9, 0.0).astype(np.float32)
+    p[brows - 4:joining_row + 1, beside:beside + 2] = 0.9
+    near = np.nonzero(lower[joining_row])[0]
+    p[joining_row, beside:near.max() + 1] = 0.9
+    region = mask_region(p, lm)
+    assert region[top:joining_row, beside:beside + 2].all()  # the strap below the line is mask
+    assert not region[:top].any()  # nothing above it
     alone = np.zeros((size, size), np.float32)
     alone[brows:top, beside:beside + 2] = 0.9
-    alone[brows:top, :4] = 0.9
     assert not mask_region(alone, lm).any()  # nothing below the line: no mask at all
-    pieces = np.zeros((8, 8), bool)
-    pieces[0, :3] = pieces[5:, 5] = True
-    seeds = np.zeros((8, 8), bool)
-    seeds[0, 2] = True
-    np.testing.assert_array_equal(joined(pieces, seeds), pieces & (np.arange(8) < 3)[None, :]
-                                  & (np.arange(8) == 0)[:, None])
 
 
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
@@ -589,10 +563,10 @@ def test_grow_mask_grows_by_the_edge_band_exactly():
 def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_photos,
                                                            monkeypatch):
     """A model whose head says "mask" everywhere and paints everything white: every photo pixel
-    in the box over the eyes (down to the lower eyelids) is exactly the input's."""
+    over the eyes and above them (down to the lower eyelids) is exactly the input's."""
     import cv2
 
-    from mask2face.predict import Unmasker, paste
+    from mask2face.predict import Unmasker, lower_lid, paste
     unmasker = Unmasker.load(run64_mask)
 
     def white_everywhere(crops, generated=False):
@@ -608,9 +582,10 @@ def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_ph
     for result in results:
         lm = result.crop.to_crop(result.face.landmarks)
         eyes_box = np.zeros((result.crop.size,) * 2, np.uint8)
-        for eye in (slice(36, 42), slice(42, 48)):  # each eye, from the top down to its lids
-            x0, x1 = int(lm[eye, 0].min()), int(np.ceil(lm[eye, 0].max()))
-            eyes_box[:int(np.ceil(lm[eye, 1].max())) + 1, x0:x1 + 1] = 1
+        for eye in (slice(36, 42), slice(42, 48)):  # each eye, from the top down to its lid
+            line = lower_lid(lm[eye])
+            for x in range(int(np.ceil(line[0, 0])), int(np.floor(line[-1, 0])) + 1):
+                eyes_box[:int(np.ceil(np.interp(x, line[:, 0], line[:, 1]))) + 1, x] = 1
         # the same box in the photo's pixels
         inverse = result.crop.inverse
         in_photo = cv2.warpAffine(eyes_box, inverse, (photo.shape[1], photo.shape[0]),
@@ -702,3 +677,56 @@ def test_a_region_running_into_the_crop_edge_is_reported_as_partly_unmasked():
     from mask2face.predict import edge_fade
     below = FaceResult(None, None, np.zeros((64, 64, 3)), region * edge_fade(64))
     assert below.reaches_crop_edge and below.outcome.startswith("partly unmasked")
+
+
+def test_eye_guard_follows_the_lower_lid_and_frees_the_cheek_under_the_corners():
+    """Made-up eyes whose lower lids sag 6 px below their corners: nothing on or above the lid's
+    line (nor beside the eye at the corner's height) can be replaced, and the cheek under the
+    corners, where a mask pulled up to the eyes has its top edge, can."""
+    from mask2face.predict import EYE_GUARD_SIDES, eye_guard
+    lm = np.zeros((68, 2), np.float32)
+    lm[:, 1] = 100.0  # every other point well below the eyes
+    for first, x0 in ((36, 30.0), (42, 70.0)):
+        # corner, upper lid x2, corner, lower lid x2 (dlib's order), 24 px wide, corners at y 40
+        lm[first:first + 6] = [(x0, 40), (x0 + 8, 34), (x0 + 16, 34), (x0 + 24, 40),
+                               (x0 + 16, 46), (x0 + 8, 46)]
+    guard = eye_guard((128, 128), lm)
+    for x0 in (30, 70):
+        assert guard[:47, x0 + 8:x0 + 17].max() == 0       # the eye and its lower lid
+        assert guard[:41, x0:x0 + 25].max() == 0           # up to the corners' height
+        assert guard[44, x0 + 1] == 1 and guard[44, x0 + 23] == 1  # the cheek under a corner
+        assert guard[60].min() == 1                         # well below: untouched
+    side = EYE_GUARD_SIDES * 40.0  # the eye distance is 40 px
+    assert guard[:41, int(30 - side) + 1].max() == 0 and guard[:41, int(94 + side) - 1].max() == 0
+    assert guard[45, int(30 - side) + 1] == 1  # beside the eye, below the corner's height
+
+
+def test_a_mask_reaching_the_photos_border_is_not_past_the_crop(run64_mask, masked_photos,
+                                                               monkeypatch):
+    """Cut a masked face just under its chin, so that the mask reaches the photo's bottom
+    border: the crop's rows beyond the photo repeat its last row, but nothing of the mask lies
+    there. A head that finds mask from the nose down replaces it down to the border
+    and the face is "unmasked", not "partly"; the same face with the photo going on below it
+    is "partly" (the crop's bottom lies in the photo)."""
+    from mask2face.predict import Unmasker, in_photo
+    unmasker = Unmasker.load(run64_mask)
+
+    def mask_to_the_bottom(crops, generated=False):
+        """Mask from the nose down to the crop's bottom, over its middle half."""
+        n, s = len(crops), crops.shape[1]
+        mask = np.zeros((n, s, s), np.float32)
+        mask[:, int(0.55 * s):, s // 4:3 * s // 4] = 1.0
+        return np.ones((n, s, s, 3), np.float32), mask
+    monkeypatch.setattr(unmasker, "run_model", mask_to_the_bottom)
+    photo = masked_photos["astronaut"]
+    face = unmasker.finder.find(photo)[0]
+    chin = int(face.landmarks[8, 1])
+    cut = np.ascontiguousarray(photo[:chin + 4])
+    (result,) = unmasker.predict_faces(cut)[:1]
+    inside = in_photo(result.crop, cut.shape)
+    assert inside[-1].max() == 0 and inside[0].min() == 1  # the crop's bottom is beyond it
+    assert result.changed and result.outcome == "unmasked", result.outcome
+    out = unmasker.unmask(cut)
+    assert np.any(out[-1] != cut[-1])  # replaced down to the border
+    whole = unmasker.predict_faces(photo)[0]
+    assert whole.outcome.startswith("partly unmasked"), whole.outcome
