@@ -171,6 +171,10 @@ class TrainingConfig:
     unmasked_share: float = _key(0.1, "Share of training pairs shown without a mask (empty "
                                  "mask target), so unmasked faces are left alone", min=0.0,
                                  max=1.0)
+    hole_share: float = _key(0.0, "Share of training pairs whose mask is shown as a grey hole: "
+                             "the model learns to fill it without seeing the mask, and predict "
+                             "then runs it twice (the mask found, then filled); 0 = off",
+                             min=0.0, max=1.0)
     early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1,
                                         max=100000)
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",

@@ -20,6 +20,9 @@ from mask2face.pairs import PairSet
 log = logging.getLogger(__name__)
 # Cache decoded pairs in memory when they take less than this share of the machine's memory.
 CACHE_MEMORY_SHARE = 0.25
+# A hole (hole_share, with_hole) covers the mask grown by this many pixels: its anti-aliased
+# edge and a little more, as predict grows the mask it found before its second pass.
+HOLE_GROWTH_PX = 2
 
 
 def split_validation(pairs: PairSet, fraction: float, seed: int) -> tuple[PairSet, PairSet | None]:
@@ -148,11 +151,13 @@ def _reframe(images, draws):
     return [tf.gather(tf.gather(image, rows, axis=0), cols, axis=1) for image in images]
 
 
-def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True):
+def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True,
+             hole_share: float = 0.0):
     """One random draw per pair: the same flip and photometric change on input and target.
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
-    mask head learns to leave faces without a mask alone."""
+    mask head learns to leave faces without a mask alone; of the others, a share ``hole_share``
+    shows the mask as a grey hole (``with_hole``)."""
     flip = tf.random.stateless_uniform([], seed) < 0.5
     masked, clean, mask = [tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
                            for t in (masked, clean, mask)]
@@ -186,13 +191,27 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     unmasked = draws[4] < unmasked_share
     masked = tf.where(unmasked, clean, masked)
     mask = tf.where(unmasked, tf.zeros_like(mask), mask)
+    if hole_share > 0:
+        hole = tf.random.stateless_uniform([], seed + 5) < hole_share
+        masked = tf.where(hole, with_hole(masked, mask), masked)
     return masked, clean, mask
+
+
+def with_hole(image, mask):
+    """The image with the mask (grown by HOLE_GROWTH_PX) filled with mid grey: what predict's
+    second pass shows a model trained with ``hole_share``. Works on one image or a batch."""
+    batched = len(image.shape) == 4
+    m = mask if batched else mask[None]
+    width = 2 * HOLE_GROWTH_PX + 1
+    grown = tf.nn.max_pool2d(tf.cast(m, tf.float32), width, 1, "SAME")
+    grown = grown if batched else grown[0]
+    return image * (1.0 - grown) + 0.5 * grown
 
 
 def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: bool,
                  mask_head: bool, augment: bool = True, seed: int = 0,
                  cache: bool | None = None, unmasked_share: float = 0.0,
-                 degrade: bool = True) -> tf.data.Dataset:
+                 degrade: bool = True, hole_share: float = 0.0) -> tf.data.Dataset:
     """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
     (or just rgb+mask when the model has no mask head).
 
@@ -226,7 +245,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda pair, s: _augment(*pair, tf.cast(s % (2 ** 31 - 1), tf.int32),
-                                     unmasked_share, degrade),
+                                     unmasked_share, degrade, hole_share),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

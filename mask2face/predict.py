@@ -85,6 +85,9 @@ GRAIN_SIGMA = 0.5
 # The mask head's probability: a region grows from where it is over the second threshold
 # through everything connected to it over the first.
 MASK_THRESHOLDS = (0.2, 0.5)
+# How far a model trained with hole_share has its holes grown past the mask (mask2face.data's
+# HOLE_GROWTH_PX, kept here so that predict needs no TensorFlow).
+HOLE_GROWTH_PX = 2
 # A face whose nose tip lies closer than this share of the jaw's width to the jaw's edge is a
 # side view and is left as it is: the model paints a frontal lower face. In 335 LFW faces (the
 # training photos) the nose tip lay between 0.18 and 0.86 of the width for 99 % (0.5 % beyond
@@ -182,14 +185,24 @@ class Unmasker:
         The images are the model's output (kept equal to the input outside its own mask), or
         with ``generated`` its generator's whole image: what predict pastes inside the region
         it decides on (grown and feathered), so that growing the region does replace more."""
-        images, masks = [], []
-        step = self.config.predict.predict_batch_size
-        for start in range(0, len(crops), step):
-            out = self.network(crops[start:start + step])
-            images.append(out["generated" if generated and "generated" in out else "image"])
-            if "mask" in out:
-                masks.append(out["mask"][..., 0])
-        return np.concatenate(images), (np.concatenate(masks) if masks else None)
+        def run(crops, generated):
+            images, masks = [], []
+            step = self.config.predict.predict_batch_size
+            for start in range(0, len(crops), step):
+                out = self.network(crops[start:start + step])
+                images.append(out["generated" if generated and "generated" in out else "image"])
+                if "mask" in out:
+                    masks.append(out["mask"][..., 0])
+            return np.concatenate(images), (np.concatenate(masks) if masks else None)
+        images, masks = run(crops, generated)
+        if masks is not None and self.config.training.hole_share > 0:
+            # A model trained with holes fills the mask without seeing it: a second pass over
+            # the crops with what the first found greyed out (its mask head is not asked again).
+            filled, _ = run(with_hole(crops, masks > MASK_THRESHOLDS[0]), True)
+            # The composite as the network makes it, with the first pass's mask.
+            images = filled if generated else \
+                masks[..., None] * filled + (1.0 - masks[..., None]) * crops
+        return images, masks
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None) -> np.ndarray:
@@ -289,6 +302,16 @@ def side_view(landmarks_in_crop: np.ndarray) -> bool:
         return True
     where = (landmarks_in_crop[NOSE_TIP, 0] - left) / (right - left)
     return bool(min(where, 1.0 - where) < SIDE_VIEW)
+
+
+def with_hole(crops: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) crops with each (N, S, S) bool mask, grown by HOLE_GROWTH_PX (a square, as
+    training grows its holes), filled with mid grey: what a model trained with ``hole_share``
+    learnt to fill."""
+    width = 2 * HOLE_GROWTH_PX + 1
+    kernel = np.ones((width, width), np.uint8)
+    holes = np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in masks]).astype(np.float32)
+    return crops * (1.0 - holes[..., None]) + 0.5 * holes[..., None]
 
 
 def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:

@@ -246,7 +246,8 @@ def datasets(config: Config, train_pairs: "PairSet", val_pairs: "PairSet | None"
     t, size, mask_head = config.training, config.data.image_size, config.model.mask_head
     train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
                             augment=t.augment, seed=config.data.seed,
-                            unmasked_share=t.unmasked_share if mask_head else 0.0)
+                            unmasked_share=t.unmasked_share if mask_head else 0.0,
+                            hole_share=t.hole_share if mask_head else 0.0)
     val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
         if val_pairs else None
     return train_ds, val_ds

@@ -730,3 +730,30 @@ def test_a_mask_reaching_the_photos_border_is_not_past_the_crop(run64_mask, mask
     assert np.any(out[-1] != cut[-1])  # replaced down to the border
     whole = unmasker.predict_faces(photo)[0]
     assert whole.outcome.startswith("partly unmasked"), whole.outcome
+
+
+def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monkeypatch):
+    """hole_share > 0 in the run's configuration: run_model asks the network twice, the second
+    time with what its mask head found (over the low threshold, grown) filled with grey, and
+    returns the second pass's image with the first pass's mask."""
+    from mask2face.predict import Unmasker
+    unmasker = Unmasker.load(run64_mask)
+    seen = []
+
+    def network(crops):
+        seen.append(crops.copy())
+        n, s = crops.shape[0], crops.shape[1]
+        mask = np.zeros((n, s, s, 1), np.float32)
+        mask[:, s // 2:, s // 4:3 * s // 4] = 0.9
+        return {"image": crops, "generated": np.full_like(crops, len(seen) / 10), "mask": mask}
+    monkeypatch.setattr(unmasker, "network", network)
+    crops = np.random.default_rng(0).random((2, 64, 64, 3)).astype(np.float32)
+    images, masks = unmasker.run_model(crops, generated=True)
+    assert len(seen) == 1 and np.allclose(images, 0.1)  # trained without holes: one pass
+    unmasker.config.training.hole_share = 0.5
+    seen.clear()
+    images, masks = unmasker.run_model(crops, generated=True)
+    assert len(seen) == 2 and np.allclose(images, 0.2) and masks.max() == np.float32(0.9)
+    second = seen[1]
+    assert (second[:, 40:, 20:44] == 0.5).all()  # the hole, grown past the mask
+    np.testing.assert_array_equal(second[:, :20], crops[:, :20])  # the rest as it was

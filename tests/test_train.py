@@ -112,6 +112,29 @@ def test_unmasked_share_shows_clean_faces_with_empty_masks(tmp_path):
     assert (targets["mask"].numpy().reshape(12, -1).max(axis=1) == 1).all()
 
 
+def test_hole_share_greys_the_mask_and_predict_makes_the_same_hole(tmp_path):
+    """hole_share 1: every training input shows its (grown) mask as mid grey, nothing else
+    changed; predict's numpy hole (no TensorFlow there) is the training hole to the pixel."""
+    from mask2face.data import HOLE_GROWTH_PX, with_hole
+    from mask2face.predict import HOLE_GROWTH_PX as PREDICT_GROWTH
+    from mask2face.predict import with_hole as predict_hole
+    assert HOLE_GROWTH_PX == PREDICT_GROWTH
+    pairs = list_pairs(write_pairs(tmp_path) / "train")
+    holes = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
+                         unmasked_share=0.0, hole_share=1.0)
+    plain = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
+                         unmasked_share=0.0)
+    (holed, targets), (masked, _) = next(iter(holes)), next(iter(plain))
+    mask = targets["mask"].numpy()[..., 0] > 0.5
+    assert mask.any()
+    expected = predict_hole(masked.numpy(), mask)
+    np.testing.assert_allclose(holed.numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(with_hole(masked, targets["mask"]).numpy(), expected, atol=1e-6)
+    assert (holed.numpy()[mask] == 0.5).all()
+    far = ~np.stack([cv2.dilate(m.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for m in mask])
+    np.testing.assert_array_equal(holed.numpy()[far], masked.numpy()[far])
+
+
 def test_validation_split_is_by_identity(tmp_path):
     pairs = list_pairs(write_pairs(tmp_path, count=20, people=5) / "train")
     train, val = split_validation(pairs, 0.2, seed=0)
