@@ -297,7 +297,7 @@ def test_detector_stages_fall_back_only_when_nothing_is_found(photos, monkeypatc
     assert parse_detector("blaze>hog+mtcnn") == [["blaze"], ["hog", "mtcnn"]]
     assert parse_detector("auto") == [["hog"], ["mtcnn"]]
     with pytest.raises(Exception, match="unknown face detector"):
-        parse_detector("blaze>yolo")
+        parse_detector("blaze>nosuch")
     finder = get_face_finder()
     calls = []
     monkeypatch.setitem(finder._detectors, "mtcnn", lambda image: calls.append(1) or [])
