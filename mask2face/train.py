@@ -328,8 +328,7 @@ def run_callbacks(run: Path, config: Config, monitor: str | None, resume: bool,
 
 
 def train(config: Config, run_dir: str | Path | None = None, resume: bool = False,
-          extra_callbacks: Sequence = (), log_every: int = 1,
-          epochs: int | None = None) -> Path:
+          extra_callbacks: Sequence = (), log_every: int = 1) -> Path:
     """Train a model on ``<pairs_path>/train``; returns the run folder.
 
     Args:
@@ -338,8 +337,6 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
         resume: continue the run in ``run_dir`` from its last finished epoch.
         extra_callbacks: more Keras callbacks (after the run's own).
         log_every: log a short line every this many epochs.
-        epochs: with ``resume``, train the run to this many epochs in all (a run that finished
-            goes on; its config.json records the new count).
 
     Raises:
         UsageError: no pairs, or nothing to resume.
@@ -350,8 +347,6 @@ def train(config: Config, run_dir: str | Path | None = None, resume: bool = Fals
     fresh = not resume and (run_dir is None or not Path(run_dir).exists()
                             or not any(Path(run_dir).iterdir()))
     config, run = open_run(config, run_dir, resume)
-    if resume and epochs is not None:
-        config.override(epochs=epochs)
     try:
         return _train_in(config, run, resume, extra_callbacks, log_every)
     except Exception as e:  # not Ctrl-C: its hint is to resume the run
@@ -428,8 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="pairs folder (holding train/)")
     parser.add_argument("--model-dir", metavar="DIR",
                         help="the run folder (default: <model_dir>/<timestamp>)")
-    parser.add_argument("--epochs", type=int, metavar="N",
-                        help="epochs in all (with --resume: a run goes on to N)")
+    parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", dest="batch_size", type=int)
     parser.add_argument("--learning-rate", dest="learning_rate", type=float)
     parser.add_argument("--architecture", help="resnet (published), resnet_d or plain")
@@ -456,15 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"exported": str(export_run(*args.export))}))
             return 0
         config = load_config(args.config, **overrides(args, keys))
-        if args.resume and any(getattr(args, k) is not None for k in keys if k != "epochs"):
-            log.warning("--resume uses the run's own config.json; flags other than --epochs "
-                        "are ignored")
+        if args.resume and any(getattr(args, k) is not None for k in keys):
+            log.warning("--resume uses the run's own config.json; other flags are ignored")
         run_dir = Path(args.model_dir) if args.model_dir else \
             new_run_dir(config.training.model_dir)
         args.interrupt_hint = (f"continue with: python -m mask2face.train --model-dir "
                                f"{run_dir} --resume")
-        run = train(config, run_dir, resume=args.resume,
-                    epochs=args.epochs if args.resume else None)
+        run = train(config, run_dir, resume=args.resume)
         print(json.dumps({"run": str(run)}))
         return 0
 

@@ -180,18 +180,6 @@ def test_killed_run_resumes_and_history_continues(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
 
 
-def test_a_finished_run_goes_on_to_more_epochs_with_resume(tmp_path):
-    from mask2face.config import load_config
-    from mask2face.train import train
-
-    config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=1)
-    train(config, tmp_path / "run")
-    train(config, tmp_path / "run", resume=True, epochs=2)
-    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
-    assert load_config(tmp_path / "run" / "config.json").training.epochs == 2
-
-
 def train_tiny_with_cli(tmp_path, backend: str, settings: dict) -> list[dict]:
     """Train a tiny model for 2 epochs with ``python -m mask2face.train`` on ``backend``, the
     configuration's sections ``settings``; returns the rows of its history.csv."""
