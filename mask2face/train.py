@@ -159,6 +159,15 @@ def _drop_cut_off_backup(backup: Path) -> None:
             path.unlink()
 
 
+def _finished(run: Path) -> bool:
+    """Whether a run has finished: it has epochs in its history and no backup left (one killed
+    before its first epoch ended has neither, one killed later has a backup)."""
+    history = run / "history.csv"
+    if (run / "backup").exists() or not history.exists():
+        return False
+    return len([line for line in history.read_text().splitlines()[1:] if line.strip()]) > 0
+
+
 def _trim_history(run: Path) -> None:
     """Drop history rows of epochs the backup does not hold: they are trained again."""
     import csv
@@ -215,6 +224,11 @@ def open_run(config: Config, run_dir: str | Path | None, resume: bool) -> tuple[
         saved = run / "config.json"
         if not saved.exists():
             raise UsageError(f"nothing to resume in {run}: no config.json")
+        if _finished(run):
+            # Keras removes the backup once the last epoch is done: resuming would train again
+            # from new weights and write over the run's history.
+            raise UsageError(f"{run} has finished its epochs: nothing to resume; to train it "
+                             f"further, start a new run from its model: --init-from {run}")
         return load_config(saved), run
     run = Path(run_dir) if run_dir else new_run_dir(config.training.model_dir)
     if (run / "config.json").exists():

@@ -180,6 +180,18 @@ def test_killed_run_resumes_and_history_continues(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
 
 
+def test_resuming_a_finished_run_says_so_and_loses_nothing(tmp_path):
+    from mask2face.errors import UsageError
+    from mask2face.train import train
+
+    config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=1)
+    run = train(config, tmp_path / "run")
+    before = {name: (run / name).read_bytes() for name in ("history.csv", "model.keras")}
+    with pytest.raises(UsageError, match="finished its epochs.*--init-from"):
+        train(config, run, resume=True)
+    assert {name: (run / name).read_bytes() for name in before} == before
+
+
 def train_tiny_with_cli(tmp_path, backend: str, settings: dict) -> list[dict]:
     """Train a tiny model for 2 epochs with ``python -m mask2face.train`` on ``backend``, the
     configuration's sections ``settings``; returns the rows of its history.csv."""
