@@ -15,14 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from mask2face.pairs import EDGE_BAND_PX as MASK_EDGE_BAND_PX
-from mask2face.pairs import PairSet
+from mask2face.pairs import HOLE_GROWTH_PX, PairSet
 
 log = logging.getLogger(__name__)
 # Cache decoded pairs in memory when they take less than this share of the machine's memory.
 CACHE_MEMORY_SHARE = 0.25
-# A hole (hole_share, with_hole) covers the mask grown by this many pixels: its anti-aliased
-# edge and a little more, as predict grows the mask it found before its second pass.
-HOLE_GROWTH_PX = 2
 
 
 def split_validation(pairs: PairSet, fraction: float, seed: int) -> tuple[PairSet, PairSet | None]:

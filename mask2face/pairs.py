@@ -43,6 +43,9 @@ SETTINGS_FILE = "generation.json"
 # Pixels this close to a saved mask region may differ between input and target: the drawing's
 # anti-aliased edge. Further away they are identical.
 EDGE_BAND_PX = 2
+# A model trained with hole_share sees the saved region grown by this many more pixels as a grey
+# hole (its anti-aliased edge and a little more); predict grows the region it found as much.
+HOLE_GROWTH_PX = 2
 
 
 @dataclass

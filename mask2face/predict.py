@@ -32,11 +32,11 @@ from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, read_photo, save_like,
                               write_image)
-from mask2face.landmarks import (EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TIP, RIGHT_EYE,
-                                 eye_centres)
+from mask2face.landmarks import EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TIP, RIGHT_EYE, eye_centres
 # Model files live in mask2face.modelfiles; these names stay importable from here.
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
                                   load_model, load_network, with_generator_output)
+from mask2face.pairs import HOLE_GROWTH_PX
 
 if TYPE_CHECKING:
     import keras
@@ -45,12 +45,12 @@ log = logging.getLogger(__name__)
 
 # How far beyond the lower face a predicted mask may reach, as a share of a training crop
 # (predict's crops are PREDICT_FRAMING wider: the reach stays the same on the face), never above
-# the eyes' top (below). The lower face is the one predict fits on the
-# masked photo, not the true one: measured on 300 held-out LFW pairs with drawn masks (landmarks
-# found on the masked crop), 5.8 % of the true mask lay further out at 0.16 and was left
-# unreplaced although the mask head had found it; at 0.3 with the eye line, 0.8 % (0.3 % without
-# the line, which let a mask head that fires on sunglasses replace the eyes). The 150 real photos
-# without masks stay as untouched as at 0.16 (146).
+# the eyes' top (below). The lower face is the one predict fits on the masked photo, not the true
+# one: measured on 300 held-out LFW pairs with drawn masks (landmarks found on the masked crop),
+# 5.8 % of the true mask lay further out at 0.16 and was left unreplaced although the mask head
+# had found it; at 0.3 with the eye line, 0.8 % (0.3 % without the line, which let a mask head
+# that fires on sunglasses replace the eyes). The 150 real photos without masks stay as untouched
+# as at 0.16 (146).
 # Nothing above the eyes' top is replaced, even beside the face where ear loops go up round the
 # ears. Tried (on 300 held-out drawn pairs, --seed 1): trusting the prediction there, beside the
 # jaw's width up to the brows' top where it joins the mask below, raised thin mask parts replaced
@@ -85,9 +85,6 @@ GRAIN_SIGMA = 0.5
 # The mask head's probability: a region grows from where it is over the second threshold
 # through everything connected to it over the first.
 MASK_THRESHOLDS = (0.2, 0.5)
-# How far a model trained with hole_share has its holes grown past the mask (mask2face.data's
-# HOLE_GROWTH_PX, kept here so that predict needs no TensorFlow).
-HOLE_GROWTH_PX = 2
 # A face whose nose tip lies closer than this share of the jaw's width to the jaw's edge is a
 # side view and is left as it is: the model paints a frontal lower face. In 335 LFW faces (the
 # training photos) the nose tip lay between 0.18 and 0.86 of the width for 99 % (0.5 % beyond
