@@ -160,12 +160,15 @@ def _drop_cut_off_backup(backup: Path) -> None:
 
 
 def _finished(run: Path) -> bool:
-    """Whether a run has finished: it has epochs in its history and no backup left (one killed
-    before its first epoch ended has neither, one killed later has a backup)."""
-    history = run / "history.csv"
-    if (run / "backup").exists() or not history.exists():
+    """Whether a folder holds a finished run (or a model copied there): a model or epochs in its
+    history, and no backup left. A run killed before its first epoch ended has neither; one
+    killed later has a backup."""
+    if (run / "backup").exists():
         return False
-    return len([line for line in history.read_text().splitlines()[1:] if line.strip()]) > 0
+    history = run / "history.csv"
+    epochs = history.exists() and any(line.strip()
+                                       for line in history.read_text().splitlines()[1:])
+    return epochs or (run / "model.keras").exists()
 
 
 def _trim_history(run: Path) -> None:
@@ -227,8 +230,9 @@ def open_run(config: Config, run_dir: str | Path | None, resume: bool) -> tuple[
         if _finished(run):
             # Keras removes the backup once the last epoch is done: resuming would train again
             # from new weights and write over the run's history.
-            raise UsageError(f"{run} has finished its epochs: nothing to resume; to train it "
-                             f"further, start a new run from its model: --init-from {run}")
+            raise UsageError(f"{run} has finished its epochs (or holds a model without a "
+                             f"backup): nothing to resume; to train it further, start a new run "
+                             f"from its model: --init-from {run}")
         return load_config(saved), run
     run = Path(run_dir) if run_dir else new_run_dir(config.training.model_dir)
     if (run / "config.json").exists():

@@ -190,6 +190,11 @@ def test_resuming_a_finished_run_says_so_and_loses_nothing(tmp_path):
     with pytest.raises(UsageError, match="finished its epochs.*--init-from"):
         train(config, run, resume=True)
     assert {name: (run / name).read_bytes() for name in before} == before
+    # A model folder (config.json and model.keras, no history, no backup) is no run to resume.
+    (run / "history.csv").unlink()
+    with pytest.raises(UsageError, match="finished its epochs.*--init-from"):
+        train(config, run, resume=True)
+    assert (run / "model.keras").read_bytes() == before["model.keras"]
 
 
 def train_tiny_with_cli(tmp_path, backend: str, settings: dict) -> list[dict]:
