@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 Tensor = Any
@@ -124,7 +125,8 @@ class CriticTraining(keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None = None,
                  adversarial_weight: float = 0.0, feature_matching_weight: float = 0.0,
                  face_net: keras.Model | None = None, identity_weight: float = 0.0,
-                 perceptual_weight: float = 0.0, **kwargs) -> None:
+                 perceptual_weight: float = 0.0, face_terms_blur: float = 0.0,
+                 **kwargs) -> None:
         super().__init__(name="critic_training", **kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -133,6 +135,7 @@ class CriticTraining(keras.Model):
         self.feature_matching_weight = float(feature_matching_weight)
         self.identity_weight = float(identity_weight)
         self.perceptual_weight = float(perceptual_weight)
+        self.face_terms_blur = float(face_terms_blur)
         # The terms' own values, logged each epoch (history.csv): the learning curves.
         if discriminator is not None:
             self.g_adversarial_tracker = keras.metrics.Mean(name="g_adversarial")
@@ -184,6 +187,8 @@ class CriticTraining(keras.Model):
         return d_loss + generator_terms
 
     def _face_terms(self, target: Tensor, image: Tensor) -> Tensor:
+        if self.face_terms_blur:
+            image = detail_on(image, target, self.face_terms_blur * int(image.shape[1]) / 128)
         real = self.face_net(ops.stop_gradient(face_chips(target)), training=False)
         fake = self.face_net(face_chips(image), training=False)
         identity = identity_loss(ops.stop_gradient(real["descriptor"]), fake["descriptor"])
@@ -202,6 +207,28 @@ def judged_inside(image: Tensor, target: Tensor, region: Tensor) -> Tensor:
     paste keeps from the photo; the first critic runs, judging the whole crop, pulled the
     mask's own colour back into the face."""
     return image * region + target * (1.0 - region)
+
+
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """(N, H, W, C) images blurred by a Gaussian of ``sigma`` px (two 1-D passes, the border
+    zero-padded)."""
+    radius = max(1, int(round(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).astype("float32")
+    channels = int(images.shape[-1])
+    rows = ops.cast(np.tile(taps[:, None, None, None], (1, 1, channels, 1)), images.dtype)
+    columns = ops.cast(np.tile(taps[None, :, None, None], (1, 1, channels, 1)), images.dtype)
+    images = ops.depthwise_conv(images, rows, strides=1, padding="same")
+    return ops.depthwise_conv(images, columns, strides=1, padding="same")
+
+
+def detail_on(image: Tensor, target: Tensor, sigma: float) -> Tensor:
+    """The output's detail (finer than a Gaussian of ``sigma`` px) on the real face's blurred
+    colours: what dlib's network judges with ``face_terms_blur``. Its gradient reaches only
+    the output's fine detail, so the identity and perceptual terms can shape lips, nostrils and
+    grain but cannot tint the repainted skin (the casts, grey-green or the mask's colour, that
+    lost every by-eye comparison); colour and shading are left to SSIM + L1."""
+    return image - gaussian_blur(image, sigma) + gaussian_blur(ops.stop_gradient(target), sigma)
 
 
 def generator_of(model: keras.Model) -> keras.Model:

@@ -163,6 +163,11 @@ class TrainingConfig:
     perceptual_weight: float = _key(0.0, "Weight of the L1 distance of dlib's recognition "
                                     "network's features (a perceptual term)", min=0.0,
                                     max=100.0)
+    face_terms_blur: float = _key(0.0, "Gaussian sigma (px at 128 px) below which the identity "
+                                  "and perceptual terms may change the output: they judge its "
+                                  "detail on the real face's blurred colours, so they cannot "
+                                  "tint the skin; 0 = they judge the output as it is",
+                                  min=0.0, max=32.0)
     validation_fraction: float = _key(0.1, "Share of training identities held out",
                                       min=0.0, max=0.5)
     train_data_limit: int = _key(0, "Use at most this many training pairs; 0 = all", min=0)

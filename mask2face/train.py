@@ -308,7 +308,7 @@ def compiled_model(config: Config, steps: int) -> keras.Model:
             model, make_discriminator(config.data.image_size) if adversarial else None,
             t.adversarial_weight, t.feature_matching_weight,
             make_dlib_resnet(features=True) if face else None,
-            t.identity_weight, t.perceptual_weight)
+            t.identity_weight, t.perceptual_weight, t.face_terms_blur)
     model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
                   loss=loss, loss_weights=weights, metrics=metrics, jit_compile=t.jit_compile)
     return model

@@ -172,3 +172,35 @@ def test_cli_trains_the_adversarial_term_on_jax(tmp_path):
                      "adversarial_weight": 0.1, "feature_matching_weight": 1.0}})
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert all(np.isfinite(float(r["d_loss"])) and float(r["d_loss"]) > 0 for r in rows)
+
+
+def test_face_terms_blur_lets_the_face_terms_shape_but_not_tint():
+    """With ``face_terms_blur`` dlib's terms judge the output's detail on the real face's
+    blurred colours: a tint of the whole output barely moves them (only the zero-padded border
+    band sees it), while the same tint moves them fully without it; fine detail moves them
+    either way."""
+    import keras
+    from keras import ops
+
+    from mask2face.adversarial import CriticTraining
+    from mask2face.dlib_resnet import CHIP_SIZE
+    chip = keras.Input((CHIP_SIZE, CHIP_SIZE, 3))
+    level = keras.layers.Conv2D(4, 3, padding="same", kernel_initializer="he_normal")(chip / 255)
+    face_net = keras.Model(chip, {"descriptor": keras.layers.GlobalAveragePooling2D()(level),
+                                  "features": [level]})
+    inputs = keras.Input((SIZE, SIZE, 3))
+    generator = keras.Model(inputs, {"image": keras.layers.Identity()(inputs)})
+
+    def terms(blur, output, target):
+        model = CriticTraining(generator, face_net=face_net, identity_weight=1.0,
+                               perceptual_weight=1.0, face_terms_blur=blur)
+        return float(ops.convert_to_numpy(model._face_terms(target, output)))
+
+    rng = np.random.default_rng(3)
+    target = rng.random((2, SIZE, SIZE, 3)).astype(np.float32) * 0.5 + 0.25
+    tinted = target + np.array([0.15, -0.1, 0.05], np.float32)
+    grain = target + rng.normal(0, 0.1, target.shape).astype(np.float32)
+    assert terms(0.0, target, target) == pytest.approx(0.0, abs=1e-6)
+    assert terms(4.0, target, target) == pytest.approx(0.0, abs=1e-6)
+    assert terms(4.0, tinted, target) < 0.2 * terms(0.0, tinted, target)
+    assert terms(4.0, grain, target) > 0.5 * terms(0.0, grain, target)
