@@ -195,10 +195,16 @@ class Unmasker:
         if masks is not None and self.config.training.hole_share > 0:
             # A model trained with holes fills the mask without seeing it: a second pass over
             # the crops with what the first found greyed out (its mask head is not asked again).
-            filled, _ = run(with_hole(crops, masks > MASK_THRESHOLDS[0]), True)
+            holes = masks > MASK_THRESHOLDS[0]
+            filled, _ = run(with_hole(crops, holes), True)
+            if generated:
+                # Outside its hole the generator's image is not trained (the composite keeps
+                # the input there) and drifts: a tinted rim where the feathered paste reached
+                # past the hole. The crop's own pixels are pasted there instead.
+                weight = hole_weight(holes)[..., None]
+                return weight * filled + (1.0 - weight) * crops, masks
             # The composite as the network makes it, with the first pass's mask.
-            images = filled if generated else \
-                masks[..., None] * filled + (1.0 - masks[..., None]) * crops
+            images = masks[..., None] * filled + (1.0 - masks[..., None]) * crops
         return images, masks
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
@@ -309,6 +315,20 @@ def with_hole(crops: np.ndarray, masks: np.ndarray) -> np.ndarray:
     kernel = np.ones((width, width), np.uint8)
     holes = np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in masks]).astype(np.float32)
     return crops * (1.0 - holes[..., None]) + 0.5 * holes[..., None]
+
+
+def hole_weight(holes: np.ndarray) -> np.ndarray:
+    """(N, S, S) bool masks -> float weights of the filled image in what predict pastes for a
+    hole model: 1 inside the hole (``with_hole``'s, grown by HOLE_GROWTH_PX), 0 outside it,
+    falling to about a half over the hole's last two pixels so that its edge blends into the
+    crop."""
+    width = 2 * HOLE_GROWTH_PX + 1
+    kernel = np.ones((width, width), np.uint8)
+    weights = []
+    for hole in holes:
+        grown = cv2.dilate(hole.astype(np.uint8), kernel).astype(np.float32)
+        weights.append(cv2.GaussianBlur(grown, (0, 0), 1.0) * grown)
+    return np.stack(weights)
 
 
 def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
