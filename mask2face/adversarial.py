@@ -36,6 +36,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mask2face.losses import gaussian_taps
+
 Tensor = Any
 
 DISCRIMINATOR_FILTERS = (32, 64, 128, 256)
@@ -212,9 +214,7 @@ def judged_inside(image: Tensor, target: Tensor, region: Tensor) -> Tensor:
 def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     """(N, H, W, C) images blurred by a Gaussian of ``sigma`` px (two 1-D passes, the border
     zero-padded)."""
-    radius = max(1, int(round(3 * sigma)))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = (taps / taps.sum()).astype("float32")
+    taps = gaussian_taps(max(1, int(round(3 * sigma))), sigma).astype("float32")
     channels = int(images.shape[-1])
     rows = ops.cast(np.tile(taps[:, None, None, None], (1, 1, channels, 1)), images.dtype)
     columns = ops.cast(np.tile(taps[None, :, None, None], (1, 1, channels, 1)), images.dtype)
@@ -227,8 +227,9 @@ def detail_on(image: Tensor, target: Tensor, sigma: float) -> Tensor:
     colours: what dlib's network judges with ``face_terms_blur``. Its gradient reaches only
     the output's fine detail, so the identity and perceptual terms can shape lips, nostrils and
     grain but cannot tint the repainted skin (the casts, grey-green or the mask's colour, that
-    lost every by-eye comparison); colour and shading are left to SSIM + L1."""
-    return image - gaussian_blur(image, sigma) + gaussian_blur(ops.stop_gradient(target), sigma)
+    lost every by-eye comparison); colour and shading are left to SSIM + L1. (The blur is
+    linear: one blur of the difference is the two blurs' difference.)"""
+    return image - gaussian_blur(image - ops.stop_gradient(target), sigma)
 
 
 def generator_of(model: keras.Model) -> keras.Model:

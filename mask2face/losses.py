@@ -48,11 +48,16 @@ def mse(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
     return ops.mean(ops.square(t - p), axis=IMAGE_AXES)
 
 
+def gaussian_taps(radius: int, sigma: float) -> np.ndarray:
+    """The 2 * radius + 1 taps of a normalised 1-D Gaussian of ``sigma`` (float64)."""
+    coords = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-coords ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
 def _gaussian_window(channels: int) -> np.ndarray:
     """The (11, 11, channels, 1) depthwise kernel of SSIM's normalised Gaussian window."""
-    coords = np.arange(SSIM_WINDOW, dtype=np.float64) - (SSIM_WINDOW - 1) / 2
-    g = np.exp(-coords ** 2 / (2 * SSIM_SIGMA ** 2))
-    g /= g.sum()
+    g = gaussian_taps((SSIM_WINDOW - 1) // 2, SSIM_SIGMA)
     window = np.outer(g, g).astype(np.float32)
     return np.tile(window[:, :, None, None], (1, 1, channels, 1))
 
