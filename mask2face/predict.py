@@ -311,10 +311,16 @@ def with_hole(crops: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """(N, S, S, 3) crops with each (N, S, S) bool mask, grown by HOLE_GROWTH_PX (a square, as
     training grows its holes), filled with mid grey: what a model trained with ``hole_share``
     learnt to fill."""
+    holes = grown_holes(masks)[..., None]
+    return crops * (1.0 - holes) + 0.5 * holes
+
+
+def grown_holes(masks: np.ndarray) -> np.ndarray:
+    """(N, S, S) bool masks grown by HOLE_GROWTH_PX (a square, as training grows its holes):
+    the holes ``with_hole`` greys out, as float32 0/1."""
     width = 2 * HOLE_GROWTH_PX + 1
     kernel = np.ones((width, width), np.uint8)
-    holes = np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in masks]).astype(np.float32)
-    return crops * (1.0 - holes[..., None]) + 0.5 * holes[..., None]
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in masks]).astype(np.float32)
 
 
 def hole_weight(holes: np.ndarray) -> np.ndarray:
@@ -322,13 +328,7 @@ def hole_weight(holes: np.ndarray) -> np.ndarray:
     hole model: 1 inside the hole (``with_hole``'s, grown by HOLE_GROWTH_PX), 0 outside it,
     falling to about a half over the hole's last two pixels so that its edge blends into the
     crop."""
-    width = 2 * HOLE_GROWTH_PX + 1
-    kernel = np.ones((width, width), np.uint8)
-    weights = []
-    for hole in holes:
-        grown = cv2.dilate(hole.astype(np.uint8), kernel).astype(np.float32)
-        weights.append(cv2.GaussianBlur(grown, (0, 0), 1.0) * grown)
-    return np.stack(weights)
+    return np.stack([cv2.GaussianBlur(hole, (0, 0), 1.0) * hole for hole in grown_holes(holes)])
 
 
 def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:

@@ -115,10 +115,8 @@ def test_unmasked_share_shows_clean_faces_with_empty_masks(tmp_path):
 def test_hole_share_greys_the_mask_and_predict_makes_the_same_hole(tmp_path):
     """hole_share 1: every training input shows its (grown) mask as mid grey, nothing else
     changed; predict's numpy hole (no TensorFlow there) is the training hole to the pixel."""
-    from mask2face.data import HOLE_GROWTH_PX, with_hole
-    from mask2face.predict import HOLE_GROWTH_PX as PREDICT_GROWTH
+    from mask2face.data import with_hole
     from mask2face.predict import with_hole as predict_hole
-    assert HOLE_GROWTH_PX == PREDICT_GROWTH
     pairs = list_pairs(write_pairs(tmp_path) / "train")
     holes = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
                          unmasked_share=0.0, hole_share=1.0)
