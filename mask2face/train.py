@@ -272,10 +272,11 @@ def datasets(config: Config, train_pairs: "PairSet", val_pairs: "PairSet | None"
 
 
 def uses_critics(config: Config) -> bool:
-    """Whether the run trains with a discriminator or dlib's recognition network."""
+    """Whether the run trains with a discriminator, dlib's recognition network or the texture
+    term (all in a ``CriticTraining``)."""
     t = config.training
     return bool(t.adversarial_weight or t.feature_matching_weight or t.identity_weight
-                or t.perceptual_weight)
+                or t.perceptual_weight or t.texture_weight)
 
 
 def compiled_model(config: Config, steps: int) -> keras.Model:
@@ -308,7 +309,7 @@ def compiled_model(config: Config, steps: int) -> keras.Model:
             model, make_discriminator(config.data.image_size) if adversarial else None,
             t.adversarial_weight, t.feature_matching_weight,
             make_dlib_resnet(features=True) if face else None,
-            t.identity_weight, t.perceptual_weight, t.face_terms_blur)
+            t.identity_weight, t.perceptual_weight, t.face_terms_blur, t.texture_weight)
     model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=GRADIENT_CLIP_NORM),
                   loss=loss, loss_weights=weights, metrics=metrics, jit_compile=t.jit_compile)
     return model

@@ -107,7 +107,7 @@ def test_critic_run_trains_logs_every_term_saves_the_generator_and_resumes(tmp_p
     from mask2face.train import train
     config = tiny_config(write_pairs(tmp_path / "pairs"), epochs=3, adversarial_weight=0.1,
                          feature_matching_weight=1.0, identity_weight=0.1,
-                         perceptual_weight=0.1)
+                         perceptual_weight=0.1, texture_weight=1.0)
     with pytest.raises(Killed):
         train(config, tmp_path / "run", extra_callbacks=[kill_after(0)])
     backup = tmp_path / "run" / "backup" / "latest.weights.h5"
@@ -116,7 +116,7 @@ def test_critic_run_trains_logs_every_term_saves_the_generator_and_resumes(tmp_p
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     for term in ("g_adversarial", "feature_matching", "d_loss", "identity", "perceptual",
-                 "val_image_psnr"):
+                 "texture", "val_image_psnr"):
         assert all(np.isfinite(float(r[term])) for r in rows), term
     assert all(float(r["identity"]) > 0 for r in rows)
     model = load_model(tmp_path / "run" / "model.keras")  # the generator alone, the latest epoch
@@ -204,3 +204,48 @@ def test_face_terms_blur_lets_the_face_terms_shape_but_not_tint():
     assert terms(4.0, target, target) == pytest.approx(0.0, abs=1e-6)
     assert terms(4.0, tinted, target) < 0.2 * terms(0.0, tinted, target)
     assert terms(4.0, grain, target) > 0.5 * terms(0.0, grain, target)
+
+
+def _texture(target, image, region):
+    from keras import ops
+
+    from mask2face.adversarial import texture_loss
+    return float(ops.convert_to_numpy(texture_loss(target, image, region)))
+
+
+def test_texture_term_asks_for_the_real_grain_not_its_place():
+    """The texture term compares how much fine detail each place holds: the real face's grain
+    moved by a few pixels (what a model can make behind a mask) is near it, its blur (what a
+    pixel loss prefers) is far, and a tint of the colour does not count at all."""
+    import cv2
+    rng = np.random.default_rng(5)
+    noise = cv2.GaussianBlur(rng.normal(0, 0.08, (SIZE, SIZE, 3)).astype(np.float32), (0, 0), 0.7)
+    target = (0.5 + noise)[None]
+    moved = np.roll(target, 3, axis=2)
+    blurred = cv2.GaussianBlur(target[0], (0, 0), 2.0)[None]
+    tinted = target + np.array([0.1, -0.05, 0.08], np.float32)
+    region = np.zeros((1, SIZE, SIZE, 1), np.float32)
+    region[:, 12:-12, 12:-12] = 1.0  # away from the zero-padded border
+    assert _texture(target, target, region) == 0.0
+    assert _texture(target, tinted, region) < 1e-4
+    assert np.abs(moved - target).mean() > np.abs(blurred - target).mean()
+    assert _texture(target, moved, region) < 0.25 * _texture(target, blurred, region)
+
+
+def test_texture_term_reaches_only_pixels_near_its_region():
+    """The term's gradient asks a smooth output for detail inside the region (and the blur's
+    reach around it), and nowhere else."""
+    tf = pytest.importorskip("tensorflow")
+    from mask2face.adversarial import TEXTURE_SIGMAS, texture_loss
+    rng = np.random.default_rng(6)
+    target = (0.5 + rng.normal(0, 0.05, (1, SIZE, SIZE, 3))).astype(np.float32)
+    smooth = tf.Variable(np.full((1, SIZE, SIZE, 3), 0.5, np.float32))
+    region = np.zeros((1, SIZE, SIZE, 1), np.float32)
+    region[:, 40:56, 20:44] = 1.0
+    with tf.GradientTape() as tape:
+        loss = texture_loss(target, smooth, region)
+    gradient = np.abs(tape.gradient(loss, smooth).numpy()).sum(axis=-1)[0]
+    reach = int(np.ceil(3 * sum(TEXTURE_SIGMAS))) + 1
+    assert float(loss) > 0 and gradient[40:56, 20:44].mean() > 0
+    assert gradient[:40 - reach].max() == 0.0
+    assert gradient[:, :20 - reach].max() == 0.0
