@@ -89,9 +89,11 @@ def feature_matching_loss(real_features: list, fake_features: list) -> Tensor:
 # Where dlib's 150 px face chip (get_face_chip, padding 0.25) lies in a training crop
 # (crop_margin 0.3), as shares of the crop: x0, y0, x1, y1. Measured over 89 LFW and UTKFace
 # faces (standard deviation 0.012-0.019 of the crop, about 2 px at 128 px).
-# The texture term's fine detail: finer than a Gaussian of the first sigma (px at 128 px),
-# its energy averaged over the second.
-TEXTURE_SIGMAS = (1.0, 2.0)
+# The texture term's band of detail: the luminance blurred by the first sigma less it blurred
+# by the second (px at 128 px), its energy averaged over the third. The finest pixels are left
+# out on purpose: a generator meets a term there with a 2 px stripe of its last upsampling (seen
+# with a 0-1 px band), and predict's grain match gives the photo's own grain at that scale.
+TEXTURE_SIGMAS = (1.0, 3.0, 3.0)
 LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)
 
 DLIB_CHIP_BOX = (0.080, 0.118, 0.930, 0.967)
@@ -246,17 +248,18 @@ def detail_on(image: Tensor, target: Tensor, sigma: float) -> Tensor:
 
 
 def detail_energy(images: Tensor, scale: float = 1.0) -> Tensor:
-    """(N, H, W, 1): how much fine detail each place of RGB ``images`` holds: the luminance's
-    part finer than a Gaussian of TEXTURE_SIGMAS[0] px, its root mean square over a Gaussian
-    of TEXTURE_SIGMAS[1] px (sigmas at 128 px, times ``scale``)."""
+    """(N, H, W, 1): how much detail each place of RGB ``images`` holds in the texture term's
+    band (TEXTURE_SIGMAS, times ``scale``): the band-passed luminance's root mean square around
+    it: lips' and nostrils' edges, creases, stubble."""
     luminance = ops.sum(images * ops.cast(LUMINANCE, images.dtype), axis=-1, keepdims=True)
-    fine = luminance - gaussian_blur(luminance, TEXTURE_SIGMAS[0] * scale)
-    return ops.sqrt(gaussian_blur(ops.square(fine), TEXTURE_SIGMAS[1] * scale) + 1e-5)
+    finer, coarser, spread = (sigma * scale for sigma in TEXTURE_SIGMAS)
+    band = gaussian_blur(luminance, finer) - gaussian_blur(luminance, coarser)
+    return ops.sqrt(gaussian_blur(ops.square(band), spread) + 1e-5)
 
 
 def texture_loss(target: Tensor, image: Tensor, region: Tensor, scale: float = 1.0) -> Tensor:
     """Mean absolute difference of the output's and the real face's ``detail_energy`` inside
-    ``region`` (N, H, W, 1): the texture term. It asks for as much grain, stubble and edge as
+    ``region`` (N, H, W, 1): the texture term. It asks for as much edge, crease and stubble as
     the real face has at each place, not for each hair where the real one is, which no model
     can know behind a mask (a pixel loss asks for that, and gets the average: a blur)."""
     difference = ops.abs(detail_energy(image, scale)
