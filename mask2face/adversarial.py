@@ -1,5 +1,5 @@
-"""The critics beside SSIM + L1: a PatchGAN discriminator, dlib's recognition network, and the
-training model that adds their losses.
+"""The critics beside SSIM + L1: a PatchGAN discriminator, dlib's recognition network, a texture
+term, and the training model that adds their losses.
 
 SSIM + L1 alone is minimised by the average of every face that fits the visible half: a smooth
 lower face with no lips, nostrils or grain. A discriminator that judges 70 px patches of the
@@ -11,6 +11,11 @@ dlib's face-recognition ResNet (``mask2face.dlib_resnet``, frozen) sees the outp
 real face cut as its 150 px chip: the distance of its descriptors is the identity loss (the
 identity measure ``evaluate`` reports), the L1 distance of its levels' features a perceptual
 loss learnt on faces.
+
+The texture term (``texture_loss``) needs no network: it compares how much detail (a band of
+1-3 px) the output and the real face hold at each place, so it asks for lips' edges, creases
+and stubble without asking them to sit on the real face's pixels, which behind a mask no model
+can know.
 
 Both trained networks learn in one ``model.fit`` with one Adam: ``CriticTraining.compute_loss``
 returns one scalar whose gradient is the generator's loss for the generator's weights and the
@@ -86,9 +91,6 @@ def feature_matching_loss(real_features: list, fake_features: list) -> Tensor:
     return ops.sum(ops.stack(terms)) / len(terms)
 
 
-# Where dlib's 150 px face chip (get_face_chip, padding 0.25) lies in a training crop
-# (crop_margin 0.3), as shares of the crop: x0, y0, x1, y1. Measured over 89 LFW and UTKFace
-# faces (standard deviation 0.012-0.019 of the crop, about 2 px at 128 px).
 # The texture term's band of detail: the luminance blurred by the first sigma less it blurred
 # by the second (px at 128 px), its energy averaged over the third. The finest pixels are left
 # out on purpose: a generator meets a term there with a 2 px stripe of its last upsampling (seen
@@ -96,6 +98,9 @@ def feature_matching_loss(real_features: list, fake_features: list) -> Tensor:
 TEXTURE_SIGMAS = (1.0, 3.0, 3.0)
 LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)
 
+# Where dlib's 150 px face chip (get_face_chip, padding 0.25) lies in a training crop
+# (crop_margin 0.3), as shares of the crop: x0, y0, x1, y1. Measured over 89 LFW and UTKFace
+# faces (standard deviation 0.012-0.019 of the crop, about 2 px at 128 px).
 DLIB_CHIP_BOX = (0.080, 0.118, 0.930, 0.967)
 
 
@@ -127,6 +132,7 @@ class CriticTraining(keras.Model):
     - ``face_net`` (or None), dlib's recognition network (``mask2face.dlib_resnet``), frozen:
       ``identity_weight`` x the identity distance of output and real face, and
       ``perceptual_weight`` x the mean L1 distance of its five levels' features.
+    - ``texture_weight`` x ``texture_loss`` (needs no network).
 
     Used by ``mask2face.train`` only; calling it is calling the generator.
     """
