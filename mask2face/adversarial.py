@@ -267,9 +267,9 @@ def detail_energy(images: Tensor, scale: float = 1.0) -> Tensor:
 def texture_loss(target: Tensor, image: Tensor, region: Tensor, scale: float = 1.0) -> Tensor:
     """Absolute difference of the output's and the real face's ``detail_energy`` inside
     ``region`` (N, H, W, 1), summed over the channels and averaged over the region: the texture
-    term. It asks for as much edge, crease and stubble as
-    the real face has at each place, not for each hair where the real one is, which no model
-    can know behind a mask (a pixel loss asks for that, and gets the average: a blur)."""
+    term. It asks for as much edge, crease and stubble as the real face has at each place, not
+    for each hair where the real one is, which no model can know behind a mask (a pixel loss
+    asks for that, and gets the average: a blur)."""
     difference = ops.abs(detail_energy(image, scale)
                          - ops.stop_gradient(detail_energy(target, scale)))
     region = ops.cast(region, difference.dtype)

@@ -169,10 +169,10 @@ class TrainingConfig:
                                   "tint the skin; 0 = they judge the output as it is",
                                   min=0.0, max=32.0)
     texture_weight: float = _key(0.0, "Weight of the texture term: how far the local energy of "
-                                 "the output's detail (each channel, a band of 1-3 px at 128 px) is from the "
-                                 "real face's inside the mask (edges, creases and stubble where "
-                                 "the real face has them, not each hair where it is)", min=0.0,
-                                 max=100.0)
+                                 "the output's detail (each channel, a band of 1-3 px at 128 "
+                                 "px) is from the real face's inside the mask (edges, creases "
+                                 "and stubble where the real face has them, not each hair "
+                                 "where it is)", min=0.0, max=100.0)
     validation_fraction: float = _key(0.1, "Share of training identities held out",
                                       min=0.0, max=0.5)
     train_data_limit: int = _key(0, "Use at most this many training pairs; 0 = all", min=0)
