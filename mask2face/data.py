@@ -154,7 +154,7 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
     mask head learns to leave faces without a mask alone; of the others, a share ``hole_share``
-    shows the mask as a grey hole (``with_hole``)."""
+    shows the mask as a grey hole (``with_hole``), and the hole is its mask target."""
     flip = tf.random.stateless_uniform([], seed) < 0.5
     masked, clean, mask = [tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
                            for t in (masked, clean, mask)]
@@ -189,19 +189,32 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     masked = tf.where(unmasked, clean, masked)
     mask = tf.where(unmasked, tf.zeros_like(mask), mask)
     if hole_share > 0:
+        # The hole is the mask grown a little, and all of it is to be filled: its mask target
+        # is the hole, so the composite (and every loss that looks inside the mask) takes the
+        # generator's pixels over the grown band too. With the drawn mask as the target, that
+        # band was left to the mask head's doubt, the generator was hardly taught there, and
+        # predict, which pastes the whole hole, showed an orange seam along the hole's top.
         hole = tf.random.stateless_uniform([], seed + 5) < hole_share
-        masked = tf.where(hole, with_hole(masked, mask), masked)
+        grown = grown_hole(mask)
+        masked = tf.where(hole, masked * (1.0 - grown) + 0.5 * grown, masked)
+        mask = tf.where(hole, grown, mask)
     return masked, clean, mask
+
+
+def grown_hole(mask):
+    """The mask grown by HOLE_GROWTH_PX (a square): the hole ``with_hole`` greys out. Works on
+    one mask or a batch."""
+    batched = len(mask.shape) == 4
+    m = mask if batched else mask[None]
+    width = 2 * HOLE_GROWTH_PX + 1
+    grown = tf.nn.max_pool2d(tf.cast(m, tf.float32), width, 1, "SAME")
+    return grown if batched else grown[0]
 
 
 def with_hole(image, mask):
     """The image with the mask (grown by HOLE_GROWTH_PX) filled with mid grey: what predict's
     second pass shows a model trained with ``hole_share``. Works on one image or a batch."""
-    batched = len(image.shape) == 4
-    m = mask if batched else mask[None]
-    width = 2 * HOLE_GROWTH_PX + 1
-    grown = tf.nn.max_pool2d(tf.cast(m, tf.float32), width, 1, "SAME")
-    grown = grown if batched else grown[0]
+    grown = grown_hole(mask)
     return image * (1.0 - grown) + 0.5 * grown
 
 

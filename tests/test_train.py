@@ -114,20 +114,26 @@ def test_unmasked_share_shows_clean_faces_with_empty_masks(tmp_path):
 
 def test_hole_share_greys_the_mask_and_predict_makes_the_same_hole(tmp_path):
     """hole_share 1: every training input shows its (grown) mask as mid grey, nothing else
-    changed; predict's numpy hole (no TensorFlow there) is the training hole to the pixel."""
+    changed; predict's numpy hole (no TensorFlow there) is the training hole to the pixel; the
+    mask target (which the composite and the in-mask losses follow) is the whole hole."""
     from mask2face.data import with_hole
-    from mask2face.predict import with_hole as predict_hole
+    from mask2face.predict import grown_holes, with_hole as predict_hole
     pairs = list_pairs(write_pairs(tmp_path) / "train")
     holes = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
                          unmasked_share=0.0, hole_share=1.0)
     plain = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
                          unmasked_share=0.0)
-    (holed, targets), (masked, _) = next(iter(holes)), next(iter(plain))
-    mask = targets["mask"].numpy()[..., 0] > 0.5
+    (holed, targets), (masked, plain_targets) = next(iter(holes)), next(iter(plain))
+    mask = plain_targets["mask"].numpy()[..., 0] > 0.5
     assert mask.any()
     expected = predict_hole(masked.numpy(), mask)
     np.testing.assert_allclose(holed.numpy(), expected, atol=1e-6)
-    np.testing.assert_allclose(with_hole(masked, targets["mask"]).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(with_hole(masked, plain_targets["mask"]).numpy(), expected,
+                               atol=1e-6)
+    hole = grown_holes(mask)
+    assert hole.sum() > mask.sum()
+    np.testing.assert_array_equal(targets["mask"].numpy()[..., 0], hole)
+    np.testing.assert_array_equal(targets["image"].numpy()[..., 3], hole)
     assert (holed.numpy()[mask] == 0.5).all()
     far = ~np.stack([cv2.dilate(m.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for m in mask])
     np.testing.assert_array_equal(holed.numpy()[far], masked.numpy()[far])
