@@ -751,6 +751,7 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
     images, masks = unmasker.run_model(crops, generated=True)
     assert len(seen) == 1 and np.allclose(images, 0.1)  # trained without holes: one pass
     unmasker.config.training.hole_share = 0.5
+    unmasker.config.predict.hole_shading = False  # the hole pass alone (with_shading: below)
     seen.clear()
     images, masks = unmasker.run_model(crops, generated=True)
     assert len(seen) == 2 and masks.max() == np.float32(0.9)
@@ -770,3 +771,28 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
     composite, _ = unmasker.run_model(crops)  # the composite with the first pass's mask
     np.testing.assert_allclose(composite[:, 40:, 20:44], 0.9 * 0.2 + 0.1 * crops[:, 40:, 20:44],
                                rtol=0, atol=1e-6)
+
+
+def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_from_the_hole():
+    """A hole model's face: deep inside the hole the luminance is the pass that saw the mask,
+    near the hole's edge and outside it the hole pass's; colour (R - Y, B - Y) is the hole
+    pass's everywhere; run_model applies it by default."""
+    from mask2face.predict import SHADING_MARGIN_PX, grown_holes, luminance, with_shading
+    rng = np.random.default_rng(1)
+    filled = rng.uniform(0.3, 0.7, (1, 64, 64, 3)).astype(np.float32)
+    seen = rng.uniform(0.3, 0.7, (1, 64, 64, 3)).astype(np.float32)
+    holes = np.zeros((1, 64, 64), bool)
+    holes[0, 20:50, 10:54] = True
+    out = with_shading(filled, seen, holes)
+    hole = grown_holes(holes)[0] > 0
+    deep = np.zeros_like(hole)
+    deep[20 + 2 * SHADING_MARGIN_PX:50 - 2 * SHADING_MARGIN_PX,
+         10 + 2 * SHADING_MARGIN_PX:54 - 2 * SHADING_MARGIN_PX] = True
+    np.testing.assert_allclose(luminance(out)[0][deep], luminance(seen)[0][deep], atol=0.01)
+    np.testing.assert_array_equal(out[0][~hole], filled[0][~hole])
+    edge = hole & ~np.pad(hole[1:-1, 1:-1] & hole[:-2, 1:-1] & hole[2:, 1:-1]
+                          & hole[1:-1, :-2] & hole[1:-1, 2:], 1)
+    np.testing.assert_allclose(out[0][edge], filled[0][edge], atol=0.01)
+    for channel in (0, 2):
+        np.testing.assert_allclose(out[..., channel] - luminance(out),
+                                   filled[..., channel] - luminance(filled), atol=1e-5)
