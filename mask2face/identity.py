@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from mask2face.errors import ModelFileError
+from mask2face.images import luminance
 
 if TYPE_CHECKING:
     import dlib
@@ -88,7 +89,7 @@ def laplacian_variance(image: np.ndarray, where: np.ndarray) -> float:
     if image.dtype == np.uint8:
         gray /= 255.0
     if gray.ndim == 3:
-        gray = gray @ np.array([0.299, 0.587, 0.114], np.float32)
+        gray = luminance(gray)
     if not where.any():
         return float("nan")
     return float(cv2.Laplacian(gray, cv2.CV_32F, ksize=1)[where].var())

@@ -270,6 +270,11 @@ def _save_options(image: Image.Image, path: Path) -> dict:
 _LUMA = np.array([19595, 38470, 7471], np.uint32)  # Pillow's RGB -> L weights, out of 65536
 
 
+def luminance(images: np.ndarray) -> np.ndarray:
+    """(..., 3) float RGB -> (...) luminance (Y of YCrCb, ITU-R BT.601 weights)."""
+    return images @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def _gray(rgb: np.ndarray) -> np.ndarray:
     """RGB -> gray exactly as Pillow converts (a gray pixel (v, v, v) gives v back)."""
     return ((rgb.astype(np.uint32) @ _LUMA + 0x8000) >> 16).astype(np.uint8)

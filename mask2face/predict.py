@@ -30,8 +30,8 @@ from mask2face.config import Config, load_config
 from mask2face.detectors import detector_argument
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
-from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, read_photo, save_like,
-                              write_image)
+from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
+                              save_like, write_image)
 from mask2face.landmarks import EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TIP, RIGHT_EYE, eye_centres
 # Model files live in mask2face.modelfiles; these names stay importable from here.
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
@@ -190,23 +190,25 @@ class Unmasker:
         The images are the model's output (kept equal to the input outside its own mask), or
         with ``generated`` its generator's whole image: what predict pastes inside the region
         it decides on (grown and feathered), so that growing the region does replace more."""
-        def run(crops, generated):
+        def run(crops):
+            # One pass: the composite, the generator's whole image (the composite where the
+            # network has no separate one) and the mask.
             images, whole, masks = [], [], []
             step = self.config.predict.predict_batch_size
             for start in range(0, len(crops), step):
                 out = self.network(crops[start:start + step])
-                images.append(out["generated" if generated and "generated" in out else "image"])
+                images.append(out["image"])
                 whole.append(out["generated"] if "generated" in out else out["image"])
                 if "mask" in out:
                     masks.append(out["mask"][..., 0])
             return (np.concatenate(images), np.concatenate(whole),
                     np.concatenate(masks) if masks else None)
-        images, seen, masks = run(crops, generated)
+        images, seen, masks = run(crops)
         if masks is not None and self.config.training.hole_share > 0:
             # A model trained with holes fills the mask without seeing it: a second pass over
             # the crops with what the first found greyed out (its mask head is not asked again).
             holes = masks > MASK_THRESHOLDS[0]
-            _, filled, _ = run(with_hole(crops, holes), True)
+            _, filled, _ = run(with_hole(crops, holes))
             if self.config.predict.hole_shading:
                 filled = with_shading(filled, seen, holes)
             if generated:
@@ -217,7 +219,7 @@ class Unmasker:
                 return weight * filled + (1.0 - weight) * crops, masks
             # The composite as the network makes it, with the first pass's mask.
             images = masks[..., None] * filled + (1.0 - masks[..., None]) * crops
-        return images, masks
+        return (seen if generated else images), masks
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None) -> np.ndarray:
@@ -333,11 +335,6 @@ def grown_holes(masks: np.ndarray) -> np.ndarray:
     width = 2 * HOLE_GROWTH_PX + 1
     kernel = np.ones((width, width), np.uint8)
     return np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in masks]).astype(np.float32)
-
-
-def luminance(images: np.ndarray) -> np.ndarray:
-    """(..., 3) RGB -> (...) luminance (Y of YCrCb, ITU-R BT.601 weights)."""
-    return images @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def with_shading(filled: np.ndarray, seen: np.ndarray, holes: np.ndarray) -> np.ndarray:

@@ -777,7 +777,8 @@ def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_
     """A hole model's face: deep inside the hole the luminance is the pass that saw the mask,
     near the hole's edge and outside it the hole pass's; colour (R - Y, B - Y) is the hole
     pass's everywhere; run_model applies it by default."""
-    from mask2face.predict import SHADING_MARGIN_PX, grown_holes, luminance, with_shading
+    from mask2face.images import luminance
+    from mask2face.predict import SHADING_MARGIN_PX, grown_holes, with_shading
     rng = np.random.default_rng(1)
     filled = rng.uniform(0.3, 0.7, (1, 64, 64, 3)).astype(np.float32)
     seen = rng.uniform(0.3, 0.7, (1, 64, 64, 3)).astype(np.float32)
