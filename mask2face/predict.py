@@ -29,7 +29,7 @@ from mask2face.batch import BatchReport, error_line
 from mask2face.config import Config, load_config
 from mask2face.detectors import detector_argument
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
-from mask2face.faces import Face, FaceCrop, face_crop, face_finder_from_config
+from mask2face.faces import Face, FaceCrop, align_to_eyes, face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
                               save_like, write_image)
 from mask2face.landmarks import EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TIP, RIGHT_EYE, eye_centres
@@ -287,6 +287,8 @@ class Unmasker:
                                           "side view"))
                 continue
             mask = None if masks is None else masks[i]
+            if mask is not None and f.detector_eyes is not None:
+                landmarks = eyes_off_the_mask(landmarks, mask, c.to_crop(f.detector_eyes))
             region = self._region(landmarks, mask, feather, grow, in_photo(c, image.shape))
             results.append(FaceResult(f, c, outputs[i], region, mask=mask))
         return results
@@ -308,6 +310,22 @@ class Unmasker:
             paste(out, result)
         self.timing.paste_s += time.perf_counter() - start
         return out, results
+
+
+def eyes_off_the_mask(landmarks_in_crop: np.ndarray, mask: np.ndarray,
+                      detector_eyes_in_crop: np.ndarray) -> np.ndarray:
+    """The landmarks the region is drawn from: a fitted eye whose centre the mask head takes
+    for mask (over its own MASK_THRESHOLDS[1]) is no eye. dlib's fit slides down onto a mask's
+    dark top edge or binding, and the eye guard, drawn from the fitted lids, then keeps that
+    edge: a bar of mask across the repainted face. There the 68 points move (``align_to_eyes``)
+    onto the detector's own eye points, when those are off the mask; otherwise they stay."""
+    def on_mask(points):
+        size = mask.shape[0]
+        columns, rows = (np.clip(np.round(points).astype(int), 0, size - 1).T)
+        return mask[rows, columns] > MASK_THRESHOLDS[1]
+    if not on_mask(eye_centres(landmarks_in_crop)).any() or on_mask(detector_eyes_in_crop).any():
+        return landmarks_in_crop
+    return align_to_eyes(landmarks_in_crop, detector_eyes_in_crop).astype(np.float64)
 
 
 def side_view(landmarks_in_crop: np.ndarray) -> bool:

@@ -228,6 +228,8 @@ def test_blaze_eyes_move_the_landmarks(sample_faces, photos):
         inter = np.hypot(*(hog_face.eyes[1] - hog_face.eyes[0]))
         # BlazeFace's eyes and dlib's fitted ones agree on clean faces.
         assert np.abs(faces[0].eyes - hog_face.eyes).max() < 0.15 * inter
+        # The detector's own eye points travel with the face (predict checks the fit by them).
+        assert np.abs(faces[0].detector_eyes - hog_face.eyes).max() < 0.15 * inter
 
 
 def test_align_to_eyes_is_a_similarity_onto_the_eyes(sample_faces):

@@ -679,6 +679,43 @@ def test_a_region_running_into_the_crop_edge_is_reported_as_partly_unmasked():
     assert below.reaches_crop_edge and below.outcome.startswith("partly unmasked")
 
 
+def made_up_eyes(y: float) -> np.ndarray:
+    """68 points with two 24 px wide eyes whose corners lie at row ``y`` (40 px apart, lower
+    lids 6 px below the corners) and every other point at row 100."""
+    lm = np.zeros((68, 2), np.float64)
+    lm[:, 1] = 100.0
+    for first, x0 in ((36, 30.0), (42, 70.0)):
+        lm[first:first + 6] = [(x0, y), (x0 + 8, y - 6), (x0 + 16, y - 6), (x0 + 24, y),
+                               (x0 + 16, y + 6), (x0 + 8, y + 6)]
+    return lm
+
+
+def test_fitted_eyes_on_the_mask_move_to_the_detectors_eyes():
+    """dlib's eyes slid down onto a mask's top binding (the head says mask there), BlazeFace's
+    16 px higher on the real eyes: the region is drawn from landmarks moved onto the detector's
+    eyes, so the binding can be replaced and the real eyes are guarded. Where the detector's eyes
+    are on the mask too, or the fitted eyes are off it, the fitted points stay."""
+    from mask2face.landmarks import eye_centres
+    from mask2face.predict import eye_guard, eyes_off_the_mask
+    fitted, real = made_up_eyes(40.0), made_up_eyes(24.0)
+    detector = eye_centres(real)
+    mask = np.zeros((128, 128), np.float32)
+    mask[36:110, 20:108] = 1.0  # from the binding (rows 36-40) down
+    moved = eyes_off_the_mask(fitted, mask, detector)
+    assert np.allclose(eye_centres(moved), detector, atol=1e-3)
+    assert np.allclose(moved, fitted - [0.0, 16.0], atol=1e-3)  # shifted, not turned or scaled
+    before, after = eye_guard((128, 128), fitted), eye_guard((128, 128), moved)
+    assert before[36:47, 38:47].max() == 0      # the fitted guard kept the binding
+    assert after[36:47, 38:47].min() == 1       # now it is free
+    assert after[:31, 38:47].max() == 0         # and the real eye and its lower lid are guarded
+    higher_mask = mask.copy()
+    higher_mask[18:36] = 1.0                    # the detector's eyes on the mask as well
+    assert eyes_off_the_mask(fitted, higher_mask, detector) is fitted
+    lower_mask = np.zeros_like(mask)
+    lower_mask[60:110] = 1.0                    # the fitted eyes off the mask
+    assert eyes_off_the_mask(fitted, lower_mask, detector) is fitted
+
+
 def test_eye_guard_follows_the_lower_lid_and_frees_the_cheek_under_the_corners():
     """Made-up eyes whose lower lids sag 6 px below their corners: nothing on or above the lid's
     line (nor beside the eye at the corner's height) can be replaced, and the cheek under the

@@ -50,6 +50,7 @@ class Face:
     score: float
     landmarks: np.ndarray  # (68, 2) float32, x then y
     detector: str
+    detector_eyes: np.ndarray | None = None  # (2, 2) the detector's own eye points, if it has
 
     @property
     def eyes(self) -> np.ndarray:
@@ -115,7 +116,7 @@ class FaceFinder:
             trust = np.clip((apart - EYES_TRUST[0]) / (EYES_TRUST[1] - EYES_TRUST[0]), 0.0, 1.0)
             if trust > 0:
                 landmarks = align_to_eyes(landmarks, fitted + trust * (eyes - fitted))
-        return Face(tuple(found.box), found.score, landmarks, found.detector)
+        return Face(tuple(found.box), found.score, landmarks, found.detector, eyes)
 
     def verify_score(self, image: np.ndarray, face: Face) -> float:
         """HOG's best score on the face's upright, aligned crop: high for an unmasked face, low
