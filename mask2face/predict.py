@@ -377,12 +377,16 @@ def hole_weight(holes: np.ndarray) -> np.ndarray:
 
 
 def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
-    """(S, S) float32: 1 where a crop pixel's centre lies in the photo of ``shape``, else 0."""
+    """(S, S) float32: 1 where a crop pixel's centre lies in the photo of ``shape`` or less than
+    one crop pixel past its border, else 0. The paste's bilinear warp reads those last crop
+    pixels for the photo's outermost rows and columns: without them a mask that reaches the
+    border kept a faint line of itself there, weighed down by the zeros beyond."""
     ys, xs = np.mgrid[0:crop.size, 0:crop.size]
     points = crop.to_photo(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
     h, w = shape[:2]
-    inside = (points[:, 0] > -0.5) & (points[:, 0] < w - 0.5) & \
-        (points[:, 1] > -0.5) & (points[:, 1] < h - 0.5)
+    reach = 0.5 + float(np.hypot(*crop.inverse[:, 0]))  # photo pixels per crop pixel
+    inside = (points[:, 0] > -reach) & (points[:, 0] < w - 1 + reach) & \
+        (points[:, 1] > -reach) & (points[:, 1] < h - 1 + reach)
     return inside.reshape(crop.size, crop.size).astype(np.float32)
 
 

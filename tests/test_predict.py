@@ -765,6 +765,13 @@ def test_a_mask_reaching_the_photos_border_is_not_past_the_crop(run64_mask, mask
     assert result.changed and result.outcome == "unmasked", result.outcome
     out = unmasker.unmask(cut)
     assert np.any(out[-1] != cut[-1])  # replaced down to the border
+    # ... with the whole weight on the photo's last rows too: the crop pixels just past the
+    # border, which the paste's bilinear warp reads for them, count as in the photo.
+    from mask2face.predict import pasted_region
+    weight = pasted_region(cut.shape, [result])
+    columns = np.nonzero(weight[-12] > 0.99)[0][3:-3]  # inside the mask's feathered sides
+    assert len(columns) > 10
+    assert weight[-3:, columns].min() > 0.99, weight[-3:, columns].min()
     whole = unmasker.predict_faces(photo)[0]
     assert whole.outcome.startswith("partly unmasked"), whole.outcome
 
