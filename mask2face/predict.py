@@ -384,7 +384,7 @@ def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
     ys, xs = np.mgrid[0:crop.size, 0:crop.size]
     points = crop.to_photo(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
     h, w = shape[:2]
-    reach = 0.5 + float(np.hypot(*crop.inverse[:, 0]))  # photo pixels per crop pixel
+    reach = 0.5 + crop.photo_scale  # the photo's edge, then one crop pixel
     inside = (points[:, 0] > -reach) & (points[:, 0] < w - 1 + reach) & \
         (points[:, 1] > -reach) & (points[:, 1] < h - 1 + reach)
     return inside.reshape(crop.size, crop.size).astype(np.float32)
@@ -540,7 +540,7 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
             visible = cv2.warpAffine(result.mask.astype(np.float32), shifted, box,
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                      borderValue=0) <= MASK_THRESHOLDS[0]
-        scale = float(np.hypot(*inverse[:, 0]))  # photo pixels per crop pixel
+        scale = result.crop.photo_scale
         generated = match_photo(region, generated, alpha, scale, face > 0, visible)
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a

@@ -22,6 +22,11 @@ class FaceCrop:
     def inverse(self) -> np.ndarray:
         return cv2.invertAffineTransform(self.matrix)
 
+    @property
+    def photo_scale(self) -> float:
+        """Photo pixels per crop pixel."""
+        return float(np.hypot(*self.inverse[:, 0]))
+
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Cut the crop out of the photo (borders outside the photo are replicated)."""
         matrix = self.matrix
