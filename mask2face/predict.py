@@ -126,6 +126,7 @@ class FaceResult:
     region: np.ndarray       # (S, S) float in [0, 1]: where the output replaces the photo
     left_because: str = ""   # why a face was left as it is before its mask was looked at
     mask: np.ndarray | None = None  # (S, S) the mask head's probability, where it has one
+    inside: np.ndarray | None = None  # (S, S) the crop's pixels in the photo (in_photo)
 
     @property
     def changed(self) -> bool:
@@ -144,7 +145,7 @@ class FaceResult:
     def reaches_crop_edge(self) -> bool:
         """Whether the replaced region runs into the crop's bottom or side edge over more than
         EDGE_SHARE of it: a gaiter or bandana going on below what the model saw."""
-        return runs_past_crop(self.region)
+        return runs_past_crop(self.region, self.inside)
 
 
 @dataclass
@@ -251,9 +252,9 @@ class Unmasker:
             # Beyond the photo's border a crop repeats the photo's edge: a mask that reaches the
             # border is replaced to it, and does not run on past the crop there.
             region = region * inside
-        edges = edges_run_past(region)
+        edges = edges_run_past(region, inside)
         if any(edges):  # fade out there instead of ending at a straight seam
-            region = region * edge_fade(self.size, edges)
+            region = region * edge_fade(self.size, edges, inside)
         return region
 
     def predict_faces(self, image: np.ndarray, *, feather: float | None = None,
@@ -289,8 +290,9 @@ class Unmasker:
             mask = None if masks is None else masks[i]
             if mask is not None and f.detector_eyes is not None:
                 landmarks = eyes_off_the_mask(landmarks, mask, c.to_crop(f.detector_eyes))
-            region = self._region(landmarks, mask, feather, grow, in_photo(c, image.shape))
-            results.append(FaceResult(f, c, outputs[i], region, mask=mask))
+            inside = in_photo(c, image.shape)
+            region = self._region(landmarks, mask, feather, grow, inside)
+            results.append(FaceResult(f, c, outputs[i], region, mask=mask, inside=inside))
         return results
 
     def unmask(self, image: np.ndarray) -> np.ndarray:
@@ -390,32 +392,49 @@ def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
     return inside.reshape(crop.size, crop.size).astype(np.float32)
 
 
-def edges_run_past(region: np.ndarray) -> tuple[bool, bool, bool]:
+def edges_run_past(region: np.ndarray, inside: np.ndarray | None = None
+                   ) -> tuple[bool, bool, bool]:
     """(bottom, left, right): whether the region covers more than EDGE_SHARE of that edge of
-    the crop (looked at just inside the fade, so a faded region answers the same)."""
+    the crop (looked at just inside the fade, so a faded region answers the same) where the
+    photo goes on past it (``inside``: ``in_photo``; None: everywhere). A mask cut by the
+    photo's own border, as in a tight portrait, ends there: it does not run past the crop."""
     k = fade_width(region.shape[0])
-    edges = (region[-1 - k], region[:, k], region[:, -1 - k])
+    if inside is None:
+        inside = np.ones(region.shape, np.float32)
+    edges = (region[-1 - k] * inside[-1], region[:, k] * inside[:, 0],
+             region[:, -1 - k] * inside[:, -1])
     return tuple(float(np.mean(edge > 0.5)) > EDGE_SHARE for edge in edges)
 
 
-def runs_past_crop(region: np.ndarray) -> bool:
-    return any(edges_run_past(region))
+def runs_past_crop(region: np.ndarray, inside: np.ndarray | None = None) -> bool:
+    return any(edges_run_past(region, inside))
 
 
 def fade_width(size: int) -> int:
     return max(1, int(round(EDGE_FADE * size)))
 
 
-def edge_fade(size: int, edges: tuple[bool, bool, bool] = (True, True, True)) -> np.ndarray:
+def edge_fade(size: int, edges: tuple[bool, bool, bool] = (True, True, True),
+              inside: np.ndarray | None = None) -> np.ndarray:
     """(S, S) weights: 0 on the crop's bottom row and side columns (those of ``edges``:
     bottom, left, right), rising linearly to 1 at EDGE_FADE of the crop inside them (the top,
-    above the eyes, is never pasted)."""
-    ramp = np.clip(np.arange(size, dtype=np.float32) / fade_width(size), 0.0, 1.0)
-    ones = np.ones(size, np.float32)
+    above the eyes, is never pasted); with ``inside`` (``in_photo``), only from the stretches
+    of those edges that lie in the photo (where the photo ends first, the region ends with it),
+    by the distance to them, so the fade rounds off where such a stretch ends."""
+    if inside is None:
+        inside = np.ones((size, size), np.float32)
+    cut = np.zeros((size, size), bool)  # the stretches of the crop's edges the fade starts from
     bottom, left, right = edges
-    rows = ramp[::-1] if bottom else ones
-    columns = np.minimum(ramp if left else ones, ramp[::-1] if right else ones)
-    return np.minimum(rows[:, None], columns[None, :])
+    if bottom:
+        cut[-1] |= inside[-1] > 0
+    if left:
+        cut[:, 0] |= inside[:, 0] > 0
+    if right:
+        cut[:, -1] |= inside[:, -1] > 0
+    if not cut.any():
+        return np.ones((size, size), np.float32)
+    distance = cv2.distanceTransform((~cut).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.clip(distance / fade_width(size), 0.0, 1.0).astype(np.float32)
 
 
 def lower_face_area(size: int, landmarks_in_crop: np.ndarray) -> np.ndarray:

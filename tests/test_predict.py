@@ -776,6 +776,30 @@ def test_a_mask_reaching_the_photos_border_is_not_past_the_crop(run64_mask, mask
     assert whole.outcome.startswith("partly unmasked"), whole.outcome
 
 
+def test_only_the_stretches_of_the_crops_edge_inside_the_photo_count_and_fade():
+    """A tilted face at the photo's bottom: the crop's bottom row lies in the photo only on its
+    left (columns 0-40). A mask to the border in the middle ends with the photo: neither "past
+    the crop" nor faded there; on the left, where the photo goes on, it is both."""
+    from mask2face.predict import edge_fade, edges_run_past, fade_width
+    size = 128
+    inside = np.ones((size, size), np.float32)
+    inside[122:, 41:] = 0.0  # the photo ends six rows short of the crop's bottom, right of 40
+    middle = np.zeros((size, size), np.float32)
+    middle[80:, 32:97] = 1.0
+    assert edges_run_past(middle * inside, inside) == (False, False, False)
+    assert edges_run_past(middle) == (True, False, False)  # the photo going on below it
+    wide = np.zeros((size, size), np.float32)
+    wide[80:, 0:97] = 1.0
+    edges = edges_run_past(wide * inside, inside)
+    assert edges == (True, True, False)
+    fade = edge_fade(size, edges, inside)
+    k = fade_width(size)
+    assert fade[-1, 10:41].max() == 0 and fade[:, 0].max() == 0  # the photo goes on: fades
+    assert fade[:122, 60:].min() == 1.0    # where the photo ends first: the whole weight
+    assert 0 < fade[-1, 42] < 1 and fade[-1, 41 + k:].min() == 1.0  # rounding off beside it
+    assert fade[-k - 1:, 20].tolist() == sorted(fade[-k - 1:, 20].tolist(), reverse=True)
+
+
 def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monkeypatch):
     """hole_share > 0 in the run's configuration: run_model asks the network twice, the second
     time with what its mask head found (over the low threshold, grown) filled with grey, and
