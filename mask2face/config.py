@@ -217,10 +217,12 @@ class PredictConfig:
                                    "before pasting: covers a mask edge the model missed",
                               min=0.0, max=0.2)
     largest_face_only: bool = _key(False, "Unmask only the largest face in each photo")
-    hole_shading: bool = _key(True, "A model trained with holes (hole_share): inside the hole "
+    hole_shading: bool = _key(False, "A model trained with holes (hole_share): inside the hole "
                               "(a few pixels in from its edge) the repainted face takes its light "
-                              "and shade from the pass that sees the mask and its colour from the "
-                              "pass that fills the grey hole; false: all from the hole pass")
+                              "and shade from the pass that sees the mask (nearer the person by "
+                              "dlib's measure, but with a haze of a light mask's brightness) and "
+                              "its colour from the pass that fills the grey hole; false: all from "
+                              "the hole pass")
 
     def detector(self, given: str | None = None) -> str:
         """The detector a command uses: the one it was given, else this configuration's."""

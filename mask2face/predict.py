@@ -115,6 +115,9 @@ PREDICT_FRAMING = (1.08, 0.03)
 # alone, 0.489 with this margin, 0.496 with 8 px; judged blind on 40 dev photos against the hole
 # pass alone, better on 11, worse on 15, 14 ties. The whole hole (no margin; texc4i3, 0.491)
 # brought a whitish or grey halo of the mask along the jaw and cheeks and lost by eye 10 to 22.
+# Off by default since a second blind round on 40 other dev photos: the hole pass alone better on
+# 26, worse on 4 (10 ties), a cast or haze on 11 rows against 23; on 300 drawn pairs it costs
+# identity (0.481 -> 0.494, same person 92.0 -> 89.0 %; the masked photo: 0.497, 92.7 %).
 SHADING_MARGIN_PX = 4
 
 

@@ -844,7 +844,7 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
 def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_from_the_hole():
     """A hole model's face: deep inside the hole the luminance is the pass that saw the mask,
     near the hole's edge and outside it the hole pass's; colour (R - Y, B - Y) is the hole
-    pass's everywhere; run_model applies it by default."""
+    pass's everywhere; run_model applies it where predict.hole_shading is set."""
     from mask2face.images import luminance
     from mask2face.predict import SHADING_MARGIN_PX, grown_holes, with_shading
     rng = np.random.default_rng(1)
