@@ -448,9 +448,10 @@ def test_region_numbers(run64_mask, sample_faces):
     for eye, (out_left, out_right) in ((slice(36, 42), (side, inner)),
                                        (slice(42, 48), (inner, side))):
         line = lower_lid(lm[eye])
-        for x in range(int(np.floor(line[0, 0] - out_left)), int(np.ceil(line[-1, 0] + out_right))):
-            lid = np.interp(x, line[:, 0], line[:, 1])
-            assert everywhere[:int(np.ceil(lid)) + 2, x].max() == 0, x
+        for x in range(int(np.ceil(line[0, 0] - out_left)),
+                       int(np.floor(line[-1, 0] + out_right)) + 1):
+            lid = np.interp(x, line[:, 0], line[:, 1])  # every pixel touching the line too
+            assert everywhere[:int(np.floor(lid + 0.5)) + 1, x].max() == 0, x
     assert ey.min() >= np.floor(lm[EYES, 1].min()) and ey.min() < ys.min()
     assert ex.min() >= xs.min() - reach and ex.max() <= xs.max() + reach
     # It reaches the crop's side, where a region that runs past the crop fades to 0.
@@ -563,9 +564,8 @@ def test_grow_mask_grows_by_the_edge_band_exactly():
 def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_photos,
                                                            monkeypatch):
     """A model whose head says "mask" everywhere and paints everything white: every photo pixel
-    over the eyes and above them (down to the lower eyelids) is exactly the input's."""
-    import cv2
-
+    over the eyes and above them (down to the lower eyelids' line) is exactly the input's, and
+    the cheek just under the line is not."""
     from mask2face.predict import Unmasker, lower_lid, paste
     unmasker = Unmasker.load(run64_mask)
 
@@ -581,17 +581,27 @@ def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_ph
         paste(out, result)
     for result in results:
         lm = result.crop.to_crop(result.face.landmarks)
-        eyes_box = np.zeros((result.crop.size,) * 2, np.uint8)
-        for eye in (slice(36, 42), slice(42, 48)):  # each eye, from the top down to its lid
+        # The photo's pixels whose centres lie, in the crop, between an eye's corners and on or
+        # above its lower lid's line: each eye, from the top down to its lid.
+        ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+        x, y = result.crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1)).T
+        in_photo = np.zeros(x.shape, bool)
+        for eye in (slice(36, 42), slice(42, 48)):
             line = lower_lid(lm[eye])
-            for x in range(int(np.ceil(line[0, 0])), int(np.floor(line[-1, 0])) + 1):
-                eyes_box[:int(np.ceil(np.interp(x, line[:, 0], line[:, 1]))) + 1, x] = 1
-        # the same box in the photo's pixels
-        inverse = result.crop.inverse
-        in_photo = cv2.warpAffine(eyes_box, inverse, (photo.shape[1], photo.shape[0]),
-                                  flags=cv2.INTER_NEAREST) > 0
+            in_photo |= ((x >= line[0, 0]) & (x <= line[-1, 0])
+                         & (y <= np.interp(x, line[:, 0], line[:, 1])))
+        in_photo = in_photo.reshape(photo.shape[:2])
         assert in_photo.sum() > 100
         np.testing.assert_array_equal(out[in_photo], photo[in_photo])
+        # ... and no further: the cheek from 1.5 crop pixels under the lid's line is replaced.
+        under = np.zeros(x.shape, bool)
+        for eye in (slice(36, 42), slice(42, 48)):
+            line = lower_lid(lm[eye])
+            depth = y - np.interp(x, line[:, 0], line[:, 1])
+            under |= (x >= line[0, 0] + 1) & (x <= line[-1, 0] - 1) & (depth > 1.5) & (depth < 3)
+        under = under.reshape(photo.shape[:2])
+        assert under.sum() > 20
+        assert (out[under] != photo[under]).any(axis=-1).mean() > 0.95
     assert (out != photo).any()  # and the rest was painted
 
 
