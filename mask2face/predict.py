@@ -103,6 +103,14 @@ EDGE_SHARE = 0.25
 # drawn pairs the fade costs replaced mask (mean 97.2 -> 96.4 % at 0.03 on every edge of such
 # faces, 95.6 % at 0.06), since drawn masks hanging low end at the crop's bottom.
 EDGE_FADE = 0.03
+# Where a face's region runs past the bottom of its crop with the photo going on (a gaiter, a
+# mask worn low), predict looks again through a crop this much wider and lower (widen, lower as
+# faces.face_crop takes them) and replaces the mask it finds there below the first crop, joined
+# to what the first crop replaced (``continue_below``).
+BELOW_FRAMING = (1.5, 0.15)
+# ... where the median colour of what it finds there lies within this Lab distance of the
+# first crop's mask where it leaves the crop.
+BELOW_COLOUR_DELTA = 20.0
 # A face whose predicted mask covers less of its lower face than this is left as it is.
 MIN_MASK_SHARE = 0.1
 # Predict frames each face a little wider and lower than a training crop (widen, lower as
@@ -135,6 +143,7 @@ class FaceResult:
     mask: np.ndarray | None = None  # (S, S) the mask head's probability, where it has one
     inside: np.ndarray | None = None  # (S, S) the crop's pixels in the photo (in_photo)
     landmarks: np.ndarray | None = None  # (68, 2) in the crop: what the region was drawn from
+    below: "FaceResult | None" = None  # the mask replaced below the crop (continue_below)
 
     @property
     def changed(self) -> bool:
@@ -153,6 +162,8 @@ class FaceResult:
     def reaches_crop_edge(self) -> bool:
         """Whether the replaced region runs into the crop's bottom or side edge over more than
         EDGE_SHARE of it: a gaiter or bandana going on below what the model saw."""
+        if self.below is not None:
+            return self.below.reaches_crop_edge
         return runs_past_crop(self.region, self.inside)
 
 
@@ -302,7 +313,94 @@ class Unmasker:
             region = self._region(landmarks, mask, feather, grow, inside)
             results.append(FaceResult(f, c, outputs[i], region, mask=mask, inside=inside,
                                       landmarks=landmarks))
+        if masks is not None and self.config.predict.continue_below:
+            self.continue_below(image, results, feather)
         return results
+
+    def continue_below(self, image: np.ndarray, results: list[FaceResult],
+                       feather: float) -> None:
+        """For each face whose region runs past its crop's bottom where the photo goes on, look
+        again through a wider, lower crop (BELOW_FRAMING) and set ``below``: the mask found
+        there, joined to the first region's bottom, replaced beyond the first crop (over its
+        bottom fade, where the two outputs cross-fade); the first region is then not faded at
+        its bottom."""
+        todo = [r for r in results if r.mask is not None and r.inside is not None
+                and r.changed and edges_run_past(r.region, r.inside)[0]]
+        if not todo:
+            return
+        margin = self.config.data.crop_margin
+        crops = [face_crop(r.face.landmarks, self.size, margin, *BELOW_FRAMING) for r in todo]
+        batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
+        start = time.perf_counter()
+        outputs, masks = self.run_model(batch, generated=True)
+        self.timing.model_s += time.perf_counter() - start
+        size = self.size
+        bottom_only = (True, False, False)
+        for k, (r, c, output, mask) in enumerate(zip(todo, crops, outputs, masks)):
+            # The first crop's pixels, in the second crop: its interior (1 above the bottom
+            # fade, falling to 0 at its bottom edge) and where its region reaches the bottom.
+            into = _compose(c.matrix, r.crop.inverse)
+            core = edge_fade(size, bottom_only, r.inside)
+            interior = cv2.warpAffine(core, into, (size, size), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            unfaded = r.region / np.maximum(core, 1e-6)
+            # (on the crop's bottom row, faded to 0, the region is taken as on the row above)
+            unfaded = np.where(core > 0, unfaded, np.roll(unfaded, 1, axis=0))
+            band = (unfaded > 0.5) & (core < 1)
+            seeds = cv2.warpAffine(band.astype(np.float32), into, (size, size),
+                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                   borderValue=0) > 0
+            found = hysteresis(mask, MASK_THRESHOLDS)
+            count, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
+            joined = np.unique(labels[found & seeds])
+            region = np.isin(labels, joined[joined > 0]).astype(np.float32)
+            if not region.any():
+                continue
+            # It goes on down from the first crop's bottom band, never above it (the crops
+            # are levelled alike, so the band's top is a row of this crop), and no wider than
+            # where it left the first crop: not out over a shirt or a neighbour beside it.
+            band_top = size - 1.0 - fade_width(size)
+            top = c.to_crop(r.crop.to_photo(np.array([[0.0, band_top], [size - 1.0, band_top]])))
+            region[:max(int(np.floor(top[:, 1].min())), 0)] = 0.0
+            columns = np.nonzero(seeds.any(axis=0))[0]
+            reach = int(round(0.05 * size))
+            region[:, :max(columns.min() - reach, 0)] = 0.0
+            region[:, columns.max() + reach + 1:] = 0.0
+            # ... and it is the same mask: its colour (median, Lab) below the first crop is
+            # that of the band where it left it (a dark coat under a face the head mistook for
+            # a mask is not).
+            first_crop = r.crop.apply(image).astype(np.float32) / 255.0
+            beyond = (region > 0) & (interior < 0.5)
+            if beyond.sum() < 10 or band.sum() < 10:
+                continue
+            if _colour_distance(first_crop[band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
+                continue
+            inside = in_photo(c, image.shape)
+            region = self._region_edges(region, feather, inside) * (1.0 - interior)
+            if region.max() <= 0:
+                continue
+            # The first region keeps its whole weight to its crop's bottom: the second takes
+            # over across the fade band.
+            first = np.where(core < 1, np.minimum(unfaded, 1.0), r.region)
+            r.region = first.astype(np.float32)
+            r.below = FaceResult(r.face, c, output, region.astype(np.float32), mask=mask,
+                                 inside=inside)
+
+    def _region_edges(self, region: np.ndarray, feather: float,
+                      inside: np.ndarray) -> np.ndarray:
+        """A found region feathered as ``_region`` feathers one, kept in the photo and faded
+        where it runs past the crop."""
+        feather = feather * self.size
+        if feather > 0:
+            width = max(1, int(round(feather / 2)))
+            region = cv2.dilate(region, cv2.getStructuringElement(
+                cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
+            region = cv2.GaussianBlur(region, (0, 0), feather / 4)
+        region = np.clip(region, 0.0, 1.0) * inside
+        edges = edges_run_past(region, inside)
+        if any(edges):
+            region = region * edge_fade(self.size, edges, inside)
+        return region
 
     def unmask(self, image: np.ndarray) -> np.ndarray:
         """A new RGB uint8 image with every face's mask removed (unchanged if no face).
@@ -337,6 +435,20 @@ def eyes_off_the_mask(landmarks_in_crop: np.ndarray, mask: np.ndarray,
     if not on_mask(eye_centres(landmarks_in_crop)).any() or on_mask(detector_eyes_in_crop).any():
         return landmarks_in_crop
     return align_to_eyes(landmarks_in_crop, detector_eyes_in_crop).astype(np.float64)
+
+
+def _colour_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Lab distance between the median colours of two sets of RGB pixels in [0, 1] (N, 3)."""
+    def median_lab(pixels):
+        lab = cv2.cvtColor(pixels.reshape(-1, 1, 3).astype(np.float32), cv2.COLOR_RGB2Lab)
+        return np.median(lab.reshape(-1, 3), axis=0)
+    return float(np.linalg.norm(median_lab(a) - median_lab(b)))
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """(2, 3) affine: ``inner`` then ``outer``."""
+    a = np.vstack([outer, [0.0, 0.0, 1.0]]) @ np.vstack([inner, [0.0, 0.0, 1.0]])
+    return a[:2]
 
 
 def side_view(landmarks_in_crop: np.ndarray) -> bool:
@@ -581,6 +693,8 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    if result.below is not None:
+        paste(photo, result.below, match)
 
 
 def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
@@ -641,9 +755,14 @@ def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.nda
     onto the photo (1 where the output replaces the photo wholly)."""
     weight = np.zeros((shape[0], shape[1], 3), np.uint8)
     for result in results:
+        below = None
+        if result.below is not None:
+            below = FaceResult(result.face, result.below.crop,
+                               np.ones(result.below.output.shape, np.float32),
+                               result.below.region)
         paste(weight, FaceResult(result.face, result.crop,
                                  np.ones(result.output.shape, np.float32), result.region,
-                                 landmarks=result.landmarks), match=False)
+                                 landmarks=result.landmarks, below=below), match=False)
     return weight[..., 0].astype(np.float32) / 255.0
 
 

@@ -810,6 +810,62 @@ def test_only_the_stretches_of_the_crops_edge_inside_the_photo_count_and_fade():
     assert fade[-k - 1:, 20].tolist() == sorted(fade[-k - 1:, 20].tolist(), reverse=True)
 
 
+def gaiter_photo(sample_faces, below=(40, 90, 200)):
+    """The astronaut with a blue gaiter from the nose down to a little past the first crop's
+    bottom (``below``: its colour from a little under the chin down), and a head that takes
+    every bluish pixel for mask: the gaiter runs past the first crop's bottom, the photo going
+    on below it."""
+    from mask2face.faces import face_crop
+    from mask2face.predict import PREDICT_FRAMING
+    photo, face = sample_faces["astronaut"]
+    photo = photo.copy()
+    x0, x1 = int(face.landmarks[:, 0].min()), int(face.landmarks[:, 0].max())
+    nose, chin = int(face.landmarks[30, 1]), int(face.landmarks[8, 1])
+    crop = face_crop(face.landmarks, 64, 0.3, *PREDICT_FRAMING)
+    end = int(crop.to_photo(np.array([[0.0, 63.0], [63.0, 63.0]]))[:, 1].max()) + 25
+    photo[nose:end, x0:x1] = (40, 90, 200)
+    photo[chin + (chin - nose) // 2:end, x0:x1] = below
+
+    def bluish(crops, generated=False):
+        mask = ((crops[..., 2] > 0.6) & (crops[..., 0] < 0.3)).astype(np.float32)
+        return np.full(crops.shape, 0.8, np.float32), mask
+    return photo, bluish
+
+
+def test_a_mask_running_on_below_the_crop_is_replaced_through_a_second_crop(
+        run64_mask, sample_faces, monkeypatch):
+    """A gaiter going on below the first crop (the photo going on too): a wider, lower crop
+    finds the rest and ``below`` replaces it, so the face is unmasked with no seam at the
+    first crop's bottom; a coat of another colour under the face is not taken for the mask."""
+    from mask2face.predict import Unmasker, pasted_region
+    unmasker = Unmasker.load(run64_mask)
+    photo, bluish = gaiter_photo(sample_faces)
+    monkeypatch.setattr(unmasker, "run_model", bluish)
+    (result,) = unmasker.predict_faces(photo)[:1]
+    assert result.below is not None and result.outcome == "unmasked", result.outcome
+    weight = pasted_region(photo.shape, [result])
+    # Down the middle of the gaiter, from the nose to well below the first crop's bottom edge,
+    # the whole of it is replaced: no faded line where the first crop ends.
+    corners = np.array([[0, result.crop.size - 1], [result.crop.size - 1] * 2], np.float64)
+    bottom = int(result.crop.to_photo(corners)[:, 1].max())
+    face = sample_faces["astronaut"][1]
+    middle = int(face.landmarks[8, 0])
+    column = weight[int(face.landmarks[33, 1]) + 8:bottom + 20, middle - 3:middle + 4]
+    assert column.min() > 0.95, column.min()
+    out = unmasker.unmask(photo)
+    assert (out[bottom + 10, middle] != photo[bottom + 10, middle]).any()
+    # The same face over a coat of another colour, which the head also takes for mask: the
+    # rest is not the same mask, nothing below the crop is replaced, and the face is "partly".
+    photo, bluish = gaiter_photo(sample_faces, below=(200, 60, 40))
+
+    def reddish_too(crops, generated=False):
+        images, mask = bluish(crops)
+        return images, np.maximum(mask, (crops[..., 0] > 0.6).astype(np.float32))
+    monkeypatch.setattr(unmasker, "run_model", reddish_too)
+    (coat,) = unmasker.predict_faces(photo)[:1]
+    assert coat.below is None and coat.outcome.startswith("partly unmasked"), coat.outcome
+
+
 def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monkeypatch):
     """hole_share > 0 in the run's configuration: run_model asks the network twice, the second
     time with what its mask head found (over the low threshold, grown) filled with grey, and
