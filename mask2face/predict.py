@@ -256,17 +256,7 @@ class Unmasker:
             width = max(1, int(round(grow * self.size)))
             region = cv2.dilate(region, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
-        feather = feather * self.size
-        if feather > 0:
-            # Grow by half the feather width first, so most of the soft edge lies outside the
-            # mask (whose predicted outline already reaches the 2 px band the head trained on):
-            # at the mask's own border the output weighs ~99 %, and nothing changes further
-            # than about a feather width from it.
-            width = max(1, int(round(feather / 2)))
-            region = cv2.dilate(region, cv2.getStructuringElement(
-                cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
-            region = cv2.GaussianBlur(region, (0, 0), feather / 4)
-        region = np.clip(region, 0.0, 1.0) * eye_guard(region.shape, landmarks_in_crop)
+        region = self._feathered(region, feather) * eye_guard(region.shape, landmarks_in_crop)
         if inside is not None:
             # Beyond the photo's border a crop repeats the photo's edge: a mask that reaches the
             # border is replaced to it, and does not run on past the crop there.
@@ -386,17 +376,25 @@ class Unmasker:
             r.below = FaceResult(r.face, c, output, region.astype(np.float32), mask=mask,
                                  inside=inside)
 
-    def _region_edges(self, region: np.ndarray, feather: float,
-                      inside: np.ndarray) -> np.ndarray:
-        """A found region feathered as ``_region`` feathers one, kept in the photo and faded
-        where it runs past the crop."""
+    def _feathered(self, region: np.ndarray, feather: float) -> np.ndarray:
+        """``region`` with a soft edge ``feather`` (a share of the crop) wide, in [0, 1]."""
         feather = feather * self.size
         if feather > 0:
+            # Grow by half the feather width first, so most of the soft edge lies outside the
+            # mask (whose predicted outline already reaches the 2 px band the head trained on):
+            # at the mask's own border the output weighs ~99 %, and nothing changes further
+            # than about a feather width from it.
             width = max(1, int(round(feather / 2)))
             region = cv2.dilate(region, cv2.getStructuringElement(
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
             region = cv2.GaussianBlur(region, (0, 0), feather / 4)
-        region = np.clip(region, 0.0, 1.0) * inside
+        return np.clip(region, 0.0, 1.0)
+
+    def _region_edges(self, region: np.ndarray, feather: float,
+                      inside: np.ndarray) -> np.ndarray:
+        """A found region feathered as ``_region`` feathers one, kept in the photo and faded
+        where it runs past the crop."""
+        region = self._feathered(region, feather) * inside
         edges = edges_run_past(region, inside)
         if any(edges):
             region = region * edge_fade(self.size, edges, inside)
