@@ -304,29 +304,32 @@ class Unmasker:
             results.append(FaceResult(f, c, outputs[i], region, mask=mask, inside=inside,
                                       landmarks=landmarks))
         if masks is not None and self.config.predict.continue_below:
-            self.continue_below(image, results, feather)
+            self.continue_below(image, results, batch, feather)
         return results
 
     def continue_below(self, image: np.ndarray, results: list[FaceResult],
-                       feather: float) -> None:
+                       first_crops: np.ndarray, feather: float) -> None:
         """For each face whose region runs past its crop's bottom where the photo goes on, look
         again through a wider, lower crop (BELOW_FRAMING) and set ``below``: the mask found
         there, joined to the first region's bottom, replaced beyond the first crop (over its
         bottom fade, where the two outputs cross-fade); the first region is then not faded at
-        its bottom."""
-        todo = [r for r in results if r.mask is not None and r.inside is not None
+        its bottom. ``first_crops``: the (N, S, S, 3) float crops the results were made from,
+        in their order."""
+        todo = [i for i, r in enumerate(results) if r.mask is not None and r.inside is not None
                 and r.changed and edges_run_past(r.region, r.inside)[0]]
         if not todo:
             return
         margin = self.config.data.crop_margin
-        crops = [face_crop(r.face.landmarks, self.size, margin, *BELOW_FRAMING) for r in todo]
+        crops = [face_crop(results[i].face.landmarks, self.size, margin, *BELOW_FRAMING)
+                 for i in todo]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
         start = time.perf_counter()
         outputs, masks = self.run_model(batch, generated=True)
         self.timing.model_s += time.perf_counter() - start
         size = self.size
         bottom_only = (True, False, False)
-        for k, (r, c, output, mask) in enumerate(zip(todo, crops, outputs, masks)):
+        for k, (i, c, output, mask) in enumerate(zip(todo, crops, outputs, masks)):
+            r = results[i]
             # The first crop's pixels, in the second crop: its interior (1 above the bottom
             # fade, falling to 0 at its bottom edge) and where its region reaches the bottom.
             into = _compose(c.matrix, r.crop.inverse)
@@ -341,7 +344,7 @@ class Unmasker:
                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                    borderValue=0) > 0
             found = hysteresis(mask, MASK_THRESHOLDS)
-            count, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
+            _, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
             joined = np.unique(labels[found & seeds])
             region = np.isin(labels, joined[joined > 0]).astype(np.float32)
             if not region.any():
@@ -359,11 +362,10 @@ class Unmasker:
             # ... and it is the same mask: its colour (median, Lab) below the first crop is
             # that of the band where it left it (a dark coat under a face the head mistook for
             # a mask is not).
-            first_crop = r.crop.apply(image).astype(np.float32) / 255.0
             beyond = (region > 0) & (interior < 0.5)
             if beyond.sum() < 10 or band.sum() < 10:
                 continue
-            if _colour_distance(first_crop[band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
+            if _colour_distance(first_crops[i][band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
                 continue
             inside = in_photo(c, image.shape)
             region = self._region_edges(region, feather, inside) * (1.0 - interior)
