@@ -242,10 +242,12 @@ class Unmasker:
         return (seen if generated else images), masks
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
-                feather: float, grow: float, inside: np.ndarray | None = None) -> np.ndarray:
+                feather: float, grow: float, inside: np.ndarray | None = None,
+                fade: bool = True) -> np.ndarray:
         """Where the output replaces the photo, (S, S) float in [0, 1]; ``feather`` and ``grow``
         are shares of the crop (see PredictConfig); ``inside``: the crop's pixels that lie in
-        the photo (``in_photo``; None: all), the only ones a region can run past the crop in."""
+        the photo (``in_photo``; None: all), the only ones a region can run past the crop in;
+        without ``fade``, the region before it is faded there (``_faded_past_crop``)."""
         if predicted is not None:
             region = mask_region(predicted, landmarks_in_crop).astype(np.float32)
             if not region.any():
@@ -261,8 +263,13 @@ class Unmasker:
             # Beyond the photo's border a crop repeats the photo's edge: a mask that reaches the
             # border is replaced to it, and does not run on past the crop there.
             region = region * inside
+        return self._faded_past_crop(region, inside) if fade else region
+
+    def _faded_past_crop(self, region: np.ndarray, inside: np.ndarray | None) -> np.ndarray:
+        """``region`` faded out along the crop's edges it runs past (``edges_run_past``)
+        instead of ending there at a straight seam."""
         edges = edges_run_past(region, inside)
-        if any(edges):  # fade out there instead of ending at a straight seam
+        if any(edges):
             region = region * edge_fade(self.size, edges, inside)
         return region
 
@@ -289,32 +296,35 @@ class Unmasker:
         outputs, masks = self.run_model(batch, generated=True)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
-        results = []
+        results, wholes = [], []  # wholes: each region before its fade past the crop
         for i, (f, c) in enumerate(zip(faces, crops)):
             landmarks = c.to_crop(f.landmarks)
             if side_view(landmarks):
                 results.append(FaceResult(f, c, outputs[i], np.zeros_like(outputs[i][..., 0]),
                                           "side view"))
+                wholes.append(results[-1].region)
                 continue
             mask = None if masks is None else masks[i]
             if mask is not None and f.detector_eyes is not None:
                 landmarks = eyes_off_the_mask(landmarks, mask, c.to_crop(f.detector_eyes))
             inside = in_photo(c, image.shape)
-            region = self._region(landmarks, mask, feather, grow, inside)
-            results.append(FaceResult(f, c, outputs[i], region, mask=mask, inside=inside,
-                                      landmarks=landmarks))
+            whole = self._region(landmarks, mask, feather, grow, inside, fade=False)
+            wholes.append(whole)
+            results.append(FaceResult(f, c, outputs[i], self._faded_past_crop(whole, inside),
+                                      mask=mask, inside=inside, landmarks=landmarks))
         if masks is not None and self.config.predict.continue_below:
-            self.continue_below(image, results, batch, feather)
+            self.continue_below(image, results, batch, wholes, feather)
         return results
 
     def continue_below(self, image: np.ndarray, results: list[FaceResult],
-                       first_crops: np.ndarray, feather: float) -> None:
+                       first_crops: np.ndarray, wholes: Sequence[np.ndarray],
+                       feather: float) -> None:
         """For each face whose region runs past its crop's bottom where the photo goes on, look
         again through a wider, lower crop (BELOW_FRAMING) and set ``below``: the mask found
         there, joined to the first region's bottom, replaced beyond the first crop (over its
         bottom fade, where the two outputs cross-fade); the first region is then not faded at
         its bottom. ``first_crops``: the (N, S, S, 3) float crops the results were made from,
-        in their order."""
+        and ``wholes`` their regions before the fade past the crop, in their order."""
         todo = [i for i, r in enumerate(results) if r.mask is not None and r.inside is not None
                 and r.changed and edges_run_past(r.region, r.inside)[0]]
         if not todo:
@@ -336,10 +346,8 @@ class Unmasker:
             core = edge_fade(size, bottom_only, r.inside)
             interior = cv2.warpAffine(core, into, (size, size), flags=cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            unfaded = r.region / np.maximum(core, 1e-6)
-            # (on the crop's bottom row, faded to 0, the region is taken as on the row above)
-            unfaded = np.where(core > 0, unfaded, np.roll(unfaded, 1, axis=0))
-            band = (unfaded > 0.5) & (core < 1)
+            whole = wholes[i]
+            band = (whole > 0.5) & (core < 1)
             seeds = cv2.warpAffine(band.astype(np.float32), into, (size, size),
                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                    borderValue=0) > 0
@@ -368,13 +376,16 @@ class Unmasker:
             if _colour_distance(first_crops[i][band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
                 continue
             inside = in_photo(c, image.shape)
-            region = self._region_edges(region, feather, inside) * (1.0 - interior)
+            region = self._faded_past_crop(self._feathered(region, feather) * inside, inside)
+            region = region * (1.0 - interior)
             if region.max() <= 0:
                 continue
-            # The first region keeps its whole weight to its crop's bottom: the second takes
-            # over across the fade band.
-            first = np.where(core < 1, np.minimum(unfaded, 1.0), r.region)
-            r.region = first.astype(np.float32)
+            # The first region keeps its whole weight to its crop's bottom (still fading at a
+            # side it runs past): the second takes over across the fade band.
+            _, left, right = edges_run_past(whole, r.inside)
+            if left or right:
+                whole = whole * edge_fade(size, (False, left, right), r.inside)
+            r.region = whole.astype(np.float32)
             r.below = FaceResult(r.face, c, output, region.astype(np.float32), mask=mask,
                                  inside=inside)
 
@@ -392,15 +403,6 @@ class Unmasker:
             region = cv2.GaussianBlur(region, (0, 0), feather / 4)
         return np.clip(region, 0.0, 1.0)
 
-    def _region_edges(self, region: np.ndarray, feather: float,
-                      inside: np.ndarray) -> np.ndarray:
-        """A found region feathered as ``_region`` feathers one, kept in the photo and faded
-        where it runs past the crop."""
-        region = self._feathered(region, feather) * inside
-        edges = edges_run_past(region, inside)
-        if any(edges):
-            region = region * edge_fade(self.size, edges, inside)
-        return region
 
     def unmask(self, image: np.ndarray) -> np.ndarray:
         """A new RGB uint8 image with every face's mask removed (unchanged if no face).
