@@ -866,6 +866,33 @@ def test_a_mask_running_on_below_the_crop_is_replaced_through_a_second_crop(
     assert coat.below is None and coat.outcome.startswith("partly unmasked"), coat.outcome
 
 
+def test_the_second_crop_takes_the_first_crops_tone_where_they_meet(
+        run64_mask, sample_faces, monkeypatch):
+    """The two crops fill the same gaiter in different tones (the second crop darker): the
+    second is shifted to the first's, so no line or step shows down the gaiter where the first
+    crop ends."""
+    from mask2face.predict import Unmasker, paste
+    unmasker = Unmasker.load(run64_mask)
+    photo, bluish = gaiter_photo(sample_faces)
+    calls = []
+
+    def two_tones(crops, generated=False):
+        images, mask = bluish(crops)
+        calls.append(crops)
+        return (images if len(calls) == 1 else np.full(crops.shape, 0.5, np.float32)), mask
+    monkeypatch.setattr(unmasker, "run_model", two_tones)
+    (result,) = unmasker.predict_faces(photo)[:1]
+    assert len(calls) == 2 and result.below is not None
+    out = photo.copy()
+    paste(out, result, match=False)
+    corners = np.array([[0, result.crop.size - 1], [result.crop.size - 1] * 2], np.float64)
+    bottom = int(result.crop.to_photo(corners)[:, 1].max())
+    face = sample_faces["astronaut"][1]
+    middle = int(face.landmarks[8, 0])
+    column = out[int(face.landmarks[33, 1]) + 8:bottom + 20, middle].astype(int)
+    assert np.abs(column - round(0.8 * 255)).max() <= 1, column.T
+
+
 def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monkeypatch):
     """hole_share > 0 in the run's configuration: run_model asks the network twice, the second
     time with what its mask head found (over the low threshold, grown) filled with grey, and
