@@ -217,10 +217,11 @@ class PredictConfig:
                                    "before pasting: covers a mask edge the model missed",
                               min=0.0, max=0.2)
     largest_face_only: bool = _key(False, "Unmask only the largest face in each photo")
-    continue_below: bool = _key(True, "Where a face's mask runs on past the bottom of its "
-                                "crop (a gaiter, a mask worn low), look again through a wider, "
-                                "lower crop and replace the rest of it; false: fade it out at "
-                                "the crop's bottom and report the face as partly unmasked")
+    continue_below: bool = _key(True, "Where a face's mask runs on past the bottom or a side "
+                                "of its crop (a gaiter, a mask worn low, a wide mask in a "
+                                "close-up), look again through a wider, lower crop and replace "
+                                "the rest of it; false: fade it out at the crop's edge and "
+                                "report the face as partly unmasked")
     hole_shading: bool = _key(False, "A model trained with holes (hole_share): inside the hole "
                               "(a few pixels in from its edge) the repainted face takes its light "
                               "and shade from the pass that sees the mask (nearer the person by "

@@ -150,7 +150,8 @@ class FaceResult:
     mask: np.ndarray | None = None  # (S, S) the mask head's probability, where it has one
     inside: np.ndarray | None = None  # (S, S) the crop's pixels in the photo (in_photo)
     landmarks: np.ndarray | None = None  # (68, 2) in the crop: what the region was drawn from
-    below: "FaceResult | None" = None  # the mask replaced below the crop (continue_below)
+    below: "FaceResult | None" = None  # the mask replaced past the crop, below or beside it
+    # (continue_below)
 
     @property
     def changed(self) -> bool:
@@ -326,14 +327,15 @@ class Unmasker:
     def continue_below(self, image: np.ndarray, results: list[FaceResult],
                        first_crops: np.ndarray, wholes: Sequence[np.ndarray],
                        feather: float) -> None:
-        """For each face whose region runs past its crop's bottom where the photo goes on, look
-        again through a wider, lower crop (BELOW_FRAMING) and set ``below``: the mask found
-        there, joined to the first region's bottom, replaced beyond the first crop (over its
-        bottom fade, where the two outputs cross-fade); the first region is then not faded at
-        its bottom. ``first_crops``: the (N, S, S, 3) float crops the results were made from,
-        and ``wholes`` their regions before the fade past the crop, in their order."""
+        """For each face whose region runs past its crop's bottom or a side where the photo goes
+        on, look again through a wider, lower crop (BELOW_FRAMING) and set ``below``: the mask
+        found there, joined to where the first region left its crop, replaced beyond the first
+        crop (over its last BELOW_BLEND, where the two outputs cross-fade); the first region is
+        then not faded at those edges. ``first_crops``: the (N, S, S, 3) float crops the results
+        were made from, and ``wholes`` their regions before the fade past the crop, in their
+        order."""
         todo = [i for i, r in enumerate(results) if r.mask is not None and r.inside is not None
-                and r.changed and edges_run_past(r.region, r.inside)[0]]
+                and r.changed and any(edges_run_past(wholes[i], r.inside))]
         if not todo:
             return
         margin = self.config.data.crop_margin
@@ -344,71 +346,86 @@ class Unmasker:
         outputs, masks = self.run_model(batch, generated=True)
         self.timing.model_s += time.perf_counter() - start
         size = self.size
-        bottom_only = (True, False, False)
+        blend = max(fade_width(size), int(round(BELOW_BLEND * size)))
+        reach = int(round(0.05 * size))
+
+        def warped(weights, into, border=cv2.BORDER_CONSTANT):
+            return cv2.warpAffine(weights.astype(np.float32), into, (size, size),
+                                  flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
         for k, (i, c, output, mask) in enumerate(zip(todo, crops, outputs, masks)):
-            r = results[i]
-            # The first crop's pixels, in the second crop: its interior (1 above the bottom
-            # fade, falling to 0 at its bottom edge) and where its region reaches the bottom.
-            into = _compose(c.matrix, r.crop.inverse)
-            core = edge_fade(size, bottom_only, r.inside)
-            interior = cv2.warpAffine(core, into, (size, size), flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            whole = wholes[i]
-            band = (whole > 0.5) & (core < 1)
-            seeds = cv2.warpAffine(band.astype(np.float32), into, (size, size),
-                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                   borderValue=0) > 0
-            found = hysteresis(mask, MASK_THRESHOLDS)
+            r, whole = results[i], wholes[i]
+            into = _compose(c.matrix, r.crop.inverse)  # the first crop's pixels -> this crop's
+            # The first crop's blend band, as columns and rows of this crop (the crops are
+            # levelled alike): (left, top) and (right, bottom) of its inner edge.
+            (x0, y0), (x1, y1) = c.to_crop(r.crop.to_photo(np.array(
+                [[blend, blend], [size - 1.0 - blend, size - 1.0 - blend]])))
+            landmarks = c.to_crop(r.crop.to_photo(r.landmarks))
+            found = hysteresis(mask, MASK_THRESHOLDS) & below_eyes(size, landmarks)
             _, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
-            joined = np.unique(labels[found & seeds])
-            region = np.isin(labels, joined[joined > 0]).astype(np.float32)
-            if not region.any():
-                continue
-            # It goes on down from the first crop's bottom band, never above it (the crops
-            # are levelled alike, so the band's top is a row of this crop), and no wider than
-            # where it left the first crop: not out over a shirt or a neighbour beside it.
-            band_top = size - 1.0 - max(fade_width(size), int(round(BELOW_BLEND * size)))
-            top = c.to_crop(r.crop.to_photo(np.array([[0.0, band_top], [size - 1.0, band_top]])))
-            region[:max(int(np.floor(top[:, 1].min())), 0)] = 0.0
-            columns = np.nonzero(seeds.any(axis=0))[0]
-            reach = int(round(0.05 * size))
-            region[:, :max(columns.min() - reach, 0)] = 0.0
-            region[:, columns.max() + reach + 1:] = 0.0
-            # ... and it is the same mask: its colour (median, Lab) below the first crop is
-            # that of the band where it left it (a dark coat under a face the head mistook for
-            # a mask is not).
-            beyond = (region > 0) & (interior < 0.5)
-            if beyond.sum() < 10 or band.sum() < 10:
-                continue
-            if _colour_distance(first_crops[i][band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
+            region = np.zeros((size, size), bool)
+            went = [False, False, False]
+            for e, runs in enumerate(edges_run_past(whole, r.inside)):
+                if not runs:
+                    continue
+                edge = tuple(e == j for j in range(3))
+                core = edge_fade(size, edge, r.inside)
+                band = (whole > 0.5) & (core < 1)  # where the region leaves the first crop
+                seeds = warped(band, into) > 0
+                joined = np.unique(labels[found & seeds])
+                part = np.isin(labels, joined[joined > 0])
+                if band.sum() < 10 or not part.any():
+                    continue
+                # It goes on past that edge from the first crop's blend band, never back into
+                # the crop, and no wider than where it left it: not out over a shirt or a
+                # neighbour beside it.
+                rows, columns = np.nonzero(seeds)
+                if e == 0:
+                    part[:max(int(np.floor(y1)), 0)] = False
+                    part[:, :max(columns.min() - reach, 0)] = False
+                    part[:, columns.max() + reach + 1:] = False
+                else:
+                    if e == 1:
+                        part[:, int(np.ceil(x0)) + 1:] = False
+                    else:
+                        part[:, :max(int(np.floor(x1)), 0)] = False
+                    part[:max(rows.min() - reach, 0)] = False
+                    part[rows.max() + reach + 1:] = False
+                # ... and it is the same mask: its colour (median, Lab) beyond the first crop
+                # is that of the band where it left it (a dark coat under a face the head
+                # mistook for a mask is not).
+                beyond = part & (warped(core, into) < 0.5)
+                if beyond.sum() < 10:
+                    continue
+                if _colour_distance(first_crops[i][band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
+                    continue
+                region |= part
+                went[e] = True
+            if not any(went):
                 continue
             inside = in_photo(c, image.shape)
-            # Across the last BELOW_BLEND of the first crop the two outputs cross-fade, the
-            # second's colour shifted to the first's there (two crops fill the same mask in
-            # different tones: a line showed across a thinner blend).
-            blend = max(fade_width(size), int(round(BELOW_BLEND * size)))
-            cross = cv2.warpAffine(edge_fade(size, bottom_only, r.inside, blend), into,
-                                   (size, size), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            both = (region > 0) & (cross > 0) & (cross < 1)
+            # Across the first crop's last BELOW_BLEND at the edges the mask went on past, the
+            # two outputs cross-fade, the second's colour shifted to the first's there (two
+            # crops fill the same mask in different tones: a line showed across a thinner blend).
+            cross = warped(edge_fade(size, tuple(went), r.inside, blend), into)
+            both = region & (cross > 0) & (cross < 1)
             if both.sum() >= 10:
-                first_output = cv2.warpAffine(r.output, into, (size, size),
-                                              flags=cv2.INTER_LINEAR,
-                                              borderMode=cv2.BORDER_REPLICATE)
+                first_output = warped(r.output, into, cv2.BORDER_REPLICATE)
                 shift = np.median(first_output[both] - output[both], axis=0)
                 output = np.clip(output + shift, 0.0, 1.0)
-            region = self._faded_past_crop(self._feathered(region, feather) * inside, inside)
-            region = region * (1.0 - cross)
+            region = self._feathered(region.astype(np.float32), feather) * inside
+            region = self._faded_past_crop(region, inside) * (1.0 - cross)
+            region = region * eye_guard(region.shape, landmarks)
             if region.max() <= 0:
                 continue
-            # The first region keeps its whole weight to its crop's bottom (still fading at a
-            # side it runs past): the second takes over across the fade band.
-            _, left, right = edges_run_past(whole, r.inside)
-            if left or right:
-                whole = whole * edge_fade(size, (False, left, right), r.inside)
+            # The first region keeps its whole weight to those edges (still fading at one it
+            # runs past that the mask found here does not go on past).
+            left = tuple(runs and not done for runs, done in
+                         zip(edges_run_past(whole, r.inside), went))
+            if any(left):
+                whole = whole * edge_fade(size, left, r.inside)
             r.region = whole.astype(np.float32)
             r.below = FaceResult(r.face, c, output, region.astype(np.float32), mask=mask,
-                                 inside=inside)
+                                 inside=inside, landmarks=landmarks)
 
     def _feathered(self, region: np.ndarray, feather: float) -> np.ndarray:
         """``region`` with a soft edge ``feather`` (a share of the crop) wide, in [0, 1]."""

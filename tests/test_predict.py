@@ -863,7 +863,34 @@ def test_a_mask_running_on_below_the_crop_is_replaced_through_a_second_crop(
         return images, np.maximum(mask, (crops[..., 0] > 0.6).astype(np.float32))
     monkeypatch.setattr(unmasker, "run_model", reddish_too)
     (coat,) = unmasker.predict_faces(photo)[:1]
-    assert coat.below is None and coat.outcome.startswith("partly unmasked"), coat.outcome
+    assert coat.outcome.startswith("partly unmasked"), coat.outcome
+    assert pasted_region(photo.shape, [coat])[bottom + 1:bottom + 25, middle - 3:middle + 4].max() == 0
+
+
+def test_a_mask_running_on_past_the_crops_side_is_replaced_through_the_second_crop(
+        run64_mask, sample_faces, monkeypatch):
+    """A blue mask from the nose to the chin that runs on sideways past the first crop's right
+    edge (the photo going on): the second crop replaces it there too, with no faded line where
+    the first crop ends, and nothing above the eyes' top beside it."""
+    from mask2face.faces import face_crop
+    from mask2face.predict import PREDICT_FRAMING, Unmasker, pasted_region
+    unmasker = Unmasker.load(run64_mask)
+    photo, face = sample_faces["astronaut"]
+    photo = photo.copy()
+    crop = face_crop(face.landmarks, 64, 0.3, *PREDICT_FRAMING)
+    right = int(crop.to_photo(np.array([[63.0, 0.0], [63.0, 63.0]]))[:, 0].max())
+    x0 = int(face.landmarks[:, 0].min())
+    nose, chin = int(face.landmarks[30, 1]), int(face.landmarks[8, 1])
+    photo[nose:chin, x0:right + 15] = (40, 90, 200)
+    _, bluish = gaiter_photo(sample_faces)
+    monkeypatch.setattr(unmasker, "run_model", bluish)
+    (result,) = unmasker.predict_faces(photo)[:1]
+    assert result.below is not None and result.outcome == "unmasked", result.outcome
+    weight = pasted_region(photo.shape, [result])
+    middle = (nose + chin) // 2
+    assert weight[middle - 3:middle + 4, int(face.landmarks[8, 0]):right + 12].min() > 0.95
+    eyes_top = int(face.landmarks[36:48, 1].min())
+    assert weight[:eyes_top, right - 20:].max() == 0
 
 
 def test_the_second_crop_takes_the_first_crops_tone_where_they_meet(
