@@ -506,6 +506,45 @@ def test_nothing_above_the_eyes_is_mask_even_a_strap_joined_to_it(sample_faces):
     assert not mask_region(alone, lm).any()  # nothing below the line: no mask at all
 
 
+def test_an_ear_loop_above_the_eyes_joins_the_mask_where_it_is_the_masks_colour(sample_faces):
+    """loops_beside_the_eyes: the same strap as above, up beside the eye to the brows, joins the
+    region above the eyes' top (up to LOOPS_UP eye distances) where the crop shows it in the
+    mask's colour; in the forehead's colour (an ear) it does not, nor does anything within the
+    eye guard's width."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import BROWS, EYES, JAW, eye_centres
+    from mask2face.predict import (LOOPS_UP, PREDICT_FRAMING, eye_guard, loops_beside_the_eyes,
+                                   lower_face_area, mask_region)
+    size = 128
+    photo, face = sample_faces["astronaut"]
+    crop_box = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING)
+    lm = crop_box.to_crop(face.landmarks)
+    crop = crop_box.apply(photo).astype(np.float32) / 255.0
+    top = int(np.floor(lm[EYES, 1].min()))
+    brows = int(np.floor(lm[BROWS, 1].min()))
+    beside = int(np.floor(lm[JAW, 0].min())) - 4
+    lower = lower_face_area(size, lm) > 0
+    joining_row = int(lm[2, 1])
+    p = np.where(lower, 0.9, 0.0).astype(np.float32)
+    p[brows - 4:joining_row + 1, beside:beside + 2] = 0.9
+    p[joining_row, beside:np.nonzero(lower[joining_row])[0].max() + 1] = 0.9
+    p[brows:top, 60:64] = 0.9  # between the eyes, up to the brows: never
+    blue = (0.1, 0.3, 0.9)
+    crop[p > 0.5] = blue
+    region = mask_region(p, lm)
+    loops = loops_beside_the_eyes(region, p, lm, crop)
+    distance = float(np.hypot(*np.subtract(*eye_centres(lm))))
+    first = int(np.floor(lm[EYES, 1].min() - LOOPS_UP * distance))
+    assert loops[first:top, beside:beside + 2].all()      # the loop up to LOOPS_UP: the mask's
+    assert not loops[:first].any() and not loops[top:].any()
+    assert not (loops & (eye_guard((size, size), lm) == 0)).any()
+    assert not loops[:, 40:88].any()                      # nothing between or over the eyes
+    forehead = np.median(crop[int(lm[BROWS, 1].min()) - 12:int(lm[BROWS, 1].min()) - 4,
+                              50:78].reshape(-1, 3), axis=0)
+    crop[brows - 4:top, beside:beside + 2] = forehead     # the same shape in skin: an ear
+    assert not loops_beside_the_eyes(region, p, lm, crop).any()
+
+
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
     from mask2face.predict import Unmasker
     a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
@@ -864,7 +903,8 @@ def test_a_mask_running_on_below_the_crop_is_replaced_through_a_second_crop(
     monkeypatch.setattr(unmasker, "run_model", reddish_too)
     (coat,) = unmasker.predict_faces(photo)[:1]
     assert coat.outcome.startswith("partly unmasked"), coat.outcome
-    assert pasted_region(photo.shape, [coat])[bottom + 1:bottom + 25, middle - 3:middle + 4].max() == 0
+    below_crop = pasted_region(photo.shape, [coat])[bottom + 1:bottom + 25, middle - 3:middle + 4]
+    assert below_crop.max() == 0
 
 
 def test_a_mask_running_on_past_the_crops_side_is_replaced_through_the_second_crop(
