@@ -671,6 +671,43 @@ def test_paste_takes_the_photos_grain_and_keeps_the_generators_colour():
     flat = np.full((200, 200, 3), 120, np.uint8)
     np.testing.assert_array_equal(match_photo(flat, generated, alpha, 1.0), generated)
 
+def test_the_grain_is_the_skins_not_the_eyes(sample_faces):
+    """paste: the grain a repainted face gets is measured on the skin around it, not on the eyes,
+    lids and brows above a mask worn up to them: in a photo whose skin has a faint grain and
+    whose eyes are all lashes (coarse noise), a smooth output gets no more than the skin's."""
+    import cv2
+
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import EYES
+    from mask2face.predict import PREDICT_FRAMING, FaceResult, guarded, paste
+    photo, face = sample_faces["astronaut"]
+    crop = face_crop(face.landmarks, 128, 0.3, *PREDICT_FRAMING)
+    lm = crop.to_crop(face.landmarks)
+    rng = np.random.default_rng(0)
+    skin = np.clip(150 + rng.normal(0, 2, photo.shape[:2] + (1,)), 0, 255)
+    skin = np.repeat(skin, 3, axis=2).astype(np.uint8)
+    ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+    eyes = guarded(crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1)), lm,
+                   0.5).reshape(photo.shape[:2])
+    skin[eyes] = rng.integers(40, 250, photo.shape, dtype=np.uint8)[eyes]
+    region = np.zeros((128, 128), np.float32)
+    low = int(np.ceil(lm[EYES, 1].max())) + 1
+    region[low:, :] = 1.0  # a mask worn up to the lids, across the face
+    result = FaceResult(face, crop, np.full((128, 128, 3), 0.6, np.float32), region,
+                        landmarks=lm)
+    out = skin.copy()
+    paste(out, result, match=True)
+    weight = cv2.warpAffine(region, crop.inverse, photo.shape[1::-1])
+    core = cv2.erode((weight > 0.999).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+
+    def lap_std(image, where):
+        gray = image.mean(axis=-1).astype(np.float32)
+        return float(cv2.Laplacian(gray, cv2.CV_32F, ksize=1)[where].std())
+    assert core.sum() > 1000
+    assert lap_std(out, core) < 2.0 * lap_std(skin, ~eyes & (weight == 0)), (
+        lap_std(out, core), lap_std(skin, ~eyes & (weight == 0)))
+
+
 def test_a_side_view_is_left_alone_and_says_why(sample_faces):
     """A face whose nose tip sits at the jaw's edge (turned far beyond the training faces) is a
     side view; the sample faces are not."""
