@@ -323,7 +323,9 @@ def test_grown_region_is_replaced_by_the_generator_not_kept(masked_photos):
     grown, grown_region = unmask(0.06)
     ring = grown_region & (cv2.dilate(plain_region.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0)
     assert ring.sum() > 500
-    moved = np.abs(grown.astype(int) - photo.astype(int)).max(axis=2) > 3
+    # (over one level: the generator's skin can lie within a few levels of the photo's, now
+    # that no eye-measured grain is added to it)
+    moved = np.abs(grown.astype(int) - photo.astype(int)).max(axis=2) > 1
     # The model's own output replaces about 3/4 of this ring (its mask is soft at the edge).
     assert moved[ring].mean() > 0.9
 
