@@ -310,8 +310,10 @@ def test_bundled_model_loads_safely_and_unmasks_a_masked_photo(masked_photos, sa
 
 @pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
 def test_grown_region_is_replaced_by_the_generator_not_kept(masked_photos):
-    """Growing the region replaces the ring it adds: predict pastes the generator's image, not
-    the model's output, which keeps the input wherever the mask head saw no mask."""
+    """Growing the region replaces the ring it adds: predict pastes the generator's image there,
+    not the photo. (For the shipped hole model the composite would move this ring almost as
+    much, 95.8 % of it over one level against 96.7 %: its soft mask covers it; what this test
+    still catches is a grown region that replaces nothing.)"""
     from mask2face.predict import Unmasker, pasted_region
     unmasker = Unmasker.load(BUNDLED)
     photo = masked_photos["grace_hopper"]
@@ -326,7 +328,6 @@ def test_grown_region_is_replaced_by_the_generator_not_kept(masked_photos):
     # (over one level: the generator's skin can lie within a few levels of the photo's, now
     # that no eye-measured grain is added to it)
     moved = np.abs(grown.astype(int) - photo.astype(int)).max(axis=2) > 1
-    # The model's own output replaces about 3/4 of this ring (its mask is soft at the edge).
     assert moved[ring].mean() > 0.9
 
 
