@@ -406,7 +406,7 @@ class Unmasker:
                     part[:, columns.max() + reach + 1:] = False
                 else:
                     if e == 1:
-                        part[:, int(np.ceil(x0)) + 1:] = False
+                        part[:, max(int(np.ceil(x0)) + 1, 0):] = False
                     else:
                         part[:, :max(int(np.floor(x1)), 0)] = False
                     part[:max(rows.min() - reach, 0)] = False
