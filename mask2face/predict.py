@@ -428,23 +428,25 @@ class Unmasker:
             # two outputs cross-fade, the second's colour shifted to the first's there (two
             # crops fill the same mask in different tones: a line showed across a thinner blend).
             cross = warped(edge_fade(size, tuple(went), r.inside, blend), into)
-            both = region & (cross > 0) & (cross < 1)
+            both = region & (cross > 0) & (cross < 1) & (warped(whole, into) > 0.5)
             if both.sum() >= 10:
                 first_output = warped(r.output, into, cv2.BORDER_REPLICATE)
                 shift = np.median(first_output[both] - output[both], axis=0)
                 output = np.clip(output + shift, 0.0, 1.0)
             region = self._feathered(region.astype(np.float32), feather) * inside
-            region = self._faded_past_crop(region, inside) * (1.0 - cross)
-            region = region * eye_guard(region.shape, landmarks)
-            if region.max() <= 0:
+            region = self._faded_past_crop(region, inside) * eye_guard(region.shape, landmarks)
+            if (region * (1.0 - cross)).max() <= 0:
                 continue
-            # The first region keeps its whole weight to those edges (still fading at one it
-            # runs past that the mask found here does not go on past).
+            # The first region keeps its whole weight to the edges the mask goes on past here
+            # (all along them: faded where the second crop found nothing beyond, more of the
+            # mask was left at the crop's edge on the dev photos that changed), and fades out
+            # as before at an edge it runs past that the mask found here does not.
             left = tuple(runs and not done for runs, done in
                          zip(edges_run_past(whole, r.inside), went))
             if any(left):
                 whole = whole * edge_fade(size, left, r.inside)
             r.region = whole.astype(np.float32)
+            region = region * (1.0 - cross)
             r.below = FaceResult(r.face, c, output, region.astype(np.float32), mask=mask,
                                  inside=inside, landmarks=landmarks)
 
@@ -461,7 +463,6 @@ class Unmasker:
                 cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
             region = cv2.GaussianBlur(region, (0, 0), feather / 4)
         return np.clip(region, 0.0, 1.0)
-
 
     def unmask(self, image: np.ndarray) -> np.ndarray:
         """A new RGB uint8 image with every face's mask removed (unchanged if no face).
@@ -660,6 +661,9 @@ def loops_beside_the_eyes(region: np.ndarray, predicted: np.ndarray,
     mask's colour."""
     size = region.shape[0]
     extra = np.zeros((size, size), bool)
+    # (what the head takes for mask over the eyes, sunglasses, neither sets the mask's colour
+    # nor joins a loop to it)
+    region = region & (eye_guard(region.shape, landmarks_in_crop) > 0)
     centres = eye_centres(landmarks_in_crop)
     distance = float(np.hypot(*(centres[1] - centres[0])))
     top = float(landmarks_in_crop[EYES, 1].min())
@@ -813,8 +817,9 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
                 visible: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """The generator's image (float, 0-255, warped onto ``photo``'s pixels) with the photo's
     grain: where the photo's own finest detail (the Laplacian of the visible face around the
-    mask, inside ``face``: the face's outline, less the eyes, lids and brows, whose lashes and
-    hairs are no skin's grain; at the photo's resolution) is stronger than the
+    mask, inside ``face``: the face's outline, less what the eye guard keeps (eyes, lids,
+    brows and the forehead above them), whose lashes and hairs are no skin's grain; at the
+    photo's resolution) is stronger than the
     image's (a 128 px output scaled up to a large face is smooth), fine noise that adds what is
     missing is added to the image's luminance.
 
@@ -871,7 +876,7 @@ def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.nda
         if result.below is not None:
             below = FaceResult(result.face, result.below.crop,
                                np.ones(result.below.output.shape, np.float32),
-                               result.below.region)
+                               result.below.region, landmarks=result.below.landmarks)
         paste(weight, FaceResult(result.face, result.crop,
                                  np.ones(result.output.shape, np.float32), result.region,
                                  landmarks=result.landmarks, below=below), match=False)
