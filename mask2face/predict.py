@@ -355,8 +355,9 @@ class Unmasker:
         then not faded at those edges. ``first_crops``: the (N, S, S, 3) float crops the results
         were made from, and ``wholes`` their regions before the fade past the crop, in their
         order."""
+        runs_past = [edges_run_past(whole, r.inside) for whole, r in zip(wholes, results)]
         todo = [i for i, r in enumerate(results) if r.mask is not None and r.inside is not None
-                and r.changed and any(edges_run_past(wholes[i], r.inside))]
+                and r.changed and any(runs_past[i])]
         if not todo:
             return
         margin = self.config.data.crop_margin
@@ -385,7 +386,7 @@ class Unmasker:
             _, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
             region = np.zeros((size, size), bool)
             went = [False, False, False]
-            for e, runs in enumerate(edges_run_past(whole, r.inside)):
+            for e, runs in enumerate(runs_past[i]):
                 if not runs:
                     continue
                 edge = tuple(e == j for j in range(3))
@@ -441,8 +442,7 @@ class Unmasker:
             # (all along them: faded where the second crop found nothing beyond, more of the
             # mask was left at the crop's edge on the dev photos that changed), and fades out
             # as before at an edge it runs past that the mask found here does not.
-            left = tuple(runs and not done for runs, done in
-                         zip(edges_run_past(whole, r.inside), went))
+            left = tuple(runs and not done for runs, done in zip(runs_past[i], went))
             if any(left):
                 whole = whole * edge_fade(size, left, r.inside)
             r.region = whole.astype(np.float32)
@@ -601,10 +601,10 @@ def edge_fade(size: int, edges: tuple[bool, bool, bool] = (True, True, True),
               inside: np.ndarray | None = None, width: int | None = None) -> np.ndarray:
     """(S, S) weights: 0 on the crop's bottom row and side columns (those of ``edges``:
     bottom, left, right), rising linearly to 1 at EDGE_FADE of the crop (or ``width`` crop
-    pixels) inside them (the top,
-    above the eyes, is never pasted); with ``inside`` (``in_photo``), only from the stretches
-    of those edges that lie in the photo (where the photo ends first, the region ends with it),
-    by the distance to them, so the fade rounds off where such a stretch ends."""
+    pixels) inside them (the top, above the eyes, is never pasted); with ``inside``
+    (``in_photo``), only from the stretches of those edges that lie in the photo (where the
+    photo ends first, the region ends with it), by the distance to them, so the fade rounds off
+    where such a stretch ends."""
     if inside is None:
         inside = np.ones((size, size), np.float32)
     cut = np.zeros((size, size), bool)  # the stretches of the crop's edges the fade starts from
@@ -819,9 +819,8 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
     grain: where the photo's own finest detail (the Laplacian of the visible face around the
     mask, inside ``face``: the face's outline, less what the eye guard keeps (eyes, lids,
     brows and the forehead above them), whose lashes and hairs are no skin's grain; at the
-    photo's resolution) is stronger than the
-    image's (a 128 px output scaled up to a large face is smooth), fine noise that adds what is
-    missing is added to the image's luminance.
+    photo's resolution) is stronger than the image's (a 128 px output scaled up to a large face
+    is smooth), fine noise that adds what is missing is added to the image's luminance.
 
     ``scale`` is photo pixels per crop pixel; the ring of face the grain is measured on is
     RING_PX crop pixels times it around the region. ``visible`` (where given) marks the photo
@@ -870,16 +869,13 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
 def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndarray:
     """(H, W) float in [0, 1] for a photo of ``shape``: each face's region as paste lays it
     onto the photo (1 where the output replaces the photo wholly)."""
+    def white(result: FaceResult) -> FaceResult:  # its output all 1, as is what it pastes past
+        return FaceResult(result.face, result.crop, np.ones(result.output.shape, np.float32),
+                          result.region, landmarks=result.landmarks,
+                          below=None if result.below is None else white(result.below))
     weight = np.zeros((shape[0], shape[1], 3), np.uint8)
     for result in results:
-        below = None
-        if result.below is not None:
-            below = FaceResult(result.face, result.below.crop,
-                               np.ones(result.below.output.shape, np.float32),
-                               result.below.region, landmarks=result.below.landmarks)
-        paste(weight, FaceResult(result.face, result.crop,
-                                 np.ones(result.output.shape, np.float32), result.region,
-                                 landmarks=result.landmarks, below=below), match=False)
+        paste(weight, white(result), match=False)
     return weight[..., 0].astype(np.float32) / 255.0
 
 
