@@ -185,6 +185,10 @@ class TrainingConfig:
                              "the model learns to fill it without seeing the mask, and predict "
                              "then runs it twice (the mask found, then filled); 0 = off",
                              min=0.0, max=1.0)
+    hole_spread: int = _key(0, "A hole pair's hole grows by a random 0 to this many more pixels "
+                            "(at image_size) to each side and down, so the model learns to "
+                            "paint the face's edge and the background beside it where a real "
+                            "mask stands off the face; 0 = off", min=0, max=64)
     early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1,
                                         max=100000)
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",
