@@ -226,6 +226,9 @@ class PredictConfig:
                                 "close-up), look again through a wider, lower crop and replace "
                                 "the rest of it; false: fade it out at the crop's edge and "
                                 "report the face as partly unmasked")
+    match_blocks: bool = _key(True, "In a pixelated photo (a small image shown enlarged, made of "
+                              "blocks a few pixels wide) the repainted face is made of the photo's "
+                              "blocks too, on its grid; false: pasted smooth")
     hole_shading: bool = _key(False, "A model trained with holes (hole_share): inside the hole "
                               "(a few pixels in from its edge) the repainted face takes its light "
                               "and shade from the pass that sees the mask (nearer the person by "

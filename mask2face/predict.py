@@ -38,6 +38,7 @@ from mask2face.landmarks import (BROWS, EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TI
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
                                   load_model, load_network, with_generator_output)
 from mask2face.pairs import HOLE_GROWTH_PX
+from mask2face.pixelation import in_blocks, pixel_blocks
 
 if TYPE_CHECKING:
     import keras
@@ -477,8 +478,9 @@ class Unmasker:
         results = self.predict_faces(image, **options)
         start = time.perf_counter()
         out = image.copy()
+        blocks = pixel_blocks(image) if results and self.config.predict.match_blocks else None
         for result in results:
-            paste(out, result)
+            paste(out, result, blocks=blocks)
         self.timing.paste_s += time.perf_counter() - start
         return out, results
 
@@ -754,10 +756,12 @@ def lower_lid(eye: np.ndarray) -> np.ndarray:
     return line[np.argsort(line[:, 0], kind="stable")]
 
 
-def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
+def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
+          blocks: tuple[float, float] | None = None) -> None:
     """Blend a face's output into the photo in place, only where its region is > 0; only the
     face's bounding box is warped. ``match`` gives the output the photo's grain first
-    (``match_photo``)."""
+    (``match_photo``), and with ``blocks`` (a pixelated photo's, ``pixel_blocks``) its blocks
+    (``in_blocks``)."""
     size = result.crop.size
     inverse = result.crop.inverse
     corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
@@ -805,11 +809,15 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True) -> None:
                                      borderValue=0) <= MASK_THRESHOLDS[0]
         scale = result.crop.photo_scale
         generated = match_photo(region, generated, alpha, scale, face > 0, visible)
+        if blocks is not None:
+            # A smooth face under the blocky eyes of a pixelated photo stood out on every such
+            # dev photo; made of the photo's blocks it reads as the same photo.
+            generated = in_blocks(generated, region, ~changed, blocks)
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
     if result.below is not None:
-        paste(photo, result.below, match)
+        paste(photo, result.below, match, blocks)
 
 
 def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,

@@ -1,0 +1,92 @@
+"""Pixelated photos: their blocks are found, and a repainted patch is laid on the photo's grid."""
+
+import cv2
+import numpy as np
+import pytest
+
+from mask2face.pixelation import in_blocks, pixel_blocks
+
+
+def small_image(height, width, seed=0):
+    """A small colour image whose neighbouring pixels mostly differ by more than a few levels."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("factor", [6.0, 5.3, 3.5])
+def test_a_pixelated_photos_blocks_are_found(factor):
+    small = small_image(40, 36)
+    photo = cv2.resize(small, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
+    blocks = pixel_blocks(photo)
+    assert blocks is not None
+    assert abs(blocks[0] - factor) < 0.35 and abs(blocks[1] - factor) < 0.35, blocks
+
+
+def test_natural_photos_are_not_pixelated(sample_faces):
+    for photo, _ in sample_faces.values():
+        assert pixel_blocks(photo) is None
+        # ... nor enlarged smoothly, nor with JPEG's 8 px blocks.
+        assert pixel_blocks(cv2.resize(photo, None, fx=3, fy=3,
+                                       interpolation=cv2.INTER_LINEAR)) is None
+        ok, data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 30])
+        assert ok and pixel_blocks(cv2.imdecode(data, cv2.IMREAD_COLOR)) is None
+    assert pixel_blocks(np.full((200, 200, 3), 90, np.uint8)) is None  # no boundaries at all
+    # Pixelated in one direction only (a photo stretched sideways) is not taken for blocks.
+    small = small_image(200, 40)
+    assert pixel_blocks(cv2.resize(small, (240, 200), interpolation=cv2.INTER_NEAREST)) is None
+
+
+def test_a_patch_is_laid_on_the_photos_own_grid():
+    """in_blocks: a smooth patch over a pixelated photo whose grid starts off the patch's
+    corner becomes constant over each of the photo's blocks, the block's mean."""
+    size, left, top = 6, 2, 4
+    photo = cv2.resize(small_image(30, 30), None, fx=size, fy=size,
+                       interpolation=cv2.INTER_NEAREST)[top:, left:]
+    height, width = photo.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    patch = np.stack([xs, ys, xs + ys], axis=-1)
+    seen = np.ones((height, width), bool)
+    seen[40:120, 40:120] = False  # what the patch will cover
+    out = in_blocks(patch, photo, seen, (float(size), float(size)))
+    assert out.shape == patch.shape and out.dtype == patch.dtype
+    # The photo's blocks: columns from size - left on, rows from size - top on, every size.
+    for y0 in range(size - top, height - size, size):
+        for x0 in range(size - left, width - size, size):
+            cell = out[y0:y0 + size, x0:x0 + size]
+            np.testing.assert_allclose(cell, patch[y0:y0 + size, x0:x0 + size].mean(axis=(0, 1))
+                                       + 0 * cell, atol=1e-3)
+
+
+def test_paste_into_a_pixelated_photo_keeps_every_pixel_outside_the_region(sample_faces):
+    """paste with blocks: the repainted face is made of blocks, and no pixel the region does
+    not reach changes."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import EYES
+    from mask2face.predict import PREDICT_FRAMING, FaceResult, paste
+    photo, face = sample_faces["astronaut"]
+    size = 5
+    small = cv2.resize(photo, None, fx=1 / size, fy=1 / size, interpolation=cv2.INTER_AREA)
+    photo = cv2.resize(small, None, fx=size, fy=size, interpolation=cv2.INTER_NEAREST)
+    blocks = pixel_blocks(photo)
+    assert blocks is not None and abs(blocks[0] - size) < 0.35
+    crop = face_crop(face.landmarks, 128, 0.3, *PREDICT_FRAMING)
+    lm = crop.to_crop(face.landmarks)
+    region = np.zeros((128, 128), np.float32)
+    region[int(np.ceil(lm[EYES, 1].max())) + 4:110, 20:108] = 1.0
+    region = cv2.GaussianBlur(region, (0, 0), 2)
+    ys, xs = np.mgrid[0:128, 0:128].astype(np.float32) / 128
+    output = np.stack([xs, ys, 0.5 + 0 * xs], axis=-1)  # smooth
+    result = FaceResult(face, crop, output, region, landmarks=lm)
+    out, smooth = photo.copy(), photo.copy()
+    paste(out, result, blocks=blocks)
+    paste(smooth, result)
+    weight = cv2.warpAffine(region, crop.inverse, photo.shape[1::-1])
+    np.testing.assert_array_equal(out[weight == 0], photo[weight == 0])
+    core = cv2.erode((weight > 0.999).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert core.sum() > 2000
+
+    def steps(image):  # share of neighbouring pixels in the core that differ
+        return float((np.abs(np.diff(image.astype(int), axis=1)).max(axis=2) > 0)[
+            core[:, 1:] & core[:, :-1]].mean())
+    assert steps(smooth) > 0.5
+    assert steps(out) < 1.5 / size
