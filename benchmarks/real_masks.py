@@ -51,6 +51,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pairs", type=Path, help="a folder of test pairs (inputs/ masks/ outputs/)")
     parser.add_argument("--pairs-count", type=int, default=300)
+    parser.add_argument("--pixelate", type=float, default=0,
+                        help="with --pairs: make each pair a pixelated photo first, enlarged to "
+                             "twice its size in blocks of this many pixels, and measure with the "
+                             "paste in the photo's blocks and smooth")
     args = parser.parse_args()
 
     from mask2face.predict import Unmasker
@@ -61,7 +65,12 @@ def main() -> None:
     print(f"model: {unmasker.model_file}; detector: {unmasker.finder.detector_name}")
     if args.real:
         real_photos(unmasker, args.real, args.sheet, args.sheet_count, args.seed)
-    if args.pairs:
+    if args.pairs and args.pixelate:
+        for blocks in (True, False):
+            unmasker.config.predict.match_blocks = blocks
+            print(f"pasted {'in the photo' + chr(39) + 's blocks' if blocks else 'smooth'}:")
+            drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed, args.pixelate)
+    elif args.pairs:
         drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed)
 
 
@@ -69,6 +78,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
     """Real masked and bare photos: faces found and changed, bare photos kept, a contact sheet."""
     from mask2face.images import contact_sheet
     from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
+    from mask2face.pixelation import pixel_blocks
     from mask2face.predict import region_overlay
 
     rows = []
@@ -77,7 +87,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
                        if p.suffix.lower() in IMAGE_SUFFIXES)
         shown = set(np.random.default_rng(seed).choice(
             len(files), min(sheet_count, len(files)), replace=False).tolist())
-        found = faces = changed = untouched_photos = 0
+        found = faces = changed = untouched_photos = pixelated = 0
         seconds = []
         for number, path in enumerate(files):
             photo = read_image(path)
@@ -85,6 +95,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
             out, results = unmasker.unmask_faces(photo)
             seconds.append(time.perf_counter() - start)
             found += bool(results)
+            pixelated += pixel_blocks(photo) is not None
             faces += len(results)
             changed += sum(r.changed for r in results)
             untouched_photos += bool(np.array_equal(out, photo))
@@ -97,7 +108,8 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
         else:
             print(f"without_mask: {len(files)} photos, left exactly as they were: "
                   f"{untouched_photos} ({untouched_photos / len(files):.1%})")
-        print(f"  median {np.median(seconds) * 1000:.0f} ms per photo (detection, model, paste)")
+        print(f"  pixelated (pasted in the photo's blocks): {pixelated}; median "
+              f"{np.median(seconds) * 1000:.0f} ms per photo (detection, model, paste)")
     write_image(sheet, contact_sheet(rows, columns=6))
     print(f"contact sheet: {sheet} (photo | predicted region | result; with_mask first)")
 
@@ -144,10 +156,23 @@ def region_figures(truth: np.ndarray, replaced: np.ndarray, weight: np.ndarray) 
             "outside": float(((weight > 0) & (near == 0)).sum() / area)}
 
 
-def drawn_masks(unmasker, folder: Path, count: int, seed: int) -> None:
+def pixelated(image: np.ndarray, block: float, nearest: bool = False) -> np.ndarray:
+    """``image`` enlarged to twice its size as a pixelated photo: blocks ``block`` pixels wide
+    (its mean colours), or with ``nearest`` each pixel repeated (a mask)."""
+    import cv2
+    size = (2 * image.shape[1], 2 * image.shape[0])
+    if nearest:
+        return cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(image, (max(1, round(size[0] / block)), max(1, round(size[1] / block))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
+
+
+def drawn_masks(unmasker, folder: Path, count: int, seed: int, pixelate: float = 0) -> None:
     """Generated pairs through predict as photos: how much of the true mask was replaced, how
     much else was, whether the eyes were kept, and what the result looks like (PSNR, detail,
-    identity) against the clean crop."""
+    identity) against the clean crop; with ``pixelate``, each pair made a pixelated photo first
+    (``pixelated``)."""
     from mask2face.evaluate import psnr
     from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
     from mask2face.images import read_image
@@ -163,6 +188,9 @@ def drawn_masks(unmasker, folder: Path, count: int, seed: int) -> None:
     for i in chosen:
         masked, clean = read_image(pairs.inputs[i]), read_image(pairs.outputs[i])
         truth = read_image(pairs.masks[i])[..., 0] > 127
+        if pixelate:
+            masked, clean = pixelated(masked, pixelate), pixelated(clean, pixelate)
+            truth = pixelated(truth.astype(np.uint8), pixelate, nearest=True) > 0
         out, results = unmasker.unmask_faces(masked)
         weight = pasted_region(masked.shape, results)
         missed += not results
@@ -179,7 +207,8 @@ def drawn_masks(unmasker, folder: Path, count: int, seed: int) -> None:
                                               shape).items():
             people[name].append(distance)
     thin = [f["thin"] for f in figures if f["thin"] is not None]
-    print(f"drawn masks ({folder}, {len(chosen)} pairs through predict): no face found in "
+    how = f", pixelated in {pixelate:g} px blocks" if pixelate else ""
+    print(f"drawn masks ({folder}, {len(chosen)} pairs through predict{how}): no face found in "
           f"{missed}")
     print(f"  true mask replaced: median {np.median([f['replaced'] for f in figures]):.1%}, "
           f"mean {np.mean([f['replaced'] for f in figures]):.1%}; thin parts (under {THIN_PX} "
