@@ -154,6 +154,12 @@ PREDICT_FRAMING = (1.08, 0.03)
 # 26, worse on 4 (10 ties), a cast or haze on 11 rows against 23; on 300 drawn pairs it costs
 # identity (0.481 -> 0.494, same person 92.0 -> 89.0 %; the masked photo: 0.497, 92.7 %).
 SHADING_MARGIN_PX = 4
+# The network paints a checkerboard (alternate pixels) on some faces: over a printed mask, where
+# it paints the background beside the jaw or a hand. Its amplitude (levels of 255, 5 x 5 mean)
+# inside the region is under 1.8 on half the masked dev faces and over 10 on 14 of 480, where it
+# shows as coloured dots; from CHECKER_LEVELS on, the output is smoothed there
+# (``without_checkerboard``).
+CHECKER_LEVELS = 3.0
 
 
 @dataclass
@@ -260,10 +266,10 @@ class Unmasker:
                 # the input there) and drifts: a tinted rim where the feathered paste reached
                 # past the hole. The crop's own pixels are pasted there instead.
                 weight = hole_weight(holes)[..., None]
-                return weight * filled + (1.0 - weight) * crops, masks
+                return weight * without_checkerboard(filled) + (1.0 - weight) * crops, masks
             # The composite as the network makes it, with the first pass's mask.
             images = masks[..., None] * filled + (1.0 - masks[..., None]) * crops
-        return (seen if generated else images), masks
+        return (without_checkerboard(seen) if generated else images), masks
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None,
@@ -553,6 +559,30 @@ def with_shading(filled: np.ndarray, seen: np.ndarray, holes: np.ndarray) -> np.
                       * hole for hole in grown_holes(holes)])
     shifted = filled + (inner * (luminance(seen) - luminance(filled)))[..., None]
     return np.clip(shifted, 0.0, 1.0).astype(filled.dtype)
+
+
+def without_checkerboard(images: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) float images in [0, 1] with the checkerboard the network paints on some
+    faces (a pattern of alternate pixels: magenta and yellow dots over a printed mask, grey or
+    blue dots where it paints the background beside the jaw, 2 px apart) smoothed away where it
+    shows: where the pattern's amplitude (the image filtered by [[1, -1], [-1, 1]] / 4, its
+    largest over R, G, B, averaged over 5 x 5 pixels) passes CHECKER_LEVELS, the image blends
+    into its [1, 2, 1] binomial blur (which has no such pattern), wholly from twice that.
+    Elsewhere the images are returned as they are."""
+    pattern = np.array([[1, -1], [-1, 1]], np.float32) / 4
+    binomial = np.array([1, 2, 1], np.float32) / 4
+    out = []
+    for image in np.asarray(images, np.float32):
+        amplitude = cv2.blur(np.abs(cv2.filter2D(image * 255.0, -1, pattern,
+                                                 borderType=cv2.BORDER_REFLECT)).max(axis=2),
+                             (5, 5))
+        weight = np.clip(amplitude / CHECKER_LEVELS - 1.0, 0.0, 1.0)[..., None]
+        if weight.any():
+            smooth = cv2.sepFilter2D(image, -1, binomial, binomial,
+                                     borderType=cv2.BORDER_REFLECT)
+            image = image * (1.0 - weight) + smooth * weight
+        out.append(image)
+    return np.stack(out).astype(np.asarray(images).dtype)
 
 
 def hole_weight(holes: np.ndarray) -> np.ndarray:

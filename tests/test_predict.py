@@ -1074,3 +1074,25 @@ def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_
     for channel in (0, 2):
         np.testing.assert_allclose(out[..., channel] - luminance(out),
                                    filled[..., channel] - luminance(filled), atol=1e-5)
+
+
+def test_the_networks_checkerboard_is_smoothed_where_it_shows():
+    """without_checkerboard: a patch of alternate-pixel dots (20 levels) on a smooth output is
+    smoothed away; the rest of the output, and an output without dots, stay as they were."""
+    import cv2
+
+    from mask2face.predict import without_checkerboard
+    ys, xs = np.mgrid[0:64, 0:64].astype(np.float32) / 64
+    smooth = np.stack([0.3 + 0.4 * xs, 0.5 + 0.2 * ys, 0.4 + 0.1 * xs * ys], axis=-1)
+    dotted = smooth.copy()
+    signs = np.where((np.add.outer(np.arange(64), np.arange(64)) % 2) == 0, 1.0, -1.0)
+    dotted[10:26, 30:46] += (20 / 255) * signs[10:26, 30:46, None]
+    out = without_checkerboard(dotted[None])[0]
+
+    def dots(image):  # the alternate-pixel amplitude, levels
+        pattern = np.array([[1, -1], [-1, 1]], np.float32) / 4
+        return np.abs(cv2.filter2D(image * 255, -1, pattern)).max(axis=2)
+    assert dots(dotted)[14:22, 34:42].min() > 15
+    assert dots(out)[14:22, 34:42].max() < 2
+    np.testing.assert_array_equal(out[36:, :20], dotted[36:, :20])
+    np.testing.assert_array_equal(without_checkerboard(smooth[None])[0], smooth)
