@@ -68,7 +68,7 @@ def main() -> None:
     if args.pairs and args.pixelate:
         for blocks in (True, False):
             unmasker.config.predict.match_blocks = blocks
-            print(f"pasted {'in the photo' + chr(39) + 's blocks' if blocks else 'smooth'}:")
+            print("pasted in the photo's blocks:" if blocks else "pasted smooth:")
             drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed, args.pixelate)
     elif args.pairs:
         drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed)

@@ -104,13 +104,13 @@ def in_blocks(image: np.ndarray, photo: np.ndarray, seen: np.ndarray,
     with each block replaced by its mean, on the photo's own grid: blocks of ``blocks`` (width,
     height; ``pixel_blocks``), placed where the photo's boundaries lie among the pixels marked
     ``seen`` (H, W bool: the photo as it is, not what the patch will cover)."""
-    height, width = seen.shape
-    across = boundaries(photo, 1) & seen[:, 1:] & seen[:, :-1]
-    down = boundaries(photo, 0) & seen[1:] & seen[:-1]
-    xs = cell_edges(blocks[0], grid_phase(across.sum(axis=0), (seen[:, 1:] & seen[:, :-1])
-                                          .sum(axis=0), blocks[0]), width)
-    ys = cell_edges(blocks[1], grid_phase(down.sum(axis=1), (seen[1:] & seen[:-1])
-                                          .sum(axis=1), blocks[1]), height)
+    def starts(photo, seen, size):  # the blocks' first columns (of a transposed photo: rows)
+        looked = seen[:, 1:] & seen[:, :-1]
+        found = boundaries(photo, 1) & looked
+        return cell_edges(size, grid_phase(found.sum(axis=0), looked.sum(axis=0), size),
+                          seen.shape[1])
+    xs = starts(photo, seen, blocks[0])
+    ys = starts(np.swapaxes(photo, 0, 1), seen.T, blocks[1])
     sums = np.add.reduceat(np.add.reduceat(image, ys[:-1], axis=0), xs[:-1], axis=1)
     counts = np.outer(np.diff(ys), np.diff(xs))[..., None]
     means = sums / counts
