@@ -9,10 +9,15 @@ neighbouring pixels (a step of more than BLOCK_STEP levels, the largest of the s
 recurring at one distance along the rows and the columns far more often than at the distances
 below it. In a photo of natural detail they recur at every distance about as often. The size
 those recurrences give is then made exact by laying grids of sizes near it along the photo.
+A photo turned after it was pixelated has its grid at a slant: the turn is found, the blocks are
+measured on the photo turned upright, and the patch is laid in blocks turned the same way.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import cv2
 import numpy as np
 
 # A boundary between two neighbouring pixels: a step over this many levels (0-255, the largest
@@ -31,6 +36,23 @@ BLOCK_CONTRAST = 3.0
 SIZE_STEP = 0.02
 # Lines of a photo looked at each way, at most about.
 SAMPLED_LINES = 512
+# A photo turned after it was pixelated (a face levelled, a scan set straight) has its blocks at a
+# slant: the turns tried (degrees, each way, in steps of ANGLE_STEP, then a quarter of that
+# around the best), on at most ANGLE_SIDE x ANGLE_SIDE pixels from the photo's middle; under
+# MIN_ANGLE the grid is taken as upright.
+MAX_ANGLE = 30.0
+ANGLE_STEP = 2.0
+ANGLE_SIDE = 192
+MIN_ANGLE = 1.0
+
+
+class Blocks(NamedTuple):
+    """A pixelated photo's blocks: width and height in photo pixels, and the turn of their grid
+    (degrees, counter-clockwise as ``cv2.getRotationMatrix2D`` turns: the photo turned by it
+    has its blocks upright)."""
+    width: float
+    height: float
+    angle: float = 0.0
 
 
 def boundaries(image: np.ndarray, axis: int) -> np.ndarray:
@@ -79,27 +101,112 @@ def block_size(lines: np.ndarray) -> float | None:
     return float((np.arange(lag - 1, lag + 2) * weights).sum() / weights.sum())
 
 
-def pixel_blocks(photo: np.ndarray) -> tuple[float, float] | None:
-    """(width, height) of the blocks an RGB (or grey) uint8 ``photo`` is made of, in photo
-    pixels, or None where it is not pixelated in both directions."""
+def pixel_blocks(photo: np.ndarray) -> Blocks | None:
+    """The blocks an RGB (or grey) uint8 ``photo`` is made of, or None where it is not
+    pixelated in both directions. Their size is measured along the grid: where the grid lies at
+    a slant, on the photo turned upright."""
+    sizes = upright_sizes(photo)
+    if sizes is None:
+        return None
+    angle = grid_angle(photo)
+    if abs(angle) >= MIN_ANGLE:
+        turned, valid = turned_upright(photo, angle)
+        along = upright_sizes(turned, valid)
+        if along is not None:
+            return Blocks(along[0], along[1], angle)
+    return Blocks(sizes[0], sizes[1], 0.0)
+
+
+def upright_sizes(photo: np.ndarray, valid: np.ndarray | None = None
+                  ) -> tuple[float, float] | None:
+    """(width, height) of upright blocks in ``photo`` (``valid``: the pixels that belong to it,
+    where it was turned), or None."""
     # (every few rows and columns of a large photo say as much)
-    rows = photo[::max(1, photo.shape[0] // SAMPLED_LINES)]
-    columns = photo[:, ::max(1, photo.shape[1] // SAMPLED_LINES)]
+    step_rows = max(1, photo.shape[0] // SAMPLED_LINES)
+    step_columns = max(1, photo.shape[1] // SAMPLED_LINES)
     sizes = []
-    for lines in (boundaries(rows, 1), boundaries(columns, 0).T):
+    for axis in (1, 0):
+        sampled = photo[::step_rows] if axis == 1 else photo[:, ::step_columns]
+        lines = boundaries(sampled, axis)
+        looked = None
+        if valid is not None:
+            v = valid[::step_rows] if axis == 1 else valid[:, ::step_columns]
+            looked = v[:, 1:] & v[:, :-1] if axis == 1 else v[1:] & v[:-1]
+            lines = lines & looked
+        if axis == 0:
+            lines = lines.T
+            looked = None if looked is None else looked.T
         size = block_size(lines)
         if size is None:
             return None
-        sizes.append(grid_size(lines, size))
+        sizes.append(grid_size(lines, size, looked))
     return sizes[0], sizes[1]
 
 
-def grid_size(lines: np.ndarray, size: float) -> float:
+def grid_angle(photo: np.ndarray) -> float:
+    """The turn (degrees) that sets the grid of a pixelated ``photo`` upright: the one under
+    which its boundaries gather most in single columns and rows (the spread of each column's
+    and row's share of boundaries, against their mean, the largest)."""
+    h, w = photo.shape[:2]
+    top, left = max(0, (h - ANGLE_SIDE) // 2), max(0, (w - ANGLE_SIDE) // 2)
+    middle = np.ascontiguousarray(photo[top:top + ANGLE_SIDE, left:left + ANGLE_SIDE])
+    if middle.ndim == 3:  # (one channel is turned and compared three times as fast)
+        middle = middle.max(axis=2)
+
+    def gathered(angle):
+        turned, valid = turned_upright(middle, angle, grow=False)
+        score = 0.0
+        for axis in (1, 0):
+            looked = valid[:, 1:] & valid[:, :-1] if axis == 1 else valid[1:] & valid[:-1]
+            found = (boundaries(turned, axis) & looked).sum(axis=1 - axis).astype(np.float64)
+            seen = looked.sum(axis=1 - axis).astype(np.float64)
+            enough = seen > 0.5 * max(seen.max(), 1.0)
+            rate = found[enough] / seen[enough]
+            if rate.size < 2 or rate.mean() <= 0:
+                return 0.0
+            score += float(rate.std() / rate.mean())
+        return score
+    coarse = np.arange(-MAX_ANGLE, MAX_ANGLE + 1e-9, ANGLE_STEP)
+    best = float(coarse[int(np.argmax([gathered(a) for a in coarse]))])
+    fine = best + np.arange(-0.75, 0.75 + 1e-9, ANGLE_STEP / 4)
+    return float(fine[int(np.argmax([gathered(a) for a in fine]))])
+
+
+def turned_upright(image: np.ndarray, angle: float, grow: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned by ``angle`` degrees about its middle, and the turned pixels that lie in
+    it (bool, a pixel in from its edge). With ``grow`` the canvas is large enough to hold the
+    whole turned image; without, it keeps ``image``'s size."""
+    matrix, size = turn_matrix(image.shape, angle, grow)
+    turned = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = cv2.warpAffine(np.ones(image.shape[:2], np.uint8), matrix, size,
+                            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=0)
+    return turned, cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
+
+
+def turn_matrix(shape, angle: float, grow: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 2 x 3 matrix that turns an image of ``shape`` by ``angle`` degrees about its middle,
+    and the (width, height) of the canvas it is turned onto (``turned_upright``)."""
+    h, w = shape[:2]
+    matrix = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
+    if not grow:
+        return matrix, (w, h)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    width, height = int(np.ceil(w * cos + h * sin)) + 2, int(np.ceil(w * sin + h * cos)) + 2
+    matrix[:, 2] += [(width - w) / 2.0, (height - h) / 2.0]
+    return matrix, (width, height)
+
+
+def grid_size(lines: np.ndarray, size: float, looked: np.ndarray | None = None) -> float:
     """``size`` made exact: the block size within half a pixel of it whose grid, laid along
-    the photo, meets the boundaries of ``lines`` (R, L) most often. The recurrences give the
-    size to about a tenth of a pixel; over a face 20 blocks wide that drifts by two pixels."""
+    the photo, meets the boundaries of ``lines`` (R, L) most often (``looked``: where a
+    boundary could be seen; None: everywhere). The recurrences give the size to about a tenth
+    of a pixel; over a face 20 blocks wide that drifts by two pixels."""
     counts = lines.sum(axis=0).astype(np.float64)
-    seen = np.full(len(counts), lines.shape[0])
+    seen = (np.full(len(counts), lines.shape[0]) if looked is None
+            else looked.sum(axis=0).astype(np.float64))
     candidates = np.arange(max(size - 0.5, 2.0), size + 0.5 + 1e-9, SIZE_STEP)
     rates = np.array([grid_fit(counts, seen, candidate)[0] for candidate in candidates])
     best = candidates[rates >= rates.max() - 1e-9]  # sizes that meet the same pixels: the middle
@@ -129,11 +236,40 @@ def cell_edges(size: float, phase: float, length: int) -> np.ndarray:
 
 
 def in_blocks(image: np.ndarray, photo: np.ndarray, seen: np.ndarray,
-              blocks: tuple[float, float]) -> np.ndarray:
+              blocks: Blocks | tuple[float, float]) -> np.ndarray:
     """``image`` (H, W, C float: a patch to paste over ``photo``, H x W uint8, the same pixels)
-    with each block replaced by its mean, on the photo's own grid: blocks of ``blocks`` (width,
-    height; ``pixel_blocks``), placed where the photo's boundaries lie among the pixels marked
-    ``seen`` (H, W bool: the photo as it is, not what the patch will cover)."""
+    with each block replaced by its mean, on the photo's own grid: blocks of ``blocks``
+    (``pixel_blocks``; upright where it has no angle), placed where the photo's boundaries lie
+    among the pixels marked ``seen`` (H, W bool: the photo as it is, not what the patch will
+    cover). A slanted grid is laid on the patch turned upright, and the blocks turned back."""
+    blocks = Blocks(*blocks)
+    if abs(blocks.angle) < MIN_ANGLE:
+        return upright_blocks(image, photo, seen, np.ones(seen.shape, bool),
+                              (blocks.width, blocks.height))
+    matrix, size = turn_matrix(photo.shape, blocks.angle)
+    turned_photo, valid = turned_upright(photo, blocks.angle)
+    turned_seen = cv2.warpAffine(seen.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    turned_image = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    # Every pixel of the patch counts towards its block's mean (the canvas's corners beyond it
+    # do not); a block with none of them (a corner of the canvas) keeps the turned patch, so
+    # that turning back, the patch's edge does not reach into an empty block's black.
+    patch = cv2.warpAffine(np.ones(photo.shape[:2], np.uint8), matrix, size,
+                           flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=0) > 0
+    means = upright_blocks(turned_image, turned_photo, turned_seen & valid, patch,
+                           (blocks.width, blocks.height))
+    back = cv2.warpAffine(means, matrix, photo.shape[1::-1],
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return back.reshape(image.shape).astype(image.dtype)
+
+
+def upright_blocks(image: np.ndarray, photo: np.ndarray, seen: np.ndarray, valid: np.ndarray,
+                   blocks: tuple[float, float]) -> np.ndarray:
+    """``in_blocks`` for an upright grid; ``valid``: the pixels of ``image`` that count towards
+    a block's mean (a turned patch's canvas holds others)."""
     def starts(photo, seen, size):  # the blocks' first columns (of a transposed photo: rows)
         looked = seen[:, 1:] & seen[:, :-1]
         found = boundaries(photo, 1) & looked
@@ -141,7 +277,11 @@ def in_blocks(image: np.ndarray, photo: np.ndarray, seen: np.ndarray,
                           seen.shape[1])
     xs = starts(photo, seen, blocks[0])
     ys = starts(np.swapaxes(photo, 0, 1), seen.T, blocks[1])
-    sums = np.add.reduceat(np.add.reduceat(image, ys[:-1], axis=0), xs[:-1], axis=1)
-    counts = np.outer(np.diff(ys), np.diff(xs))[..., None]
-    means = sums / counts
-    return np.repeat(np.repeat(means, np.diff(ys), axis=0), np.diff(xs), axis=1).astype(image.dtype)
+    weight = valid.astype(np.float64)[..., None]
+    sums = np.add.reduceat(np.add.reduceat(image * weight, ys[:-1], axis=0), xs[:-1], axis=1)
+    counts = np.add.reduceat(np.add.reduceat(weight, ys[:-1], axis=0), xs[:-1], axis=1)
+    means = sums / np.maximum(counts, 1e-9)
+
+    def spread(cells):
+        return np.repeat(np.repeat(cells, np.diff(ys), axis=0), np.diff(xs), axis=1)
+    return np.where(spread(counts) > 0, spread(means), image).astype(image.dtype)

@@ -38,7 +38,7 @@ from mask2face.landmarks import (BROWS, EYES, JAW, LEFT_EYE, LOWER_FACE, NOSE_TI
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
                                   load_model, load_network, with_generator_output)
 from mask2face.pairs import HOLE_GROWTH_PX
-from mask2face.pixelation import in_blocks, pixel_blocks
+from mask2face.pixelation import Blocks, in_blocks, pixel_blocks
 
 if TYPE_CHECKING:
     import keras
@@ -787,7 +787,7 @@ def lower_lid(eye: np.ndarray) -> np.ndarray:
 
 
 def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
-          blocks: tuple[float, float] | None = None) -> None:
+          blocks: Blocks | None = None) -> None:
     """Blend a face's output into the photo in place, only where its region is > 0; only the
     face's bounding box is warped. ``match`` gives the output the photo's grain first
     (``match_photo``), and with ``blocks`` (a pixelated photo's, ``pixel_blocks``) its blocks

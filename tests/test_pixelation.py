@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mask2face.pixelation import in_blocks, pixel_blocks
+from mask2face.pixelation import Blocks, in_blocks, pixel_blocks
 
 
 def small_image(height, width, seed=0):
@@ -38,10 +38,45 @@ def test_block_sizes_are_found_to_a_fraction_of_a_pixel(photos):
                 ok, data = cv2.imencode(".jpg", again, [cv2.IMWRITE_JPEG_QUALITY, 85])
                 blocks = pixel_blocks(cv2.imdecode(data, cv2.IMREAD_COLOR))
                 assert blocks is not None, (size, factor)
-                assert np.allclose(blocks, size * factor, atol=0.05), (size, factor, blocks)
+                assert np.allclose(blocks[:2], size * factor, atol=0.05), (size, factor, blocks)
+                assert blocks.angle == 0.0
     # Blocks of different widths and heights, neither a whole number of pixels.
     photo = cv2.resize(small_image(38, 31), (224, 224), interpolation=cv2.INTER_NEAREST)
-    assert np.allclose(pixel_blocks(photo), (224 / 31, 224 / 38), atol=0.05)
+    assert np.allclose(pixel_blocks(photo)[:2], (224 / 31, 224 / 38), atol=0.05)
+
+
+def test_a_grid_at_a_slant_is_found_and_followed(photos):
+    """A photo turned after it was pixelated (a face levelled): the turn of its grid is found,
+    the blocks' size is measured along it, and a smooth copy laid into a hole in it is made of
+    blocks lying the same way: far nearer the pixelated photo than upright blocks are."""
+    for photo in photos.values():
+        side, size, turn = 480, 6, 12.0
+        smooth = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+        pixelated = cv2.resize(cv2.resize(photo, (side // size,) * 2, interpolation=cv2.INTER_AREA),
+                               (side, side), interpolation=cv2.INTER_NEAREST)
+        matrix = cv2.getRotationMatrix2D(((side - 1) / 2, (side - 1) / 2), turn, 1.0)
+
+        def turned(image):
+            return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT)[80:-80, 80:-80]
+        pixelated, smooth = turned(pixelated), turned(smooth).astype(np.float32)
+        blocks = pixel_blocks(pixelated)
+        assert blocks is not None
+        assert abs(blocks.angle + turn) < 0.5, blocks  # turned back by it, the grid is upright
+        assert np.allclose(blocks[:2], size, atol=0.1), blocks
+        seen = np.ones(pixelated.shape[:2], bool)
+        seen[100:220, 90:230] = False  # the hole
+        hole = ~seen
+
+        def off(image):  # mean difference from the pixelated photo in the hole
+            return float(np.abs(image[hole] - pixelated[hole].astype(np.float32)).mean())
+        along = off(in_blocks(smooth, pixelated, seen, blocks))
+        upright = off(in_blocks(smooth, pixelated, seen, Blocks(blocks.width, blocks.height)))
+        assert along < 0.6 * upright, (along, upright)
+        assert along < 0.6 * off(smooth)
+        # A flat patch stays flat to its edges: no block of the turned canvas is left empty.
+        flat = np.full(smooth.shape, 120.0, np.float32)
+        np.testing.assert_allclose(in_blocks(flat, pixelated, seen, blocks), flat, atol=0.01)
 
 
 def test_natural_photos_are_not_pixelated(sample_faces):
