@@ -121,26 +121,21 @@ def upright_sizes(photo: np.ndarray, valid: np.ndarray | None = None
                   ) -> tuple[float, float] | None:
     """(width, height) of upright blocks in ``photo`` (``valid``: the pixels that belong to it,
     where it was turned), or None."""
-    # (every few rows and columns of a large photo say as much)
-    step_rows = max(1, photo.shape[0] // SAMPLED_LINES)
-    step_columns = max(1, photo.shape[1] // SAMPLED_LINES)
-    sizes = []
-    for axis in (1, 0):
-        sampled = photo[::step_rows] if axis == 1 else photo[:, ::step_columns]
-        lines = boundaries(sampled, axis)
+    def along_rows(photo, valid):  # (of a transposed photo: along its columns)
+        # (every few rows of a large photo say as much)
+        step = max(1, photo.shape[0] // SAMPLED_LINES)
+        lines = boundaries(photo[::step], 1)
         looked = None
         if valid is not None:
-            v = valid[::step_rows] if axis == 1 else valid[:, ::step_columns]
-            looked = v[:, 1:] & v[:, :-1] if axis == 1 else v[1:] & v[:-1]
+            looked = valid[::step, 1:] & valid[::step, :-1]
             lines = lines & looked
-        if axis == 0:
-            lines = lines.T
-            looked = None if looked is None else looked.T
         size = block_size(lines)
-        if size is None:
-            return None
-        sizes.append(grid_size(lines, size, looked))
-    return sizes[0], sizes[1]
+        return None if size is None else grid_size(lines, size, looked)
+    across = along_rows(photo, valid)
+    if across is None:
+        return None
+    down = along_rows(np.swapaxes(photo, 0, 1), None if valid is None else valid.T)
+    return None if down is None else (across, down)
 
 
 def grid_angle(photo: np.ndarray) -> float:
