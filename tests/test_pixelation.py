@@ -79,6 +79,36 @@ def test_a_grid_at_a_slant_is_found_and_followed(photos):
         np.testing.assert_allclose(in_blocks(flat, pixelated, seen, blocks), flat, atol=0.01)
 
 
+def test_small_blocks_at_a_slant_are_found(photos):
+    """A small photo enlarged 2.5 and 2.8 times pixel by pixel, then turned (blocks too small for
+    the recurrences): the grid's turn and size are found from the boundaries' spectrum, closely
+    enough that the blocks laid into a hole follow the photo's."""
+    for photo in photos.values():
+        for size, turn in ((2.5, 12.0), (2.8, 15.0)):
+            side = 480
+            pixelated = cv2.resize(cv2.resize(photo, (int(side / size),) * 2,
+                                              interpolation=cv2.INTER_AREA),
+                                   (side, side), interpolation=cv2.INTER_NEAREST)
+            smooth = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+            matrix = cv2.getRotationMatrix2D(((side - 1) / 2, (side - 1) / 2), turn, 1.0)
+
+            def turned(image):
+                return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT)[80:-80, 80:-80]
+            pixelated, smooth = turned(pixelated), turned(smooth).astype(np.float32)
+            blocks = pixel_blocks(pixelated)
+            assert blocks is not None, (size, turn)
+            assert abs(blocks.angle + turn) < 0.2, (size, turn, blocks)
+            assert np.allclose(blocks[:2], side / int(side / size), atol=0.03), (size, blocks)
+            seen = np.ones(pixelated.shape[:2], bool)
+            seen[100:220, 90:230] = False
+            hole = ~seen
+
+            def off(image):
+                return float(np.abs(image[hole] - pixelated[hole].astype(np.float32)).mean())
+            assert off(in_blocks(smooth, pixelated, seen, blocks)) < 0.7 * off(smooth), size
+
+
 def test_natural_photos_are_not_pixelated(sample_faces):
     for photo, _ in sample_faces.values():
         assert pixel_blocks(photo) is None
@@ -87,6 +117,10 @@ def test_natural_photos_are_not_pixelated(sample_faces):
                                        interpolation=cv2.INTER_LINEAR)) is None
         ok, data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 30])
         assert ok and pixel_blocks(cv2.imdecode(data, cv2.IMREAD_COLOR)) is None
+        # ... nor turned (its edges' stairs are not a grid).
+        matrix = cv2.getRotationMatrix2D((photo.shape[1] / 2, photo.shape[0] / 2), 10.0, 1.0)
+        assert pixel_blocks(cv2.warpAffine(photo, matrix, photo.shape[1::-1],
+                                           borderMode=cv2.BORDER_REFLECT)) is None
     assert pixel_blocks(np.full((200, 200, 3), 90, np.uint8)) is None  # no boundaries at all
     # Pixelated in one direction only (a photo stretched sideways) is not taken for blocks.
     small = small_image(200, 40)
