@@ -45,21 +45,27 @@ def test_block_sizes_are_found_to_a_fraction_of_a_pixel(photos):
     assert np.allclose(pixel_blocks(photo)[:2], (224 / 31, 224 / 38), atol=0.05)
 
 
+def pixelated_and_turned(photo, size, turn, side=480):
+    """``photo`` made ``side`` px square of blocks ``side / int(side / size)`` px wide, and a
+    smooth copy (float), both turned by ``turn`` degrees and cut to their middle 320 px."""
+    small = cv2.resize(photo, (int(side / size),) * 2, interpolation=cv2.INTER_AREA)
+    pixelated = cv2.resize(small, (side, side), interpolation=cv2.INTER_NEAREST)
+    smooth = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+    matrix = cv2.getRotationMatrix2D(((side - 1) / 2, (side - 1) / 2), turn, 1.0)
+
+    def turned(image):
+        return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT)[80:-80, 80:-80]
+    return turned(pixelated), turned(smooth).astype(np.float32)
+
+
 def test_a_grid_at_a_slant_is_found_and_followed(photos):
     """A photo turned after it was pixelated (a face levelled): the turn of its grid is found,
     the blocks' size is measured along it, and a smooth copy laid into a hole in it is made of
     blocks lying the same way: far nearer the pixelated photo than upright blocks are."""
     for photo in photos.values():
-        side, size, turn = 480, 6, 12.0
-        smooth = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
-        pixelated = cv2.resize(cv2.resize(photo, (side // size,) * 2, interpolation=cv2.INTER_AREA),
-                               (side, side), interpolation=cv2.INTER_NEAREST)
-        matrix = cv2.getRotationMatrix2D(((side - 1) / 2, (side - 1) / 2), turn, 1.0)
-
-        def turned(image):
-            return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT)[80:-80, 80:-80]
-        pixelated, smooth = turned(pixelated), turned(smooth).astype(np.float32)
+        size, turn = 6, 12.0
+        pixelated, smooth = pixelated_and_turned(photo, size, turn)
         blocks = pixel_blocks(pixelated)
         assert blocks is not None
         assert abs(blocks.angle + turn) < 0.5, blocks  # turned back by it, the grid is upright
@@ -85,21 +91,11 @@ def test_small_blocks_at_a_slant_are_found(photos):
     enough that the blocks laid into a hole follow the photo's."""
     for photo in photos.values():
         for size, turn in ((2.5, 12.0), (2.8, 15.0)):
-            side = 480
-            pixelated = cv2.resize(cv2.resize(photo, (int(side / size),) * 2,
-                                              interpolation=cv2.INTER_AREA),
-                                   (side, side), interpolation=cv2.INTER_NEAREST)
-            smooth = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
-            matrix = cv2.getRotationMatrix2D(((side - 1) / 2, (side - 1) / 2), turn, 1.0)
-
-            def turned(image):
-                return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REFLECT)[80:-80, 80:-80]
-            pixelated, smooth = turned(pixelated), turned(smooth).astype(np.float32)
+            pixelated, smooth = pixelated_and_turned(photo, size, turn)
             blocks = pixel_blocks(pixelated)
             assert blocks is not None, (size, turn)
             assert abs(blocks.angle + turn) < 0.2, (size, turn, blocks)
-            assert np.allclose(blocks[:2], side / int(side / size), atol=0.03), (size, blocks)
+            assert np.allclose(blocks[:2], 480 / int(480 / size), atol=0.03), (size, blocks)
             seen = np.ones(pixelated.shape[:2], bool)
             seen[100:220, 90:230] = False
             hole = ~seen
