@@ -650,9 +650,9 @@ def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_ph
     assert (out != photo).any()  # and the rest was painted
 
 
-def test_paste_takes_the_photos_grain_and_keeps_the_generators_colour():
-    """match_photo: a smooth output pasted into a grainy photo comes out with grain like the
-    photo's, at the output's own mean level."""
+def test_paste_takes_the_photos_grain_at_the_generators_level():
+    """match_photo: a smooth output pasted into a grainy (grey) photo comes out with grain like
+    the photo's, at the output's own mean level."""
     import cv2
 
     from mask2face.predict import match_photo
@@ -676,6 +676,35 @@ def test_paste_takes_the_photos_grain_and_keeps_the_generators_colour():
     # A photo as smooth as the output gets nothing added.
     flat = np.full((200, 200, 3), 120, np.uint8)
     np.testing.assert_array_equal(match_photo(flat, generated, alpha, 1.0), generated)
+
+
+def test_the_pastes_colour_moves_towards_the_skins_and_not_towards_a_background():
+    """skin_tone: a greyish-green repainted face under pink skin is moved part of the way
+    towards the skin's chroma, by at most COLOUR_MOST, its lightness kept; around it a grey or
+    blue background (no skin) moves nothing."""
+    from mask2face.predict import COLOUR_MOST, COLOUR_PULL, skin_tone
+
+    def lab(image):
+        return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    core = np.zeros((100, 100), bool)
+    core[30:70, 30:70] = True
+    around = np.zeros((100, 100), bool)
+    around[10:90, 10:90] = True
+    around[25:75, 25:75] = False
+    generated = np.full((100, 100, 3), (150.0, 160.0, 140.0), np.float32)
+    for skin, moves in (((225, 170, 150), True), ((128, 128, 128), False),
+                        ((90, 120, 200), False)):
+        photo = np.full((100, 100, 3), skin, np.uint8)
+        toned = skin_tone(photo, generated, around, core)
+        before = lab(generated)[50, 50]
+        after, wanted = lab(np.clip(toned, 0, 255))[50, 50], lab(photo)[50, 50]
+        moved = float(np.hypot(*(after[1:] - before[1:])))
+        if not moves:
+            np.testing.assert_array_equal(toned, generated)
+            continue
+        assert np.hypot(*(after[1:] - wanted[1:])) < np.hypot(*(before[1:] - wanted[1:]))
+        assert 0.9 * COLOUR_PULL * COLOUR_MOST < moved < 1.05 * COLOUR_PULL * COLOUR_MOST
+        assert abs(float(after[0] - before[0])) < 1.5  # the lightness is the generator's
 
 
 def test_the_grain_is_the_skins_not_the_eyes(sample_faces):
