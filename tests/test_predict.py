@@ -678,6 +678,29 @@ def test_paste_takes_the_photos_grain_at_the_generators_level():
     np.testing.assert_array_equal(match_photo(flat, generated, alpha, 1.0), generated)
 
 
+def test_a_pixelated_photos_paste_is_in_its_blocks_with_their_grain():
+    """match_photo with a pixelated photo's blocks: a smooth output comes out made of the
+    photo's blocks, neighbouring blocks differing by BLOCK_GRAIN_SHARE of the photo's own
+    block-to-block detail (noise made of blocks, not of pixels)."""
+    from mask2face.pixelation import Blocks
+    from mask2face.predict import BLOCK_GRAIN_SHARE, match_photo
+    rng = np.random.default_rng(1)
+    small = np.clip(rng.normal(120, 8, (40, 40, 1)) + np.zeros((1, 1, 3)), 0, 255)
+    photo = cv2.resize(small.astype(np.uint8), (200, 200), interpolation=cv2.INTER_NEAREST)
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[60:140, 60:140] = 1.0
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)
+    generated = np.full((200, 200, 3), 150.0, np.float32)
+    matched = match_photo(photo, generated, alpha, 1.0, blocks=Blocks(5.0, 5.0))
+    cells = matched[70:130, 70:130, 0].reshape(12, 5, 12, 5)  # whole blocks inside the face
+    assert float(np.ptp(cells, axis=(1, 3)).max()) < 1e-3  # each block one value
+    means = cells.mean(axis=(1, 3))
+    photo_cells = photo[70:130, 70:130, 0].astype(np.float32).reshape(12, 5, 12, 5)
+    spread, photo_spread = float(means.std()), float(photo_cells.mean(axis=(1, 3)).std())
+    assert 0.5 * BLOCK_GRAIN_SHARE < spread / photo_spread < 2 * BLOCK_GRAIN_SHARE
+    assert abs(float(means.mean()) - 150.0) < 1.5  # at the output's level
+
+
 def test_the_pastes_colour_moves_towards_the_skins_and_not_towards_a_background():
     """skin_tone: a greyish-green repainted face under pink skin is moved part of the way
     towards the skin's chroma, by at most COLOUR_MOST, its lightness kept; around it a grey or
