@@ -136,9 +136,10 @@ def small_grid(photo: np.ndarray) -> Blocks | None:
     and along the columns recur along the grid's two directions: the spectrum of the boundaries
     has a sharp peak at the block size in each, at right angles. Peaks along the photo's axes
     are not looked at (JPEG's 8 px blocks have them at 8 / 3 px)."""
-    h, w = max(int(photo.shape[0] * SMALL_TOP), 4 * BLOCK_SIZES[1]), photo.shape[1]
-    y0, x0 = max(0, (h - SMALL_SIDE) // 2), max(0, (w - SMALL_SIDE) // 2)
-    top = photo[y0:min(h, y0 + SMALL_SIDE), x0:x0 + SMALL_SIDE]
+    band_rows = max(int(photo.shape[0] * SMALL_TOP), 4 * BLOCK_SIZES[1])
+    y0 = max(0, (band_rows - SMALL_SIDE) // 2)
+    x0 = max(0, (photo.shape[1] - SMALL_SIDE) // 2)
+    top = photo[y0:min(band_rows, y0 + SMALL_SIDE), x0:x0 + SMALL_SIDE]
     if min(top.shape[:2]) < 8 * SMALL_SIZES[1]:  # too few blocks to show a grid
         return None
     power = 0.0
@@ -149,7 +150,8 @@ def small_grid(photo: np.ndarray) -> Blocks | None:
     power = np.fft.fftshift(power)
     h, w = power.shape
     fx, fy = np.meshgrid((np.arange(w) - w // 2) / w, (np.arange(h) - h // 2) / h)
-    band = (np.hypot(fx, fy) > 1 / SMALL_SIZES[1]) & (np.hypot(fx, fy) < 1 / SMALL_SIZES[0])
+    radius = np.hypot(fx, fy)
+    band = (radius > 1 / SMALL_SIZES[1]) & (radius < 1 / SMALL_SIZES[0])
     background = float(np.median(power[band])) if band.any() else 0.0
     if background <= 0:
         return None
@@ -165,14 +167,17 @@ def small_grid(photo: np.ndarray) -> Blocks | None:
         # The partner: the peak at right angles, as far out (blocks as wide as high; on the
         # dev photos, letting them be 5 % wider or higher found 33 more, judged no better).
         py, px = int(round(fx[y, x] * h)) + h // 2, int(round(-fy[y, x] * w)) + w // 2
-        if 0 <= py < h and 0 <= px < w and min(power[y, x], power[near(py, px)].max()) > best:
-            best, at = float(min(power[y, x], power[near(py, px)].max())), (y, x)
+        if 0 <= py < h and 0 <= px < w:
+            both = float(min(power[y, x], power[near(py, px)].max()))
+            if both > best:
+                best, at = both, (y, x)
     if best < SMALL_PEAK * background:
         return None
     # The peak's place to a fraction of a bin (the mean over it and its neighbours, by power):
     # the grid's turn and the blocks' size, made exact along each way on the photo turned upright.
-    weights = power[near(*at)] / power[near(*at)].sum()
-    peak_x, peak_y = float((fx[near(*at)] * weights).sum()), float((fy[near(*at)] * weights).sum())
+    cell = near(*at)
+    weights = power[cell] / power[cell].sum()
+    peak_x, peak_y = float((fx[cell] * weights).sum()), float((fy[cell] * weights).sum())
     angle = float((np.degrees(np.arctan2(peak_y, peak_x)) + 45) % 90 - 45)
     if abs(angle) < MIN_ANGLE:  # a peak of the axes' own, spilt into the bins beside them
         return None
@@ -316,6 +321,7 @@ def in_blocks(image: np.ndarray, photo: np.ndarray, seen: np.ndarray,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
     turned_image = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)
+    turned_image = turned_image.reshape(size[1], size[0], -1)  # (one channel: cv2 drops it)
     # Every pixel of the patch counts towards its block's mean (the canvas's corners beyond it
     # do not); a block with none of them (a corner of the canvas) keeps the turned patch, so
     # that turning back, the patch's edge does not reach into an empty block's black.

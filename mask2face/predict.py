@@ -108,6 +108,9 @@ GRAIN_SIGMA = 0.5
 # yellow 90) with a chroma over SKIN_CHROMA: a grey or blue background, a shadow, a white or
 # coloured remnant of the mask in the ring are not taken for the person's skin.
 COLOUR_PULL = 0.75
+COLOUR_MOST = 6.0
+SKIN_HUES = (15.0, 90.0)
+SKIN_CHROMA = 4.0
 # In a pixelated photo the grain is the blocks' own (block_grain): the spread left after a blur
 # over BLOCK_GRAIN_BLUR blocks is measured on the skin around the region and on the repainted
 # face, and BLOCK_GRAIN_SHARE of what the face lacks is added as noise made of the photo's
@@ -116,9 +119,6 @@ COLOUR_PULL = 0.75
 # four dev photos, was judged blind on 40 others: better on 19, worse on 6, 15 ties.)
 BLOCK_GRAIN_BLUR = 1.5
 BLOCK_GRAIN_SHARE = 0.3
-COLOUR_MOST = 6.0
-SKIN_HUES = (15.0, 90.0)
-SKIN_CHROMA = 4.0
 # The mask head's probability: a region grows from where it is over the second threshold
 # through everything connected to it over the first.
 MASK_THRESHOLDS = (0.2, 0.5)
@@ -911,9 +911,10 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
     if blocks is not None:
         # A smooth face under the blocky eyes of a pixelated photo stood out on every such dev
         # photo; made of the photo's blocks it reads as the same photo.
-        generated = in_blocks(generated, photo, outside > 0, blocks)
+        seen = outside > 0
+        generated = in_blocks(generated, photo, seen, blocks)
         if enough:
-            generated = block_grain(source, generated, skin, core, outside > 0, blocks, seed)
+            generated = block_grain(source, generated, skin, core, seen, blocks, seed)
     elif enough:
         wanted, has = grain(source, skin), grain(generated, core)
         missing = np.sqrt(max(wanted ** 2 - has ** 2, 0.0))
@@ -940,10 +941,10 @@ def block_grain(photo: np.ndarray, generated: np.ndarray, skin: np.ndarray, core
     missing = np.sqrt(max(detail(photo, skin) ** 2 - detail(generated, core) ** 2, 0.0))
     if missing <= 0.5:
         return generated
-    noise = np.random.default_rng(seed).standard_normal(skin.shape).astype(np.float32)
-    noise = in_blocks(np.repeat(noise[..., None], 3, axis=2), photo, seen, blocks)
-    noise *= BLOCK_GRAIN_SHARE * missing / max(detail(noise, core), 1e-6)
-    return generated + noise[..., :1]
+    noise = np.random.default_rng(seed).standard_normal((*skin.shape, 1)).astype(np.float32)
+    noise = in_blocks(noise, photo, seen, blocks)
+    noise *= BLOCK_GRAIN_SHARE * missing / max(detail(np.repeat(noise, 3, axis=2), core), 1e-6)
+    return generated + noise
 
 
 def skin_tone(photo: np.ndarray, generated: np.ndarray, around: np.ndarray,

@@ -83,6 +83,9 @@ def test_a_grid_at_a_slant_is_found_and_followed(photos):
         # A flat patch stays flat to its edges: no block of the turned canvas is left empty.
         flat = np.full(smooth.shape, 120.0, np.float32)
         np.testing.assert_allclose(in_blocks(flat, pixelated, seen, blocks), flat, atol=0.01)
+        # ... and a patch of one channel keeps its shape.
+        np.testing.assert_allclose(in_blocks(flat[..., :1], pixelated, seen, blocks),
+                                   flat[..., :1], atol=0.01)
 
 
 def test_small_blocks_at_a_slant_are_found(photos):
