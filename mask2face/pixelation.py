@@ -86,6 +86,13 @@ def boundaries(image: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(edges, -1, axis)
 
 
+def both_in(valid: np.ndarray, axis: int) -> np.ndarray:
+    """``boundaries``' shape for ``axis``: whether a pixel and the next along it both lie in
+    ``valid`` (the pixels that belong to a turned photo: a step from one to the canvas beyond is
+    no block's edge)."""
+    return valid[:, 1:] & valid[:, :-1] if axis == 1 else valid[1:] & valid[:-1]
+
+
 def block_size(lines: np.ndarray) -> float | None:
     """The period (pixels, fractional) at which the boundaries of ``lines`` (R, L) bool, each a
     line of boundaries, recur, or None where they do not recur at one size in BLOCK_SIZES."""
@@ -185,7 +192,7 @@ def small_grid(photo: np.ndarray) -> Blocks | None:
     turned, valid = turned_upright(photo, angle)
     sizes = []
     for image, inside in ((turned, valid), (np.swapaxes(turned, 0, 1), valid.T)):
-        looked_at = inside[:, 1:] & inside[:, :-1]
+        looked_at = both_in(inside, 1)
         sizes.append(grid_size(boundaries(image, 1) & looked_at, size, looked_at, SMALL_WITHIN))
     return Blocks(sizes[0], sizes[1], angle)
 
@@ -200,7 +207,7 @@ def upright_sizes(photo: np.ndarray, valid: np.ndarray | None = None
         lines = boundaries(photo[::step], 1)
         looked = None
         if valid is not None:
-            looked = valid[::step, 1:] & valid[::step, :-1]
+            looked = both_in(valid[::step], 1)
             lines = lines & looked
         size = block_size(lines)
         return None if size is None else grid_size(lines, size, looked)
@@ -225,7 +232,7 @@ def grid_angle(photo: np.ndarray) -> float:
         turned, valid = turned_upright(middle, angle, grow=False)
         score = 0.0
         for axis in (1, 0):
-            looked = valid[:, 1:] & valid[:, :-1] if axis == 1 else valid[1:] & valid[:-1]
+            looked = both_in(valid, axis)
             found = (boundaries(turned, axis) & looked).sum(axis=1 - axis).astype(np.float64)
             seen = looked.sum(axis=1 - axis).astype(np.float64)
             enough = seen > 0.5 * max(seen.max(), 1.0)
@@ -341,7 +348,7 @@ def upright_blocks(image: np.ndarray, photo: np.ndarray, seen: np.ndarray, valid
     """``in_blocks`` for an upright grid; ``valid``: the pixels of ``image`` that count towards
     a block's mean (a turned patch's canvas holds others)."""
     def starts(photo, seen, size):  # the blocks' first columns (of a transposed photo: rows)
-        looked = seen[:, 1:] & seen[:, :-1]
+        looked = both_in(seen, 1)
         found = boundaries(photo, 1) & looked
         return cell_edges(size, grid_fit(found.sum(axis=0), looked.sum(axis=0), size)[1],
                           seen.shape[1])
