@@ -551,6 +551,44 @@ def test_an_ear_loop_above_the_eyes_joins_the_mask_where_it_is_the_masks_colour(
     assert not loops_beside_the_eyes(region, p, lm, crop).any()
 
 
+def test_below_the_chin_only_the_masks_own_colour_stays_mask(sample_faces):
+    """below_the_chin_not_the_mask: what the head takes for mask below the chin (a neck, a
+    collar, a shirt) stays out of the region unless it is a plain mask's colour (a mask hanging
+    low, a gaiter), in its shadow too; nothing above the chin is taken out, and on a two-tone
+    mask colour decides nothing."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import CHIN
+    from mask2face.predict import (BELOW_CHIN_MARGIN, PREDICT_FRAMING,
+                                   below_the_chin_not_the_mask, lower_face_area, mask_region)
+    size = 128
+    photo, face = sample_faces["astronaut"]
+    crop_box = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING)
+    lm = crop_box.to_crop(face.landmarks)
+    crop = crop_box.apply(photo).astype(np.float32) / 255.0
+    lower = lower_face_area(size, lm) > 0
+    first = int(np.ceil(lm[CHIN, 1] + BELOW_CHIN_MARGIN * size))
+    assert first < size - 8
+    columns = np.nonzero(lower.any(axis=0))[0]
+    left, right = int(columns.min()), int(columns.max())
+    middle = (left + right) // 2
+    p = np.where(lower, 0.9, 0.0).astype(np.float32)
+    p[int(lm[CHIN, 1]) - 2:, left:right + 1] = 0.9  # the head's mask runs on below the chin
+    blue = np.array([0.1, 0.3, 0.9], np.float32)
+    crop[p > 0.5] = blue
+    crop[first:, left:middle] = (0.9, 0.2, 0.5)       # a pink shirt on one side
+    crop[first + 4:, middle:right + 1] = blue * 0.6   # the mask in its own shadow on the other
+    region = mask_region(p, lm)
+    out = below_the_chin_not_the_mask(region, p, lm, crop)
+    assert not out[:first].any()
+    shirt = region[first + 1:, left:middle - 1]        # (a pixel's edge of it may stay)
+    assert shirt.sum() > 50 and out[first + 1:, left:middle - 1][shirt].all()  # not the mask
+    assert not out[:, middle + 1:].any()               # the mask hanging low (and shaded) is
+    two_tone = crop.copy()
+    two_tone[:first, middle:] = np.where(p[:first, middle:, None] > 0.5, (0.9, 0.8, 0.1),
+                                         two_tone[:first, middle:])
+    assert not below_the_chin_not_the_mask(region, p, lm, two_tone).any()
+
+
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
     from mask2face.predict import Unmasker
     a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
