@@ -124,6 +124,17 @@ COLOUR_PULL = 0.75
 COLOUR_MOST = 6.0
 SKIN_HUES = (15.0, 90.0)
 SKIN_CHROMA = 4.0
+# ... and where the repainted face keeps a local haze of the mask's or the background's colour
+# (without_haze, before the grain): inside the face's outline, less a band HAZE_INSET photo pixels
+# wide, each pixel whose chroma falls short of the skin's along the skin's hue (by more than
+# HAZE_MARGIN) is pulled towards the skin's by HAZE_PULL times the share it falls short by.
+# Blind on 40 of the 83 dev photos it changes by over 8 levels on 100 pixels: better on 5, worse
+# on 1, 34 ties (0.8 against 0.5 on 29 photos: 1 / 0 / 28). 150 held-out drawn pairs: per-pixel
+# chroma error in the mask 7.43 -> 7.40 (mean), 13.63 -> 13.54 (90th percentile), PSNR in the
+# mask 18.42 dB either way. Pulled only along the skin's hue, a blue haze turned purple.
+HAZE_PULL = 0.5
+HAZE_MARGIN = 4.0
+HAZE_INSET = 4
 # In a pixelated photo the grain is the blocks' own (block_grain): the spread left after a blur
 # over BLOCK_GRAIN_BLUR blocks is measured on the skin around the region and on the repainted
 # face, and BLOCK_GRAIN_SHARE of what the face lacks is added as noise made of the photo's
@@ -931,10 +942,12 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
     RING_PX crop pixels times it around the region. ``visible`` (where given) marks the photo
     pixels that may serve as a reference: not a part of the mask left outside the region.
 
-    Its colour is then moved towards the visible skin's, as a whole (``skin_tone``). Carrying
-    the low-frequency difference between photo and image on a ring around the region into it
-    pixel by pixel (a seam correction) tinted the lower face grey or green on the dev sheets
-    wherever the ring held a remnant of the mask, the background or a shadow.
+    A haze of the mask's or the background's colour inside the face's outline is first pulled
+    towards the skin's chroma (``without_haze``), and the colour as a whole is then moved
+    towards the visible skin's (``skin_tone``). Carrying the low-frequency difference between
+    photo and image on a ring around the region into it pixel by pixel (a seam correction)
+    tinted the lower face grey or green on the dev sheets wherever the ring held a remnant of
+    the mask, the background or a shadow.
     """
     outside = (alpha <= 1e-3).astype(np.uint8)
     inside = 1 - outside
@@ -960,6 +973,8 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
         skin &= visible
     core = alpha > 0.98
     enough = skin.sum() >= 50 and core.sum() >= 50
+    if enough and face is not None:
+        generated = without_haze(source, generated, skin, face & (alpha > 0.5))
     if blocks is not None:
         # A smooth face under the blocky eyes of a pixelated photo stood out on every such dev
         # photo; made of the photo's blocks it reads as the same photo.
@@ -999,27 +1014,63 @@ def block_grain(photo: np.ndarray, generated: np.ndarray, skin: np.ndarray, core
     return generated + noise
 
 
+def _lab(image: np.ndarray) -> np.ndarray:
+    """Float RGB (0-255) -> CIELAB."""
+    return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def skin_chroma(photo_lab: np.ndarray, around: np.ndarray) -> np.ndarray | None:
+    """The median chroma (a*, b*) of the skin among the pixels ``around`` (bool) of a photo in
+    CIELAB: those within SKIN_HUES with a chroma over SKIN_CHROMA (a grey or blue background, a
+    shadow, a white or coloured remnant of the mask are not the person's skin); None where
+    fewer than 50 are."""
+    hue = np.degrees(np.arctan2(photo_lab[..., 2], photo_lab[..., 1]))
+    skin = around & (np.hypot(photo_lab[..., 1], photo_lab[..., 2]) > SKIN_CHROMA) \
+        & (hue > SKIN_HUES[0]) & (hue < SKIN_HUES[1])
+    if skin.sum() < 50:
+        return None
+    return np.array([np.median(photo_lab[..., c][skin]) for c in (1, 2)], np.float32)
+
+
 def skin_tone(photo: np.ndarray, generated: np.ndarray, around: np.ndarray,
               core: np.ndarray) -> np.ndarray:
     """``generated`` (float RGB, 0-255) with its chroma moved towards the skin's: COLOUR_PULL of
     the way from its median over ``core`` (the repainted face) to ``photo``'s over the skin among
-    the pixels ``around`` it, by at most COLOUR_MOST; as it is where too little skin is seen.
-    The generator paints the lower face greyer, or in the mask's tint, or yellower than the
-    person's own skin; on 150 held-out drawn pairs the distance between the repainted and the
-    real lower face's median chroma falls from 4.87 to 3.98 (CIELAB units)."""
-    def lab(image):
-        return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    seen = lab(photo)
-    hue = np.degrees(np.arctan2(seen[..., 2], seen[..., 1]))
-    skin = around & (np.hypot(seen[..., 1], seen[..., 2]) > SKIN_CHROMA) \
-        & (hue > SKIN_HUES[0]) & (hue < SKIN_HUES[1])
-    if skin.sum() < 50:
+    the pixels ``around`` it (``skin_chroma``), by at most COLOUR_MOST; as it is where too little
+    skin is seen. The generator paints the lower face greyer, or in the mask's tint, or yellower
+    than the person's own skin; on 150 held-out drawn pairs the distance between the repainted
+    and the real lower face's median chroma falls from 4.87 to 3.98 (CIELAB units)."""
+    target = skin_chroma(_lab(photo), around)
+    if target is None:
         return generated
-    painted = lab(generated)
-    shift = np.array([np.median(seen[..., c][skin]) - np.median(painted[..., c][core])
-                      for c in (1, 2)], np.float32)
+    painted = _lab(generated)
+    shift = target - np.array([np.median(painted[..., c][core]) for c in (1, 2)], np.float32)
     shift *= COLOUR_PULL * min(1.0, COLOUR_MOST / max(float(np.hypot(*shift)), 1e-6))
     painted[..., 1:] += shift
+    return cv2.cvtColor(painted, cv2.COLOR_LAB2RGB) * 255.0
+
+
+def without_haze(photo: np.ndarray, generated: np.ndarray, around: np.ndarray,
+                 where: np.ndarray) -> np.ndarray:
+    """``generated`` (float RGB, 0-255) with the chroma of its pixels ``where`` (the repainted
+    face inside the face's outline) that falls short of the skin's along the skin's own hue (a
+    grey, white, bluish or greenish haze of the mask or the background) pulled towards the
+    skin's (``skin_chroma`` of ``photo`` among the pixels ``around``): by HAZE_PULL times the
+    share it falls short by, less HAZE_MARGIN. Lips, redder or more saturated than the skin,
+    and the lightness stay as they are; so does a band HAZE_INSET photo pixels wide inside the
+    outline (a jaw's edge against a background is no haze)."""
+    target = skin_chroma(_lab(photo), around)
+    length = 0.0 if target is None else float(np.hypot(*target))
+    if length < SKIN_CHROMA or not where.any():
+        return generated
+    painted = _lab(generated)
+    ab = painted[..., 1:].copy()
+    short = np.clip((length - ab @ (target / length) - HAZE_MARGIN) / length, 0.0, 1.0)
+    inner = cv2.erode(where.astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * HAZE_INSET + 1,) * 2)) > 0
+    weight = cv2.GaussianBlur(np.where(inner, HAZE_PULL * short, 0.0).astype(np.float32),
+                              (0, 0), 1.0)[..., None]
+    painted[..., 1:] = ab * (1.0 - weight) + target * weight
     return cv2.cvtColor(painted, cv2.COLOR_LAB2RGB) * 255.0
 
 

@@ -768,6 +768,34 @@ def test_the_pastes_colour_moves_towards_the_skins_and_not_towards_a_background(
         assert abs(float(after[0] - before[0])) < 1.5  # the lightness is the generator's
 
 
+def test_a_haze_on_the_repainted_face_is_pulled_towards_the_skin_but_lips_are_not():
+    """without_haze: inside the face's outline a bluish-grey patch of the repainted face under
+    pink skin is pulled towards the skin's chroma (by HAZE_PULL times the share it falls short,
+    its lightness kept); red lips and a band along the outline stay as they were."""
+    from mask2face.predict import HAZE_INSET, HAZE_PULL, without_haze
+
+    def lab(image):
+        return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    photo = np.full((100, 100, 3), (225, 170, 150), np.uint8)
+    around = np.zeros((100, 100), bool)
+    around[5:95, 5:95] = True
+    around[20:80, 20:80] = False
+    where = ~around
+    generated = np.full((100, 100, 3), (150.0, 155.0, 165.0), np.float32)  # a bluish grey
+    generated[60:70, 40:60] = (190.0, 80.0, 90.0)                         # lips
+    out = without_haze(photo, generated, around, where)
+    skin, haze, after = lab(photo)[50, 50], lab(generated)[40, 50], lab(out)[40, 50]
+    gap = float(np.hypot(*(haze[1:] - skin[1:])))
+    moved = float(np.hypot(*(after[1:] - haze[1:])))
+    assert np.hypot(*(after[1:] - skin[1:])) < gap
+    assert 0.5 * HAZE_PULL * gap < moved <= HAZE_PULL * gap + 0.5
+    assert abs(float(after[0] - haze[0])) < 1.5                           # lightness kept
+    lips = lab(out)[63:67, 45:55] - lab(generated)[63:67, 45:55]
+    assert np.abs(lips[..., 1:]).max() < 0.5
+    assert HAZE_INSET >= 3  # the outline's own row, beyond the pull's soft edge: untouched
+    np.testing.assert_allclose(out[20, 30:70], generated[20, 30:70], atol=0.5)
+
+
 def test_the_grain_is_the_skins_not_the_eyes(sample_faces):
     """paste: the grain a repainted face gets is measured on the skin around it, not on the eyes,
     lids and brows above a mask worn up to them: in a photo whose skin has a faint grain and
