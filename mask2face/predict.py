@@ -973,8 +973,9 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
         skin &= visible
     core = alpha > 0.98
     enough = skin.sum() >= 50 and core.sum() >= 50
+    target = skin_chroma(source, skin) if enough else None  # the skin's colour, for both steps
     if enough and face is not None:
-        generated = without_haze(source, generated, skin, face & (alpha > 0.5))
+        generated = without_haze(generated, target, face & (alpha > 0.5))
     if blocks is not None:
         # A smooth face under the blocky eyes of a pixelated photo stood out on every such dev
         # photo; made of the photo's blocks it reads as the same photo.
@@ -990,7 +991,7 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
             noise = cv2.GaussianBlur(noise, (0, 0), GRAIN_SIGMA)
             noise *= missing / max(float(laplacian(noise).std()), 1e-6)
             generated = generated + noise[..., None]
-    return skin_tone(source, generated, skin, core) if enough else generated
+    return skin_tone(generated, target, core) if enough else generated
 
 
 def block_grain(photo: np.ndarray, generated: np.ndarray, skin: np.ndarray, core: np.ndarray,
@@ -1019,28 +1020,28 @@ def _lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
-def skin_chroma(photo_lab: np.ndarray, around: np.ndarray) -> np.ndarray | None:
-    """The median chroma (a*, b*) of the skin among the pixels ``around`` (bool) of a photo in
-    CIELAB: those within SKIN_HUES with a chroma over SKIN_CHROMA (a grey or blue background, a
-    shadow, a white or coloured remnant of the mask are not the person's skin); None where
-    fewer than 50 are."""
-    hue = np.degrees(np.arctan2(photo_lab[..., 2], photo_lab[..., 1]))
-    skin = around & (np.hypot(photo_lab[..., 1], photo_lab[..., 2]) > SKIN_CHROMA) \
+def skin_chroma(photo: np.ndarray, around: np.ndarray) -> np.ndarray | None:
+    """The median chroma (a*, b* of CIELAB) of the skin among the pixels ``around`` (bool) of
+    ``photo`` (RGB, 0-255): those within SKIN_HUES with a chroma over SKIN_CHROMA (a grey or blue
+    background, a shadow, a white or coloured remnant of the mask are not the person's skin);
+    None where fewer than 50 are."""
+    seen = _lab(photo[around].reshape(-1, 1, 3)).reshape(-1, 3)
+    hue = np.degrees(np.arctan2(seen[:, 2], seen[:, 1]))
+    skin = (np.hypot(seen[:, 1], seen[:, 2]) > SKIN_CHROMA) \
         & (hue > SKIN_HUES[0]) & (hue < SKIN_HUES[1])
     if skin.sum() < 50:
         return None
-    return np.array([np.median(photo_lab[..., c][skin]) for c in (1, 2)], np.float32)
+    return np.array([np.median(seen[skin, c]) for c in (1, 2)], np.float32)
 
 
-def skin_tone(photo: np.ndarray, generated: np.ndarray, around: np.ndarray,
+def skin_tone(generated: np.ndarray, target: np.ndarray | None,
               core: np.ndarray) -> np.ndarray:
-    """``generated`` (float RGB, 0-255) with its chroma moved towards the skin's: COLOUR_PULL of
-    the way from its median over ``core`` (the repainted face) to ``photo``'s over the skin among
-    the pixels ``around`` it (``skin_chroma``), by at most COLOUR_MOST; as it is where too little
-    skin is seen. The generator paints the lower face greyer, or in the mask's tint, or yellower
+    """``generated`` (float RGB, 0-255) with its chroma moved towards the skin's (``target``:
+    ``skin_chroma`` of the photo around it): COLOUR_PULL of the way from its median over
+    ``core`` (the repainted face), by at most COLOUR_MOST; as it is where too little skin is
+    seen (None). The generator paints the lower face greyer, or in the mask's tint, or yellower
     than the person's own skin; on 150 held-out drawn pairs the distance between the repainted
     and the real lower face's median chroma falls from 4.87 to 3.98 (CIELAB units)."""
-    target = skin_chroma(_lab(photo), around)
     if target is None:
         return generated
     painted = _lab(generated)
@@ -1050,16 +1051,15 @@ def skin_tone(photo: np.ndarray, generated: np.ndarray, around: np.ndarray,
     return cv2.cvtColor(painted, cv2.COLOR_LAB2RGB) * 255.0
 
 
-def without_haze(photo: np.ndarray, generated: np.ndarray, around: np.ndarray,
+def without_haze(generated: np.ndarray, target: np.ndarray | None,
                  where: np.ndarray) -> np.ndarray:
     """``generated`` (float RGB, 0-255) with the chroma of its pixels ``where`` (the repainted
     face inside the face's outline) that falls short of the skin's along the skin's own hue (a
     grey, white, bluish or greenish haze of the mask or the background) pulled towards the
-    skin's (``skin_chroma`` of ``photo`` among the pixels ``around``): by HAZE_PULL times the
-    share it falls short by, less HAZE_MARGIN. Lips, redder or more saturated than the skin,
-    and the lightness stay as they are; so does a band HAZE_INSET photo pixels wide inside the
-    outline (a jaw's edge against a background is no haze)."""
-    target = skin_chroma(_lab(photo), around)
+    skin's (``target``: ``skin_chroma`` of the photo around it; None: as it is): by HAZE_PULL
+    times the share it falls short by, less HAZE_MARGIN. Lips, redder or more saturated than
+    the skin, and the lightness stay as they are; so does a band HAZE_INSET photo pixels wide
+    inside the outline (a jaw's edge against a background is no haze)."""
     length = 0.0 if target is None else float(np.hypot(*target))
     if length < SKIN_CHROMA or not where.any():
         return generated

@@ -743,7 +743,7 @@ def test_the_pastes_colour_moves_towards_the_skins_and_not_towards_a_background(
     """skin_tone: a greyish-green repainted face under pink skin is moved part of the way
     towards the skin's chroma, by at most COLOUR_MOST, its lightness kept; around it a grey or
     blue background (no skin) moves nothing."""
-    from mask2face.predict import COLOUR_MOST, COLOUR_PULL, skin_tone
+    from mask2face.predict import COLOUR_MOST, COLOUR_PULL, skin_chroma, skin_tone
 
     def lab(image):
         return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
@@ -756,7 +756,7 @@ def test_the_pastes_colour_moves_towards_the_skins_and_not_towards_a_background(
     for skin, moves in (((225, 170, 150), True), ((128, 128, 128), False),
                         ((90, 120, 200), False)):
         photo = np.full((100, 100, 3), skin, np.uint8)
-        toned = skin_tone(photo, generated, around, core)
+        toned = skin_tone(generated, skin_chroma(photo.astype(np.float32), around), core)
         before = lab(generated)[50, 50]
         after, wanted = lab(np.clip(toned, 0, 255))[50, 50], lab(photo)[50, 50]
         moved = float(np.hypot(*(after[1:] - before[1:])))
@@ -772,7 +772,7 @@ def test_a_haze_on_the_repainted_face_is_pulled_towards_the_skin_but_lips_are_no
     """without_haze: inside the face's outline a bluish-grey patch of the repainted face under
     pink skin is pulled towards the skin's chroma (by HAZE_PULL times the share it falls short,
     its lightness kept); red lips and a band along the outline stay as they were."""
-    from mask2face.predict import HAZE_INSET, HAZE_PULL, without_haze
+    from mask2face.predict import HAZE_INSET, HAZE_PULL, skin_chroma, without_haze
 
     def lab(image):
         return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
@@ -783,7 +783,7 @@ def test_a_haze_on_the_repainted_face_is_pulled_towards_the_skin_but_lips_are_no
     where = ~around
     generated = np.full((100, 100, 3), (150.0, 155.0, 165.0), np.float32)  # a bluish grey
     generated[60:70, 40:60] = (190.0, 80.0, 90.0)                         # lips
-    out = without_haze(photo, generated, around, where)
+    out = without_haze(generated, skin_chroma(photo.astype(np.float32), around), where)
     skin, haze, after = lab(photo)[50, 50], lab(generated)[40, 50], lab(out)[40, 50]
     gap = float(np.hypot(*(haze[1:] - skin[1:])))
     moved = float(np.hypot(*(after[1:] - haze[1:])))
