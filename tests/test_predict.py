@@ -1012,6 +1012,22 @@ def test_only_the_stretches_of_the_crops_edge_inside_the_photo_count_and_fade():
     assert fade[-k - 1:, 20].tolist() == sorted(fade[-k - 1:, 20].tolist(), reverse=True)
 
 
+def test_a_mask_over_most_of_the_stretch_in_the_photo_runs_past_the_crop():
+    """A tilted face whose crop's bottom row lies in the photo only on its left 56 columns: a
+    mask over 31 of them (a quarter of the whole row, but most of what the photo shows there)
+    goes on below the crop; 10 of them (under EDGE_LEAST of the crop) do not count."""
+    from mask2face.predict import edges_run_past
+    size = 128
+    inside = np.ones((size, size), np.float32)
+    inside[100:, 56:] = 0.0
+    mask = np.zeros((size, size), np.float32)
+    mask[70:, 25:56] = 1.0
+    assert edges_run_past(mask * inside, inside) == (True, False, False)
+    small = np.zeros((size, size), np.float32)
+    small[70:, 46:56] = 1.0
+    assert edges_run_past(small * inside, inside) == (False, False, False)
+
+
 def gaiter_photo(sample_faces, below=(40, 90, 200)):
     """The astronaut with a blue gaiter from the nose down to a little past the first crop's
     bottom (``below``: its colour from a little under the chin down), and a head that takes
