@@ -589,6 +589,48 @@ def test_below_the_chin_only_the_masks_own_colour_stays_mask(sample_faces):
     assert not below_the_chin_not_the_mask(region, p, lm, two_tone).any()
 
 
+def test_a_plain_masks_region_reaches_the_photos_border_it_stopped_short_of(sample_faces):
+    """to_the_photos_border: the photo ends a few rows under the chin with the mask going on to
+    it; the head's region stops 4 rows short. Those rows join the region where they are the
+    mask's colour (not a pink shirt beside it, and not along the border beyond the bridge); the
+    crop's own edge where the photo goes on is no border; a printed mask gains nothing."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import CHIN
+    from mask2face.predict import (PREDICT_FRAMING, lower_face_area, mask_region,
+                                   to_the_photos_border)
+    size = 128
+    photo, face = sample_faces["astronaut"]
+    crop_box = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING)
+    lm = crop_box.to_crop(face.landmarks)
+    crop = crop_box.apply(photo).astype(np.float32) / 255.0
+    lower = lower_face_area(size, lm) > 0
+    end = int(lm[CHIN, 1]) + 6                         # the photo's last row
+    assert end < size - 4
+    inside = np.ones((size, size), np.float32)
+    inside[end + 1:] = 0.0
+    columns = np.nonzero(lower[int(lm[CHIN, 1]) - 6])[0]
+    left, right = int(columns.min()), int(columns.max())
+    middle = (left + right) // 2
+    mask = lower.copy()
+    mask[int(lm[CHIN, 1]) - 6:end + 1, left:right + 1] = True   # the mask goes on to the border
+    blue = np.array([0.1, 0.3, 0.9], np.float32)
+    crop[mask] = blue
+    crop[end - 8:end + 1, middle + 4:right + 1] = (0.9, 0.2, 0.5)  # a pink shirt at one side
+    crop[end - 2:end + 1, right + 1:] = blue            # the border beyond: the mask's colour
+    p = np.where(mask, 0.9, 0.0).astype(np.float32)
+    p[end - 3:] = 0.0                                   # ... the head stops 4 rows short
+    region = mask_region(p, lm)
+    gained = to_the_photos_border(region, p, lm, crop, inside)
+    assert gained[end - 3:end + 1, left + 2:middle].all()         # the gap: the mask's colour
+    assert not gained[:, middle + 5:].any()             # not the shirt nor the band beyond it
+    assert not gained[end + 1:].any()                   # nothing past the photo
+    assert not to_the_photos_border(region, p, lm, crop, np.ones_like(inside)).any()
+    printed = crop.copy()
+    rows, cols = np.mgrid[0:size, 0:size]
+    printed[mask & ((rows // 4 + cols // 4) % 2 == 0)] = (0.9, 0.9, 0.9)
+    assert not to_the_photos_border(region, p, lm, printed, inside).any()
+
+
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
     from mask2face.predict import Unmasker
     a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
