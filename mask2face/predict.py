@@ -791,9 +791,27 @@ def loops_beside_the_eyes(region: np.ndarray, predicted: np.ndarray,
         (to_mask < LOOPS_COLOUR_DELTA) & (to_mask < to_skin)
     if not candidates.any():
         return extra
-    _, labels = cv2.connectedComponents((region | candidates).astype(np.uint8), connectivity=8)
+    return joining(candidates, region)
+
+
+def plain_mask_distance(crop: np.ndarray, body: np.ndarray) -> np.ndarray | None:
+    """(S, S) float: each pixel's CIELAB distance from the mask's median colour over ``body``
+    (``crop`` RGB in [0, 1]; lightness counted half, so that the mask in its own shadow is still
+    near it), or None where the mask is not plain (under PLAIN_MASK of its body within
+    LOOPS_COLOUR_DELTA of that median): a print's or a two-tone mask's colour says little."""
+    lab = cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab)
+    to_mask = np.linalg.norm((lab - np.median(lab[body], axis=0))
+                             * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
+    if (to_mask[body] < LOOPS_COLOUR_DELTA).mean() < PLAIN_MASK:
+        return None
+    return to_mask
+
+
+def joining(pieces: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``pieces`` (S, S) bool, less those not joined (8-neighbour, through them) to ``region``."""
+    _, labels = cv2.connectedComponents((pieces | region).astype(np.uint8), connectivity=8)
     joined = np.unique(labels[region])
-    return candidates & np.isin(labels, joined[joined > 0])
+    return pieces & np.isin(labels, joined[joined > 0])
 
 
 def below_the_chin_not_the_mask(region: np.ndarray, predicted: np.ndarray,
@@ -816,11 +834,9 @@ def below_the_chin_not_the_mask(region: np.ndarray, predicted: np.ndarray,
     body = region & (predicted > MASK_THRESHOLDS[1]) & (rows > nose) & (rows < chin)
     if body.sum() < 20:
         return none
-    lab = cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab)
-    to_mask = np.linalg.norm((lab - np.median(lab[body], axis=0))
-                             * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
-    if (to_mask[body] < LOOPS_COLOUR_DELTA).mean() < PLAIN_MASK:
-        return none  # a print or a two-tone mask: its colour says little
+    to_mask = plain_mask_distance(crop, body)
+    if to_mask is None:
+        return none
     matched = cv2.dilate((to_mask < BELOW_CHIN_DELTA).astype(np.uint8), np.ones((3, 3), np.uint8))
     kept = region.copy()
     kept[first:] &= matched[first:] > 0
@@ -843,11 +859,9 @@ def to_the_photos_border(region: np.ndarray, predicted: np.ndarray,
     body = region & (predicted > MASK_THRESHOLDS[1])
     if body.sum() < 20:
         return none
-    lab = cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab)
-    to_mask = np.linalg.norm((lab - np.median(lab[body], axis=0))
-                             * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
-    if (to_mask[body] < LOOPS_COLOUR_DELTA).mean() < PLAIN_MASK:
-        return none  # a print or a two-tone mask: its colour says little
+    to_mask = plain_mask_distance(crop, body)
+    if to_mask is None:
+        return none
     photo = np.pad(inside > 0, 1, constant_values=True).astype(np.uint8)
     to_border = cv2.distanceTransform(photo, cv2.DIST_L2, 3)[1:-1, 1:-1]
     to_region = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, 3)
@@ -857,9 +871,7 @@ def to_the_photos_border(region: np.ndarray, predicted: np.ndarray,
     if not gap.any():
         return none
     # ... the pieces of it that join the region and reach the border.
-    _, labels = cv2.connectedComponents((gap | region).astype(np.uint8), connectivity=8)
-    joined = np.unique(labels[region])
-    gap &= np.isin(labels, joined[joined > 0])
+    gap = joining(gap, region)
     _, pieces = cv2.connectedComponents(gap.astype(np.uint8), connectivity=8)
     reach = np.unique(pieces[gap & (to_border <= 1.5)])
     return gap & np.isin(pieces, reach[reach > 0])
