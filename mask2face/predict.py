@@ -339,7 +339,9 @@ class Unmasker:
         the photo (``in_photo``; None: all), the only ones a region can run past the crop in;
         without ``fade``, the region before it is faded there (``_faded_past_crop``); with
         ``crop`` (its RGB in [0, 1]), ear loops beside the eyes join the region
-        (``loops_beside_the_eyes``)."""
+        (``loops_beside_the_eyes``), what below the chin is not a plain mask's colour leaves it
+        (``below_the_chin_not_the_mask``) and, with ``inside`` too, the gap between a plain
+        mask and the photo's border joins it (``to_the_photos_border``)."""
         if predicted is not None:
             found = mask_region(predicted, landmarks_in_crop)
             if not found.any():
