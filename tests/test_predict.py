@@ -509,20 +509,26 @@ def test_nothing_above_the_eyes_is_mask_even_a_strap_joined_to_it(sample_faces):
     assert not mask_region(alone, lm).any()  # nothing below the line: no mask at all
 
 
+def astronaut_crop(sample_faces, size):
+    """The astronaut's face as predict crops it: its landmarks in the crop and the crop's RGB in
+    [0, 1], for the tests that paint a mask onto it."""
+    from mask2face.faces import face_crop
+    from mask2face.predict import PREDICT_FRAMING
+    photo, face = sample_faces["astronaut"]
+    crop_box = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING)
+    return crop_box.to_crop(face.landmarks), crop_box.apply(photo).astype(np.float32) / 255.0
+
+
 def test_an_ear_loop_above_the_eyes_joins_the_mask_where_it_is_the_masks_colour(sample_faces):
     """loops_beside_the_eyes: the same strap as above, up beside the eye to the brows, joins the
     region above the eyes' top (up to LOOPS_UP eye distances) where the crop shows it in the
     mask's colour; in the forehead's colour (an ear) it does not, nor does anything within the
     eye guard's width."""
-    from mask2face.faces import face_crop
     from mask2face.landmarks import BROWS, EYES, JAW, eye_centres
-    from mask2face.predict import (LOOPS_UP, PREDICT_FRAMING, eye_guard, loops_beside_the_eyes,
-                                   lower_face_area, mask_region)
+    from mask2face.predict import (LOOPS_UP, eye_guard, loops_beside_the_eyes, lower_face_area,
+                                   mask_region)
     size = 128
-    photo, face = sample_faces["astronaut"]
-    crop_box = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING)
-    lm = crop_box.to_crop(face.landmarks)
-    crop = crop_box.apply(photo).astype(np.float32) / 255.0
+    lm, crop = astronaut_crop(sample_faces, size)
     top = int(np.floor(lm[EYES, 1].min()))
     brows = int(np.floor(lm[BROWS, 1].min()))
     beside = int(np.floor(lm[JAW, 0].min())) - 4
@@ -556,15 +562,11 @@ def test_below_the_chin_only_the_masks_own_colour_stays_mask(sample_faces):
     collar, a shirt) stays out of the region unless it is a plain mask's colour (a mask hanging
     low, a gaiter), in its shadow too; nothing above the chin is taken out, and on a two-tone
     mask colour decides nothing."""
-    from mask2face.faces import face_crop
     from mask2face.landmarks import CHIN
-    from mask2face.predict import (BELOW_CHIN_MARGIN, PREDICT_FRAMING,
-                                   below_the_chin_not_the_mask, lower_face_area, mask_region)
+    from mask2face.predict import (BELOW_CHIN_MARGIN, below_the_chin_not_the_mask,
+                                   lower_face_area, mask_region)
     size = 128
-    photo, face = sample_faces["astronaut"]
-    crop_box = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING)
-    lm = crop_box.to_crop(face.landmarks)
-    crop = crop_box.apply(photo).astype(np.float32) / 255.0
+    lm, crop = astronaut_crop(sample_faces, size)
     lower = lower_face_area(size, lm) > 0
     first = int(np.ceil(lm[CHIN, 1] + BELOW_CHIN_MARGIN * size))
     assert first < size - 8
@@ -594,15 +596,10 @@ def test_a_plain_masks_region_reaches_the_photos_border_it_stopped_short_of(samp
     it; the head's region stops 4 rows short. Those rows join the region where they are the
     mask's colour (not a pink shirt beside it, and not along the border beyond the bridge); the
     crop's own edge where the photo goes on is no border; a printed mask gains nothing."""
-    from mask2face.faces import face_crop
     from mask2face.landmarks import CHIN
-    from mask2face.predict import (PREDICT_FRAMING, lower_face_area, mask_region,
-                                   to_the_photos_border)
+    from mask2face.predict import lower_face_area, mask_region, to_the_photos_border
     size = 128
-    photo, face = sample_faces["astronaut"]
-    crop_box = face_crop(face.landmarks, size, 0.3, *PREDICT_FRAMING)
-    lm = crop_box.to_crop(face.landmarks)
-    crop = crop_box.apply(photo).astype(np.float32) / 255.0
+    lm, crop = astronaut_crop(sample_faces, size)
     lower = lower_face_area(size, lm) > 0
     end = int(lm[CHIN, 1]) + 6                         # the photo's last row
     assert end < size - 4
