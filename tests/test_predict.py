@@ -873,6 +873,53 @@ def test_the_grain_is_the_skins_not_the_eyes(sample_faces):
     assert 0.5 * skin_grain < grain < 2.0 * skin_grain, (grain, skin_grain)
 
 
+def sepia_copy(grey: np.ndarray, tone=(6.0, 14.0)) -> np.ndarray:
+    """A black-and-white photo toned as a print is: its greys laid into 40-220 (no pure black or
+    white, which hold no colour), each given ``tone``'s a*, b*."""
+    from mask2face.predict import _lab
+    lab = _lab(40.0 + grey.astype(np.float32) * (180.0 / 255.0))
+    lab[..., 1:] = tone
+    return np.clip(np.round(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255), 0, 255).astype(np.uint8)
+
+
+def test_a_monochrome_photos_tone_is_found_outside_the_pasted_region(sample_faces):
+    """photo_tone: a colour photo has none; its black-and-white copy is grey (0, 0); a sepia copy
+    has its tone; a grey photo with a coloured mask drawn on is grey outside the region that
+    replaces the mask."""
+    from mask2face.predict import photo_tone
+    photo = sample_faces["astronaut"][0]
+    assert photo_tone(photo) is None
+    grey = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    np.testing.assert_array_equal(photo_tone(grey), [0.0, 0.0])
+    np.testing.assert_allclose(photo_tone(sepia_copy(grey)), (6.0, 14.0), atol=1.0)
+    drawn = grey.copy()
+    drawn[200:400, 100:400] = (40, 110, 200)  # a blue mask, a quarter of the photo
+    pasted = np.zeros(grey.shape[:2], bool)
+    assert photo_tone(drawn, pasted) is None
+    pasted[190:410, 90:410] = True
+    np.testing.assert_array_equal(photo_tone(drawn, pasted), [0.0, 0.0])
+
+
+@pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
+def test_a_black_and_white_or_sepia_photo_is_unmasked_in_its_own_tone(masked_photos):
+    """The generator paints a face in colour; in a black-and-white photo the repainted face is
+    grey (R = G = B everywhere), in a sepia one the photo's tone."""
+    from mask2face.predict import Unmasker, _lab
+    unmasker = Unmasker.load()
+    photo = masked_photos["grace_hopper"]
+    grey = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    result = unmasker.unmask(grey)
+    changed = np.any(result != grey, axis=2)
+    assert changed.sum() > 1000
+    assert np.all(result[..., 0] == result[..., 1]) and np.all(result[..., 1] == result[..., 2])
+    sepia = sepia_copy(grey)
+    result = unmasker.unmask(sepia)
+    changed = np.any(result != sepia, axis=2)
+    assert changed.sum() > 1000
+    ab = _lab(result[changed].reshape(-1, 1, 3).astype(np.float32)).reshape(-1, 3)[:, 1:]
+    assert np.percentile(np.hypot(ab[:, 0] - 6.0, ab[:, 1] - 14.0), 90) < 2.0
+
+
 def test_a_side_view_is_left_alone_and_says_why(sample_faces):
     """A face whose nose tip sits at the jaw's edge (turned far beyond the training faces) is a
     side view; the sample faces are not."""
