@@ -948,11 +948,14 @@ def lower_lid(eye: np.ndarray) -> np.ndarray:
 
 
 def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
-          blocks: Blocks | None = None, tone: np.ndarray | None = None) -> None:
+          blocks: Blocks | None = None, tone: np.ndarray | None = None,
+          shift: np.ndarray | None = None) -> None:
     """Blend a face's output into the photo in place, only where its region is > 0; only the
     face's bounding box is warped. ``match`` gives the output the photo's grain first
     (``match_photo``), with ``blocks`` (a pixelated photo's, ``pixel_blocks``) its blocks
-    (``in_blocks``) and with ``tone`` (a monochrome photo's, ``photo_tone``) its one colour."""
+    (``in_blocks``) and with ``tone`` (a monochrome photo's, ``photo_tone``) its one colour.
+    ``shift``: the chroma shift to give the output instead of one measured
+    (``matched_to_photo``); the face's second crop (``result.below``) is pasted with the first's."""
     size = result.crop.size
     inverse = result.crop.inverse
     corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
@@ -999,19 +1002,30 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                      borderValue=0) <= MASK_THRESHOLDS[0]
         scale = result.crop.photo_scale
-        generated = match_photo(region, generated, alpha, scale, face > 0, visible,
-                                blocks=blocks, tone=tone)
+        generated, shift = matched_to_photo(region, generated, alpha, scale, face > 0, visible,
+                                            blocks=blocks, tone=tone, shift=shift)
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
     if result.below is not None:
-        paste(photo, result.below, match, blocks, tone)
+        paste(photo, result.below, match, blocks, tone, shift)
 
 
 def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
                 scale: float, face: np.ndarray | None = None,
                 visible: np.ndarray | None = None, seed: int = 0,
                 blocks: Blocks | None = None, tone: np.ndarray | None = None) -> np.ndarray:
+    """``matched_to_photo``'s image."""
+    return matched_to_photo(photo, generated, alpha, scale, face, visible, seed, blocks,
+                            tone)[0]
+
+
+def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
+                     scale: float, face: np.ndarray | None = None,
+                     visible: np.ndarray | None = None, seed: int = 0,
+                     blocks: Blocks | None = None, tone: np.ndarray | None = None,
+                     shift: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """The generator's image (float, 0-255, warped onto ``photo``'s pixels) with the photo's
     grain: where the photo's own finest detail (the Laplacian of the visible face around the
     mask, inside ``face``: the face's outline, less what the eye guard keeps (eyes, lids,
@@ -1024,6 +1038,11 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
     pixels that may serve as a reference: not a part of the mask left outside the region.
     ``tone`` (``photo_tone``: the photo is black and white or toned) gives the image that colour
     last, its lightness kept.
+
+    Returns the image and the chroma shift ``skin_tone`` gave it (``skin_shift``; None where
+    too little skin is seen). Given a ``shift``, that one is applied instead of one measured:
+    a face's second crop (``continue_below``) takes its first crop's, whose tone it was matched
+    to where they meet, and whose ring of skin it mostly lacks below the chin.
 
     A haze of the mask's or the background's colour inside the face's outline is first pulled
     towards the skin's chroma (``without_haze``), and the colour as a whole is then moved
@@ -1074,9 +1093,10 @@ def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
             noise = cv2.GaussianBlur(noise, (0, 0), GRAIN_SIGMA)
             noise *= missing / max(float(laplacian(noise).std()), 1e-6)
             generated = generated + noise[..., None]
-    if enough:
-        generated = skin_tone(generated, target, core)
-    return generated if tone is None else toned(generated, tone)
+    if shift is None and enough:
+        shift = skin_shift(generated, target, core)
+    generated = shifted_chroma(generated, shift)
+    return (generated if tone is None else toned(generated, tone)), shift
 
 
 def photo_tone(photo: np.ndarray, pasted: np.ndarray | None = None) -> np.ndarray | None:
@@ -1156,11 +1176,26 @@ def skin_tone(generated: np.ndarray, target: np.ndarray | None,
     seen (None). The generator paints the lower face greyer, or in the mask's tint, or yellower
     than the person's own skin; on 150 held-out drawn pairs the distance between the repainted
     and the real lower face's median chroma falls from 4.87 to 3.98 (CIELAB units)."""
+    return shifted_chroma(generated, skin_shift(generated, target, core))
+
+
+def skin_shift(generated: np.ndarray, target: np.ndarray | None,
+               core: np.ndarray) -> np.ndarray | None:
+    """The a*, b* shift ``skin_tone`` gives ``generated``: COLOUR_PULL of the way from its median
+    over ``core`` to ``target``, at most COLOUR_MOST long; None where ``target`` is None."""
     if target is None:
+        return None
+    painted = _lab(generated[core].reshape(-1, 1, 3)).reshape(-1, 3)
+    shift = target - np.median(painted[:, 1:], axis=0).astype(np.float32)
+    return shift * COLOUR_PULL * min(1.0, COLOUR_MOST / max(float(np.hypot(*shift)), 1e-6))
+
+
+def shifted_chroma(generated: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
+    """``generated`` (float RGB, 0-255) with ``shift`` added to every pixel's a*, b* (CIELAB);
+    as it is where None."""
+    if shift is None:
         return generated
     painted = _lab(generated)
-    shift = target - np.array([np.median(painted[..., c][core]) for c in (1, 2)], np.float32)
-    shift *= COLOUR_PULL * min(1.0, COLOUR_MOST / max(float(np.hypot(*shift)), 1e-6))
     painted[..., 1:] += shift
     return cv2.cvtColor(painted, cv2.COLOR_LAB2RGB) * 255.0
 

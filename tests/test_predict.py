@@ -1229,6 +1229,35 @@ def test_the_second_crop_takes_the_first_crops_tone_where_they_meet(
     assert np.abs(column - round(0.8 * 255)).max() <= 1, column.T
 
 
+def test_the_second_crop_is_given_the_first_crops_colour_shift(run64_mask, sample_faces,
+                                                                monkeypatch):
+    """Pasted with the photo matched, both crops of a gaiter are painted the same grey: the
+    first is moved towards the skin around it, and the second (below the first crop, where it
+    sees little of the face's skin) is moved by the same shift, so the chin and the neck below
+    it are one tone."""
+    from mask2face.predict import Unmasker, _lab, paste
+    unmasker = Unmasker.load(run64_mask)
+    photo, bluish = gaiter_photo(sample_faces)
+
+    def grey(crops, generated=False):
+        return np.full(crops.shape, 0.6, np.float32), bluish(crops)[1]
+    monkeypatch.setattr(unmasker, "run_model", grey)
+    (result,) = unmasker.predict_faces(photo)[:1]
+    assert result.below is not None
+    out = photo.copy()
+    paste(out, result, match=True)
+    corners = np.array([[0, result.crop.size - 1], [result.crop.size - 1] * 2], np.float64)
+    bottom = int(result.crop.to_photo(corners)[:, 1].max())
+    middle = int(sample_faces["astronaut"][1].landmarks[8, 0])
+
+    def chroma(rows):
+        window = out[rows, middle - 4:middle + 5].reshape(-1, 1, 3).astype(np.float32)
+        return np.median(_lab(window).reshape(-1, 3)[:, 1:], axis=0)
+    above, below = chroma(slice(bottom - 14, bottom - 6)), chroma(slice(bottom + 6, bottom + 14))
+    assert np.hypot(*above) > 2.0  # the grey was moved towards the skin ...
+    assert np.hypot(*(above - below)) < 1.0, (above, below)  # ... below the crop just as much
+
+
 def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monkeypatch):
     """hole_share > 0 in the run's configuration: run_model asks the network twice, the second
     time with what its mask head found (over the low threshold, grown) filled with grey, and
