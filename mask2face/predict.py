@@ -557,7 +557,8 @@ class Unmasker:
         start = time.perf_counter()
         out = image.copy()
         blocks = pixel_blocks(image) if results and self.config.predict.match_blocks else None
-        tone = photo_tone(image, pasted_region(image.shape, results) > 0) if results else None
+        changed = [r for r in results if r.changed]
+        tone = photo_tone(image, pasted_region(image.shape, changed) > 0) if changed else None
         for result in results:
             paste(out, result, blocks=blocks, tone=tone)
         self.timing.paste_s += time.perf_counter() - start
