@@ -558,7 +558,8 @@ class Unmasker:
         out = image.copy()
         blocks = pixel_blocks(image) if results and self.config.predict.match_blocks else None
         changed = [r for r in results if r.changed]
-        tone = photo_tone(image, pasted_region(image.shape, changed) > 0) if changed else None
+        tone = photo_tone(image, pasted_region(image.shape, changed) > 0,
+                          around_faces(image.shape, changed)) if changed else None
         for result in results:
             paste(out, result, blocks=blocks, tone=tone)
         self.timing.paste_s += time.perf_counter() - start
@@ -1100,12 +1101,18 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     return (generated if tone is None else toned(generated, tone)), shift
 
 
-def photo_tone(photo: np.ndarray, pasted: np.ndarray | None = None) -> np.ndarray | None:
+def photo_tone(photo: np.ndarray, pasted: np.ndarray | None = None,
+               around: np.ndarray | None = None) -> np.ndarray | None:
     """The a*, b* (CIELAB) of a monochrome ``photo`` (RGB uint8): a black-and-white one (0, 0)
     or a toned one (sepia, cyanotype): its pixels outside ``pasted`` (bool, where predict
-    replaces it; None: none) lie within MONOCHROME_SPREAD of their median a*, b* (90th
-    percentile of the distance). None for a colour photo."""
-    seen = photo.reshape(-1, 3) if pasted is None else photo[~pasted]
+    replaces it; None: none) and inside ``around`` (bool, ``around_faces``: the faces' crops;
+    None: everywhere) lie within MONOCHROME_SPREAD of their median a*, b* (90th percentile of
+    the distance). None for a colour photo. (Looked at around the faces, a small face in colour
+    in a large grey scene, snow or a concrete street, is not taken for a grey photo.)"""
+    seen = np.ones(photo.shape[:2], bool) if around is None else around.copy()
+    if pasted is not None:
+        seen &= ~pasted
+    seen = photo[seen]
     if len(seen) < 100:
         return None
     seen = seen[::max(1, len(seen) // 100_000)]  # a sample is as good and stays fast
@@ -1116,6 +1123,22 @@ def photo_tone(photo: np.ndarray, pasted: np.ndarray | None = None) -> np.ndarra
     if np.percentile(np.hypot(*(ab - middle).T), 90) >= MONOCHROME_SPREAD:
         return None
     return middle.astype(np.float32)
+
+
+def around_faces(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndarray:
+    """(H, W) bool for a photo of ``shape``: the bounding boxes of the faces' crops (and of their
+    second crops), where ``paste`` works."""
+    around = np.zeros(shape[:2], bool)
+    for result in results:
+        while result is not None:
+            size = result.crop.size
+            corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
+            points = result.crop.to_photo(corners)
+            x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int), 0)
+            x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+            around[y0:max(y0, y1), x0:max(x0, x1)] = True
+            result = result.below
+    return around
 
 
 def toned(generated: np.ndarray, tone: np.ndarray) -> np.ndarray:

@@ -898,6 +898,13 @@ def test_a_monochrome_photos_tone_is_found_outside_the_pasted_region(sample_face
     assert photo_tone(drawn, pasted) is None
     pasted[190:410, 90:410] = True
     np.testing.assert_array_equal(photo_tone(drawn, pasted), [0.0, 0.0])
+    # The colour photo small in a large grey scene: grey as a whole, not around its face.
+    scene = np.full((2000, 2000, 3), 128, np.uint8)
+    scene[700:1212, 700:1212] = photo
+    assert photo_tone(scene) is not None
+    around = np.zeros(scene.shape[:2], bool)
+    around[700:1212, 700:1212] = True
+    assert photo_tone(scene, None, around) is None
 
 
 @pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
@@ -918,6 +925,14 @@ def test_a_black_and_white_or_sepia_photo_is_unmasked_in_its_own_tone(masked_pho
     assert changed.sum() > 1000
     ab = _lab(result[changed].reshape(-1, 1, 3).astype(np.float32)).reshape(-1, 3)[:, 1:]
     assert np.percentile(np.hypot(ab[:, 0] - 6.0, ab[:, 1] - 14.0), 90) < 2.0
+    # In colour, small in a large grey scene, the face is repainted in colour.
+    scene = np.full((photo.shape[0] * 4, photo.shape[1] * 4, 3), 128, np.uint8)
+    scene[:photo.shape[0], :photo.shape[1]] = photo
+    result = unmasker.unmask(scene)
+    changed = np.any(result != scene, axis=2)
+    assert changed.sum() > 1000
+    ab = _lab(result[changed].reshape(-1, 1, 3).astype(np.float32)).reshape(-1, 3)[:, 1:]
+    assert np.median(np.hypot(ab[:, 0], ab[:, 1])) > 5.0
 
 
 def test_a_side_view_is_left_alone_and_says_why(sample_faces):
