@@ -1244,8 +1244,8 @@ def test_the_second_crop_takes_the_first_crops_tone_where_they_meet(
     assert np.abs(column - round(0.8 * 255)).max() <= 1, column.T
 
 
-def test_the_second_crop_is_given_the_first_crops_colour_shift(run64_mask, sample_faces,
-                                                                monkeypatch):
+def test_the_second_crop_is_given_the_first_crops_colour_shift(
+        run64_mask, sample_faces, monkeypatch):
     """Pasted with the photo matched, both crops of a gaiter are painted the same grey: the
     first is moved towards the skin around it, and the second (below the first crop, where it
     sees little of the face's skin) is moved by the same shift, so the chin and the neck below
