@@ -4,9 +4,9 @@
 
 Finds the pairs whose clean crop is monochrome (``predict.photo_tone``), runs each masked crop
 through predict as a photo, and reports how many of them predict finds monochrome through the
-drawn mask (the photo outside the region it replaces), and the mean CIELAB chroma error inside
-the true mask against the clean face: the paste as the generator colours it (``tone`` None) and
-in the photo's tone, as predict pastes it.
+drawn mask (``predict.results_tone``: around the face, outside the region it replaces), and the
+mean CIELAB chroma error inside the true mask against the clean face: the paste as the generator
+colours it (``tone`` None) and in the photo's tone, as predict pastes it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
 
     from mask2face.images import read_image
     from mask2face.pixelation import pixel_blocks
-    from mask2face.predict import Unmasker, _lab, paste, pasted_region, photo_tone
+    from mask2face.predict import Unmasker, _lab, paste, photo_tone, results_tone
 
     def chroma_error(result, clean, mask):
         a = _lab(result[mask].reshape(-1, 1, 3).astype(np.float32)).reshape(-1, 3)
@@ -50,7 +50,7 @@ def main() -> None:
         results = unmasker.predict_faces(masked)
         if not results:
             continue
-        tone = photo_tone(masked, pasted_region(masked.shape, results) > 0)
+        tone = results_tone(masked, results)
         found += tone is not None
         blocks = pixel_blocks(masked)
         for key, given in (("in colour", None), ("in the photo's tone", tone)):

@@ -557,9 +557,7 @@ class Unmasker:
         start = time.perf_counter()
         out = image.copy()
         blocks = pixel_blocks(image) if results and self.config.predict.match_blocks else None
-        changed = [r for r in results if r.changed]
-        tone = photo_tone(image, pasted_region(image.shape, changed) > 0,
-                          around_faces(image.shape, changed)) if changed else None
+        tone = results_tone(image, results)
         for result in results:
             paste(out, result, blocks=blocks, tone=tone)
         self.timing.paste_s += time.perf_counter() - start
@@ -958,13 +956,8 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
     (``in_blocks``) and with ``tone`` (a monochrome photo's, ``photo_tone``) its one colour.
     ``shift``: the chroma shift to give the output instead of one measured
     (``matched_to_photo``); the face's second crop (``result.below``) is pasted with the first's."""
-    size = result.crop.size
     inverse = result.crop.inverse
-    corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
-    pts = corners @ inverse[:, :2].T + inverse[:, 2]
-    h, w = photo.shape[:2]
-    x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 1, [w, h])
+    x0, y0, x1, y1 = crop_box(result.crop, photo.shape)
     if x1 <= x0 or y1 <= y0:
         return
     shifted = inverse.copy()
@@ -1125,17 +1118,34 @@ def photo_tone(photo: np.ndarray, pasted: np.ndarray | None = None,
     return middle.astype(np.float32)
 
 
+def results_tone(image: np.ndarray, results: Sequence[FaceResult]) -> np.ndarray | None:
+    """The tone (``photo_tone``) ``results`` are pasted into ``image`` with: looked for around
+    the faces that are changed, outside what they replace; None where none is changed."""
+    changed = [r for r in results if r.changed]
+    if not changed:
+        return None
+    return photo_tone(image, pasted_region(image.shape, changed) > 0,
+                      around_faces(image.shape, changed))
+
+
+def crop_box(crop: FaceCrop, shape: Sequence[int]) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1: the bounding box in a photo of ``shape`` of ``crop`` warped back onto it
+    (clipped to the photo; empty where it lies outside), where ``paste`` works."""
+    size = crop.size
+    corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
+    points = crop.to_photo(corners)
+    x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(points.max(axis=0)).astype(int) + 1, [shape[1], shape[0]])
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def around_faces(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndarray:
     """(H, W) bool for a photo of ``shape``: the bounding boxes of the faces' crops (and of their
-    second crops), where ``paste`` works."""
+    second crops), where ``paste`` works (``crop_box``)."""
     around = np.zeros(shape[:2], bool)
     for result in results:
         while result is not None:
-            size = result.crop.size
-            corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
-            points = result.crop.to_photo(corners)
-            x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int), 0)
-            x1, y1 = np.ceil(points.max(axis=0)).astype(int)
+            x0, y0, x1, y1 = crop_box(result.crop, shape)
             around[y0:max(y0, y1), x0:max(x0, x1)] = True
             result = result.below
     return around
