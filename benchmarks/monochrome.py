@@ -30,7 +30,8 @@ def main() -> None:
 
     from mask2face.images import read_image
     from mask2face.pixelation import pixel_blocks
-    from mask2face.predict import Unmasker, _lab, paste, photo_tone, results_tone
+    from mask2face.paste import _lab, paste, photo_tone, results_tone
+    from mask2face.predict import Unmasker
 
     def chroma_error(result, clean, mask):
         a = _lab(result[mask].reshape(-1, 1, 3).astype(np.float32)).reshape(-1, 3)

@@ -79,7 +79,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
     from mask2face.images import contact_sheet
     from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
     from mask2face.pixelation import pixel_blocks
-    from mask2face.predict import region_overlay
+    from mask2face.paste import region_overlay
 
     rows = []
     for folder in ("with_mask", "without_mask"):
@@ -177,7 +177,7 @@ def drawn_masks(unmasker, folder: Path, count: int, seed: int, pixelate: float =
     from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
     from mask2face.images import read_image
     from mask2face.pairs import list_pairs
-    from mask2face.predict import pasted_region
+    from mask2face.paste import pasted_region
 
     meter = IdentityMeter()
     pairs = list_pairs(folder)

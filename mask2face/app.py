@@ -40,7 +40,8 @@ from mask2face.images import IMAGE_SUFFIXES
 if TYPE_CHECKING:
     import gradio as gr
 
-    from mask2face.predict import FaceResult, Unmasker
+    from mask2face.paste import FaceResult
+    from mask2face.predict import Unmasker
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def draw_faces(photo: np.ndarray, results: Sequence["FaceResult"],
     """The photo with each face's box (and, with ``regions``, its pasted region tinted)."""
     import cv2
 
-    from mask2face.predict import region_overlay
+    from mask2face.paste import region_overlay
     out = region_overlay(photo, results, REGION_COLOR, REGION_OPACITY) if regions else photo.copy()
     thickness = max(2, round(max(photo.shape[:2]) / 300))
     for result in results:

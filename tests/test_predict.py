@@ -414,7 +414,7 @@ def test_an_odd_photo_is_reported_and_the_batch_goes_on(tmp_path, run64, masked_
 def _hull(lm, size):
     import cv2
 
-    from mask2face.predict import LOWER_FACE
+    from mask2face.landmarks import LOWER_FACE
     area = np.zeros((size, size), np.float32)
     cv2.fillConvexPoly(area, np.round(cv2.convexHull(lm[LOWER_FACE].astype(np.float32)))
                        .astype(np.int32), 1.0)
