@@ -1,0 +1,38 @@
+"""The quality benchmarks' own measures, on made-up images."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from tests.conftest import ROOT
+
+
+def _real_masks():
+    spec = importlib.util.spec_from_file_location("real_masks",
+                                                  ROOT / "benchmarks" / "real_masks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_eye_change_off_the_mask_leaves_out_a_mask_drawn_up_to_the_lids():
+    """A mask drawn over the eye region's lowest rows, replaced, changes the eye region (the
+    first figure) but not its pixels off the mask (the second); a changed eye counts in both."""
+    real_masks = _real_masks()
+    masked = np.full((40, 40, 3), 100, np.uint8)
+    eyes = np.zeros((40, 40), bool)
+    eyes[10:16, 8:18] = True
+    truth = np.zeros((40, 40), bool)
+    truth[14:30, 4:36] = True  # the mask's top edge over the eye region's last two rows
+    out = masked.copy()
+    out[truth] = 160  # the mask replaced, the eyes kept
+    change, bare = real_masks.eye_change(masked, out, eyes, truth)
+    assert change > real_masks.EYE_CHANGE_LEVELS
+    assert bare == 0.0
+    out[10:12, 8:18] = 40  # and now the eye itself changed
+    change, bare = real_masks.eye_change(masked, out, eyes, truth)
+    assert change > real_masks.EYE_CHANGE_LEVELS and bare > real_masks.EYE_CHANGE_LEVELS
+    # An eye region wholly under the mask has no pixel off it.
+    assert np.isnan(real_masks.eye_change(masked, out, eyes, np.ones((40, 40), bool))[1])
