@@ -15,8 +15,11 @@ against the true mask and the clean crop: the share of the mask replaced (and of
 what was changed further than 4 px from it, how often the eyes changed (and how often they did
 off the drawn mask: a mask drawn up to the lids lies partly in the eye regions), the PSNR inside
 the mask and over the whole image, the detail inside the mask, and the identity distance to the
-clean face of the result and of the masked photo. Either half may be run alone (``--real`` and
-``--pairs`` are each optional).
+clean face of the result and of the masked photo. ``--draw-on DIR`` (photos without masks, e.g.
+``../shared/datasets/masked-real-dev/without_mask``) measures the same on real photos: a mask is
+drawn on each one's largest face as ``mask2face masks`` draws it (``--mask-templates-path`` adds
+MaskTheFace's templates to the kinds) and the photo itself is the clean original. Each part may be
+run alone (``--real``, ``--pairs`` and ``--draw-on`` are each optional).
 """
 
 from __future__ import annotations
@@ -52,7 +55,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pairs", type=Path,
                         help="a folder of test pairs (inputs/ masks/ outputs/)")
-    parser.add_argument("--pairs-count", type=int, default=300)
+    parser.add_argument("--pairs-count", type=int, default=300,
+                        help="pairs (or photos, with --draw-on) drawn at random")
+    parser.add_argument("--draw-on", type=Path,
+                        help="a folder of photos without masks: a mask is drawn on each one's "
+                             "largest face and the result measured as with --pairs")
+    parser.add_argument("--mask-templates-path", default="",
+                        help="with --draw-on: MaskTheFace's templates, drawn among the kinds")
     parser.add_argument("--pixelate", type=float, default=0,
                         help="with --pairs: make each pair a pixelated photo first, enlarged to "
                              "twice its size in blocks of this many pixels, and measure with the "
@@ -61,8 +70,8 @@ def main() -> None:
 
     from mask2face.predict import Unmasker
 
-    if not (args.real or args.pairs):
-        parser.error("give --real, --pairs or both")
+    if not (args.real or args.pairs or args.draw_on):
+        parser.error("give --real, --pairs, --draw-on or several")
     unmasker = Unmasker.load(args.model)
     print(f"model: {unmasker.model_file}; detector: {unmasker.finder.detector_name}")
     if args.real:
@@ -71,9 +80,16 @@ def main() -> None:
         for blocks in (True, False):
             unmasker.config.predict.match_blocks = blocks
             print("pasted in the photo's blocks:" if blocks else "pasted smooth:")
-            drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed, args.pixelate)
+            drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed,
+                                               args.pixelate),
+                        f"{args.pairs}, pixelated in {args.pixelate:g} px blocks")
     elif args.pairs:
-        drawn_masks(unmasker, args.pairs, args.pairs_count, args.seed)
+        drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed),
+                    str(args.pairs))
+    if args.draw_on:
+        drawn_masks(unmasker, photo_triples(args.draw_on, args.pairs_count, args.seed,
+                                            args.mask_templates_path),
+                    f"drawn on the photos of {args.draw_on}")
 
 
 def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -> None:
@@ -188,30 +204,61 @@ def pixelated(image: np.ndarray, block: float, nearest: bool = False) -> np.ndar
     return cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
 
 
-def drawn_masks(unmasker, folder: Path, count: int, seed: int, pixelate: float = 0) -> None:
-    """Generated pairs through predict as photos: how much of the true mask was replaced, how
-    much else was, whether the eyes were kept, and what the result looks like (PSNR, detail,
-    identity) against the clean crop; with ``pixelate``, each pair made a pixelated photo first
-    (``pixelated``)."""
-    from mask2face.evaluate import psnr
-    from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
+def pair_triples(folder: Path, count: int, seed: int, pixelate: float = 0):
+    """(masked, clean, true mask) of ``count`` generated pairs of ``folder`` drawn at random;
+    with ``pixelate``, each made a pixelated photo first (``pixelated``)."""
     from mask2face.images import read_image
     from mask2face.pairs import list_pairs
-    from mask2face.paste import pasted_region
 
-    meter = IdentityMeter()
     pairs = list_pairs(folder)
     chosen = np.random.default_rng(seed).choice(len(pairs.inputs), min(count, len(pairs.inputs)),
                                                 replace=False)
-    figures, inside, whole, detail, eyes_changed, missed = [], [], [], [], [], 0
-    bare_eyes_changed = []
-    people = {"result": [], "masked photo": []}
     for i in chosen:
         masked, clean = read_image(pairs.inputs[i]), read_image(pairs.outputs[i])
         truth = read_image(pairs.masks[i])[..., 0] > 127
         if pixelate:
             masked, clean = pixelated(masked, pixelate), pixelated(clean, pixelate)
             truth = pixelated(truth.astype(np.uint8), pixelate, nearest=True) > 0
+        yield masked, clean, truth
+
+
+def photo_triples(folder: Path, count: int, seed: int, templates: str = ""):
+    """(masked, clean, true mask) of ``count`` photos of ``folder`` drawn at random, each with a
+    mask drawn on its largest face as ``mask2face masks`` draws it (every kind at random, with
+    ``templates``: MaskTheFace's too); photos where no face is found are passed over."""
+    from mask2face.config import Config
+    from mask2face.faces import face_finder_from_config
+    from mask2face.images import list_photos, read_photo
+    from mask2face.masks import load_templates
+    from mask2face.masks.photos import mask_photo
+
+    config = Config()
+    config.masks.mask_type = "random"
+    config.masks.mask_templates_path = templates
+    finder = face_finder_from_config(config.faces, config.predict.detector(None))
+    loaded = load_templates(templates)
+    photos = [photo for photo, _ in list_photos([folder])]
+    rng = np.random.default_rng(seed)
+    for i in rng.choice(len(photos), min(count, len(photos)), replace=False):
+        clean = read_photo(photos[i]).rgb
+        drawn = mask_photo(clean, finder, config.masks, loaded, [seed, int(i)], largest_face=True)
+        if drawn.faces:
+            yield drawn.image, clean, drawn.region > 127
+
+
+def drawn_masks(unmasker, triples, label: str) -> None:
+    """Photos with drawn masks through predict (``triples``: masked photo, clean photo, true
+    mask): how much of the true mask was replaced, how much else was, whether the eyes were
+    kept, and what the result looks like (PSNR, detail, identity) against the clean photo."""
+    from mask2face.evaluate import psnr
+    from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
+    from mask2face.paste import pasted_region
+
+    meter = IdentityMeter()
+    figures, inside, whole, detail, eyes_changed, missed = [], [], [], [], [], 0
+    bare_eyes_changed = []
+    people = {"result": [], "masked photo": []}
+    for masked, clean, truth in triples:
         out, results = unmasker.unmask_faces(masked)
         weight = pasted_region(masked.shape, results)
         missed += not results
@@ -230,9 +277,7 @@ def drawn_masks(unmasker, folder: Path, count: int, seed: int, pixelate: float =
                                               shape).items():
             people[name].append(distance)
     thin = [f["thin"] for f in figures if f["thin"] is not None]
-    how = f", pixelated in {pixelate:g} px blocks" if pixelate else ""
-    print(f"drawn masks ({folder}, {len(chosen)} pairs through predict{how}): no face found in "
-          f"{missed}")
+    print(f"drawn masks ({label}, {len(figures)} through predict): no face found in {missed}")
     print(f"  true mask replaced: median {np.median([f['replaced'] for f in figures]):.1%}, "
           f"mean {np.mean([f['replaced'] for f in figures]):.1%}; thin parts (under {THIN_PX} "
           f"px, {len(thin)} pairs) mean {np.mean(thin) if thin else float('nan'):.1%}")

@@ -36,3 +36,24 @@ def test_eye_change_off_the_mask_leaves_out_a_mask_drawn_up_to_the_lids():
     assert change > real_masks.EYE_CHANGE_LEVELS and bare > real_masks.EYE_CHANGE_LEVELS
     # An eye region wholly under the mask has no pixel off it.
     assert np.isnan(real_masks.eye_change(masked, out, eyes, np.ones((40, 40), bool))[1])
+
+
+def test_masks_drawn_on_photos_are_the_only_change_and_the_photo_is_the_original(tmp_path,
+                                                                                 photos):
+    """``--draw-on``: each photo with a face comes back with a mask drawn on it, its true mask
+    and the photo itself as the clean original; a photo without a face is passed over."""
+    from mask2face.images import write_image
+    real_masks = _real_masks()
+    write_image(tmp_path / "a.png", photos["astronaut"])
+    write_image(tmp_path / "b.png", np.full((120, 160, 3), 90, np.uint8))  # no face
+    triples = list(real_masks.photo_triples(tmp_path, 5, seed=1))
+    assert len(triples) == 1
+    masked, clean, truth = triples[0]
+    assert np.array_equal(clean, photos["astronaut"])
+    assert 0.005 < truth.mean() < 0.5
+    changed = np.abs(masked.astype(int) - clean.astype(int)).max(axis=2) > 0
+    assert changed[truth].mean() > 0.9
+    # Only the mask and its soft edge differ from the photo.
+    import cv2
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert not changed[~near].any()
