@@ -77,6 +77,8 @@ class FaceResult:
     landmarks: np.ndarray | None = None  # (68, 2) in the crop: what the region was drawn from
     below: "FaceResult | None" = None  # the mask replaced past the crop, below or beside it
     # (continue_below)
+    guard_landmarks: np.ndarray | None = None  # (68, 2) in the crop: a second fit (on the
+    # result, ``Unmasker.guard_refitted_eyes``) whose eyes are guarded too
 
     @property
     def changed(self) -> bool:
@@ -125,9 +127,11 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
         # (its half-diagonal, in crop pixels) keeps its value, however the warp mixed weights.
         ys, xs = np.mgrid[y0:y1, x0:x1]
         points = result.crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1))
-        eyes = guarded(points, result.landmarks,
-                       0.5 * np.sqrt(2.0) / result.crop.photo_scale).reshape(alpha.shape)
+        half = 0.5 * np.sqrt(2.0) / result.crop.photo_scale
+        eyes = guarded(points, result.landmarks, half).reshape(alpha.shape)
         alpha[eyes] = 0.0
+        if result.guard_landmarks is not None:  # the eyes fitted again on the result
+            alpha[guarded(points, result.guard_landmarks, half).reshape(alpha.shape)] = 0.0
     generated = cv2.warpAffine(result.output.astype(np.float32), shifted, box,
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     region = photo[y0:y1, x0:x1]

@@ -727,6 +727,40 @@ def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_ph
     assert (out != photo).any()  # and the rest was painted
 
 
+def test_eyes_fitted_too_high_are_kept_by_a_fit_on_the_result(run64_mask, sample_faces,
+                                                              monkeypatch):
+    """The 68 points fitted on a masked face can sit on the brows (a mask worn up to the lids, a
+    glasses' rim) and the guard then stands too high: the real lower lids are repainted. Fitted
+    again on the result, in the face's own box, the lids are where they are, and the pixels
+    between the two lid lines keep the photo's values."""
+    from dataclasses import replace
+
+    from mask2face.predict import Unmasker, lower_lid
+    photo, face = sample_faces["astronaut"]
+    unmasker = Unmasker.load(run64_mask)
+    up = 8.0  # photo pixels
+    high = replace(face, landmarks=(face.landmarks - [0.0, up]).astype(np.float32))
+    monkeypatch.setattr(unmasker.finder, "find", lambda image, detector=None: [high])
+
+    def as_it_is(crops, generated=False):  # "mask" everywhere, the face painted as it is
+        return crops.copy(), np.ones(crops.shape[:3], np.float32)
+    monkeypatch.setattr(unmasker, "run_model", as_it_is)
+    ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+    band = np.zeros(photo.shape[:2], bool)  # between the corners, from the high lid to the real
+    for eye in (slice(36, 42), slice(42, 48)):
+        line = lower_lid(face.landmarks[eye].astype(np.float64))
+        real = np.interp(xs, line[:, 0], line[:, 1])
+        band |= ((xs >= line[0, 0] + 2) & (xs <= line[-1, 0] - 2)
+                 & (ys > real - up + 2) & (ys <= real - 1))
+    assert band.sum() > 30
+    first = unmasker._pasted(photo, unmasker.predict_faces(photo))
+    assert (first[band] != photo[band]).any(axis=-1).mean() > 0.5  # the high fit alone
+    out, results = unmasker.unmask_faces(photo)
+    assert results[0].guard_landmarks is not None
+    np.testing.assert_array_equal(out[band], photo[band])
+    assert (out != photo).any()  # the rest was painted
+
+
 def test_paste_takes_the_photos_grain_at_the_generators_level():
     """match_photo: a smooth output pasted into a grainy (grey) photo comes out with grain like
     the photo's, at the output's own mean level."""
