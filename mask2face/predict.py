@@ -33,7 +33,7 @@ from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
                               save_like, write_image)
-from mask2face.landmarks import LEFT_EYE, RIGHT_EYE
+from mask2face.landmarks import LEFT_EYE, RIGHT_EYE, eye_centres
 # Model files live in mask2face.modelfiles, what a face's region is in mask2face.region and how
 # its result is laid on the photo in mask2face.paste; their names stay importable from here.
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
@@ -95,6 +95,11 @@ SHADING_MARGIN_PX = 4
 # Blind at 0.5 on 24 dev photos it changed: better on 1, worse on 2 (more of a mask's top edge
 # kept), 21 ties.
 REFIT_LID_MARGIN = 1.0
+# ... and a second fit whose lid lies lower than the first by more than this share of the eye
+# distance is no eye (on the masked dev photos two did: on a nose under a printed mask, where its
+# guard kept a dark speck of the mask, and on a cartoon; the largest real shift seen, a mask worn
+# to the lids, was 0.6).
+REFIT_LID_MOST = 1.0
 # The network paints a checkerboard (alternate pixels) on some faces: over a printed mask, where
 # it paints the background beside the jaw or a hand. Its amplitude (levels of 255, 5 x 5 mean)
 # inside the region is under 1.8 on half the masked dev faces and over 10 on 14 of 480, where it
@@ -413,9 +418,10 @@ class Unmasker:
     def guard_refitted_eyes(self, unmasked: np.ndarray, results: Sequence[FaceResult]) -> bool:
         """Fit each changed face's 68 points again, on ``unmasked`` (the photo with the results
         pasted) in the face's own box: where a lower lid lies lower there (by over
-        REFIT_LID_MARGIN crop pixels) than on the fit to the masked face, which a mask worn up
-        to the lids or a glasses' rim can push up onto the brows (BlazeFace's eyes with it),
-        the face's eyes are guarded by both fits: its region (and its second crop's) loses
+        REFIT_LID_MARGIN crop pixels, and by no more than REFIT_LID_MOST of the eye distance)
+        than on the fit to the masked face, which a mask worn up to the lids or a glasses' rim
+        can push up onto the brows (BlazeFace's eyes with it), the face's eyes are guarded by
+        both fits: its region (and its second crop's) loses
         what the new guard covers and ``paste`` keeps every photo pixel either guard reaches.
         Returns whether any face's region changed (the faces are then to be pasted again)."""
         again = False
@@ -423,7 +429,10 @@ class Unmasker:
             if not result.changed or result.landmarks is None:
                 continue
             refit = result.crop.to_crop(self.finder.landmarks(unmasked, result.face.box))
-            if not (lowest_lids(refit) > lowest_lids(result.landmarks) + REFIT_LID_MARGIN).any():
+            lower = lowest_lids(refit) - lowest_lids(result.landmarks)
+            centres = eye_centres(result.landmarks)
+            most = REFIT_LID_MOST * float(np.hypot(*(centres[1] - centres[0])))
+            if not (lower > REFIT_LID_MARGIN).any() or (lower > most).any():
                 continue
             result.guard_landmarks = refit
             result.region = (result.region * eye_guard(result.region.shape, refit)
