@@ -10,7 +10,7 @@ photo was replaced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import cv2
@@ -419,9 +419,8 @@ def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.nda
     """(H, W) float in [0, 1] for a photo of ``shape``: each face's region as paste lays it
     onto the photo (1 where the output replaces the photo wholly)."""
     def white(result: FaceResult) -> FaceResult:  # its output all 1, as is what it pastes past
-        return FaceResult(result.face, result.crop, np.ones(result.output.shape, np.float32),
-                          result.region, landmarks=result.landmarks,
-                          below=None if result.below is None else white(result.below))
+        return replace(result, output=np.ones(result.output.shape, np.float32),
+                       below=None if result.below is None else white(result.below))
     weight = np.zeros((shape[0], shape[1], 3), np.uint8)
     for result in results:
         paste(weight, white(result), match=False)

@@ -735,7 +735,7 @@ def test_eyes_fitted_too_high_are_kept_by_a_fit_on_the_result(run64_mask, sample
     between the two lid lines keep the photo's values."""
     from dataclasses import replace
 
-    from mask2face.predict import Unmasker, lower_lid
+    from mask2face.predict import Unmasker, lower_lid, pasted_region
     photo, face = sample_faces["astronaut"]
     unmasker = Unmasker.load(run64_mask)
     up = 8.0  # photo pixels
@@ -759,6 +759,8 @@ def test_eyes_fitted_too_high_are_kept_by_a_fit_on_the_result(run64_mask, sample
     assert results[0].guard_landmarks is not None
     np.testing.assert_array_equal(out[band], photo[band])
     assert (out != photo).any()  # the rest was painted
+    # ... and the region predict shows (--save-region, the web page) keeps them too.
+    assert not pasted_region(photo.shape, results)[band].any()
 
 
 def test_paste_takes_the_photos_grain_at_the_generators_level():
