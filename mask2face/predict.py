@@ -421,8 +421,8 @@ class Unmasker:
         REFIT_LID_MARGIN crop pixels, and by no more than REFIT_LID_MOST of the eye distance)
         than on the fit to the masked face, which a mask worn up to the lids or a glasses' rim
         can push up onto the brows (BlazeFace's eyes with it), the face's eyes are guarded by
-        both fits: its region (and its second crop's) loses
-        what the new guard covers and ``paste`` keeps every photo pixel either guard reaches.
+        both fits: its region (and its second crop's) loses what the new guard covers and
+        ``paste`` keeps every photo pixel either guard reaches.
         Returns whether any face's region changed (the faces are then to be pasted again)."""
         again = False
         for result in results:
