@@ -57,3 +57,27 @@ def test_masks_drawn_on_photos_are_the_only_change_and_the_photo_is_the_original
     import cv2
     near = cv2.dilate(truth.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert not changed[~near].any()
+
+
+def test_eye_figures_are_measured_over_each_reference_fits_eyes():
+    """Each reference fit's eye regions are measured apart: a fit that puts the eyes lower (on
+    a glasses' lower rim, over the replaced mask) counts a change where the other sees none."""
+    real_masks = _real_masks()
+
+    def fit(row):  # 68 points with a 10 x 4 px eye at (20, row) and (40, row)
+        points = np.zeros((68, 2))
+        ring = np.array([(-5, 0), (-2, -2), (2, -2), (5, 0), (2, 2), (-2, 2)], float)
+        points[36:42] = ring + (20, row)
+        points[42:48] = ring + (40, row)
+        return points
+
+    masked = np.full((60, 60, 3), 120, np.uint8)
+    truth = np.zeros((60, 60), bool)
+    truth[33:55, 8:52] = True
+    out = masked.copy()
+    out[truth] = 170
+    out[27:33, 8:52] = 150  # the mask's soft edge grown over what lies just above it
+    figures = real_masks.eye_figures(masked, out, truth, {"eyes": fit(18), "rim": fit(28)})
+    assert figures["eyes"] == (0.0, 0.0)
+    change, bare = figures["rim"]
+    assert change > real_masks.EYE_CHANGE_LEVELS and bare > real_masks.EYE_CHANGE_LEVELS
