@@ -6,7 +6,8 @@ Finds the pairs whose clean crop is monochrome (``predict.photo_tone``), runs ea
 through predict as a photo, and reports how many of them predict finds monochrome through the
 drawn mask (``predict.results_tone``: around the face, outside the region it replaces), and the
 mean CIELAB chroma error inside the true mask against the clean face: the paste as the generator
-colours it (``tone`` None) and in the photo's tone, as predict pastes it.
+colours it, in the tone of the face's own visible skin alone (``paste.grey_face_tone``, for a
+face with no colour in a colour photo), and in the photo's tone, as predict pastes it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def main() -> None:
                   is not None]
     print(f"{len(monochrome)} of {len(files)} pairs have a monochrome clean face")
     unmasker = Unmasker.load(args.model)
-    found, errors = 0, {"in colour": [], "in the photo's tone": []}
+    found = 0
+    errors = {"in colour": [], "in the face's own tone": [], "in the photo's tone": []}
     for name in monochrome:
         masked = read_image(args.pairs / "inputs" / name)
         clean = read_image(args.pairs / "outputs" / name)
@@ -54,10 +56,11 @@ def main() -> None:
         tone = results_tone(masked, results)
         found += tone is not None
         blocks = pixel_blocks(masked)
-        for key, given in (("in colour", None), ("in the photo's tone", tone)):
+        for key, given, own in (("in colour", None, False), ("in the face's own tone", None, True),
+                                ("in the photo's tone", tone, True)):
             out = masked.copy()
             for result in results:
-                paste(out, result, blocks=blocks, tone=given)
+                paste(out, result, blocks=blocks, tone=given, face_tone=own)
             errors[key].append(chroma_error(out, clean, mask))
     print(f"found monochrome through the drawn mask: {found} of {len(errors['in colour'])} "
           f"with a face found")

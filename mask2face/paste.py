@@ -105,13 +105,15 @@ class FaceResult:
 
 def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
           blocks: Blocks | None = None, tone: np.ndarray | None = None,
-          shift: np.ndarray | None = None) -> None:
+          shift: np.ndarray | None = None, face_tone: bool = True) -> None:
     """Blend a face's output into the photo in place, only where its region is > 0; only the
     face's bounding box is warped. ``match`` gives the output the photo's grain first
     (``match_photo``), with ``blocks`` (a pixelated photo's, ``pixel_blocks``) its blocks
     (``in_blocks``) and with ``tone`` (a monochrome photo's, ``photo_tone``) its one colour.
     ``shift``: the chroma shift to give the output instead of one measured
-    (``matched_to_photo``); the face's second crop (``result.below``) is pasted with the first's."""
+    (``matched_to_photo``); the face's second crop (``result.below``) is pasted with the first's.
+    Without ``tone``, a face with no colour in a colour photo is pasted in its own tone
+    (``grey_face_tone``) unless ``face_tone`` is off."""
     inverse = result.crop.inverse
     x0, y0, x1, y1 = crop_box(result.crop, photo.shape)
     if x1 <= x0 or y1 <= y0:
@@ -155,13 +157,17 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                      borderValue=0) <= MASK_THRESHOLDS[0]
         scale = result.crop.photo_scale
+        if tone is None and face_tone:
+            # A face with no colour in a colour photo is pasted in its own tone (and its second
+            # crop with it); the generator paints every face in colour.
+            tone = grey_face_tone(region, skin_ring(alpha, scale, face > 0, visible))
         generated, shift = matched_to_photo(region, generated, alpha, scale, face > 0, visible,
                                             blocks=blocks, tone=tone, shift=shift)
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
     if result.below is not None:
-        paste(photo, result.below, match, blocks, tone, shift)
+        paste(photo, result.below, match, blocks, tone, shift, face_tone)
 
 
 def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
@@ -205,8 +211,6 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     the mask, the background or a shadow.
     """
     outside = (alpha <= 1e-3).astype(np.uint8)
-    inside = 1 - outside
-    ring_width = max(2, int(round(RING_PX * max(scale, 0.5))))
     source = photo.astype(np.float32)
 
     # Grain: the standard deviation of the luminance's Laplacian (the finest detail), estimated
@@ -219,13 +223,7 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     def grain(image, where):
         values = np.abs(laplacian(luminance(image))[where])
         return float(np.percentile(values, 25)) / 0.3186 if values.size else 0.0
-    skin = cv2.dilate(inside, cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (2 * 3 * ring_width + 1,) * 2)) > 0
-    skin &= outside > 0
-    if face is not None:
-        skin &= face
-    if visible is not None:
-        skin &= visible
+    skin = skin_ring(alpha, scale, face, visible)
     core = alpha > 0.98
     enough = skin.sum() >= 50 and core.sum() >= 50
     target = skin_chroma(source, skin) if enough else None  # the skin's colour, for both steps
@@ -307,6 +305,37 @@ def around_faces(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndar
             around[y0:max(y0, y1), x0:max(x0, x1)] = True
             result = result.below
     return around
+
+
+def skin_ring(alpha: np.ndarray, scale: float, face: np.ndarray | None = None,
+              visible: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool: the face round a paste's region (``alpha`` > 0), 3 x RING_PX crop pixels
+    wide (``scale``: photo pixels per crop pixel), inside ``face`` and ``visible`` where given
+    (``matched_to_photo``): where its grain, colour and tone are measured."""
+    outside = alpha <= 1e-3
+    ring_width = max(2, int(round(RING_PX * max(scale, 0.5))))
+    skin = cv2.dilate((~outside).astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * 3 * ring_width + 1,) * 2)) > 0
+    skin &= outside
+    if face is not None:
+        skin &= face
+    if visible is not None:
+        skin &= visible
+    return skin
+
+
+def grey_face_tone(photo: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
+    """The tone (a*, b*) of a face with no colour in a colour photo (a face painted white, a
+    black-and-white face pasted on a coloured background): its visible skin ``skin`` (bool, at
+    least 50 pixels of ``photo``, RGB uint8) lies within MONOCHROME_SPREAD of its median a*, b*
+    as a monochrome photo's pixels do (``photo_tone``), and that median has a chroma under
+    SKIN_CHROMA, under any skin's colour (``skin_chroma``). None for a face in colour."""
+    if skin.sum() < 50:
+        return None
+    tone = photo_tone(photo, around=skin)
+    if tone is None or np.hypot(*tone) >= SKIN_CHROMA:
+        return None
+    return tone
 
 
 def toned(generated: np.ndarray, tone: np.ndarray) -> np.ndarray:

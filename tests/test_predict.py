@@ -943,6 +943,24 @@ def test_a_monochrome_photos_tone_is_found_outside_the_pasted_region(sample_face
     assert photo_tone(scene, None, around) is None
 
 
+def test_a_face_without_colour_has_a_tone_and_a_face_in_colour_none(sample_faces):
+    """grey_face_tone: the visible skin of a grey face gives (0, 0); skin in colour (a sepia
+    face's too), or a ring of mixed colours that is grey on average, none."""
+    from mask2face.paste import grey_face_tone
+    photo = sample_faces["astronaut"][0]
+    ring = np.zeros(photo.shape[:2], bool)
+    ring[250:300, 150:350] = True  # the cheeks under the eyes
+    assert grey_face_tone(photo, ring) is None
+    grey = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    np.testing.assert_array_equal(grey_face_tone(grey, ring), [0.0, 0.0])
+    # A sepia face's chroma is a skin's: it is matched as skin is (its photo's tone aside).
+    assert grey_face_tone(sepia_copy(grey), ring) is None
+    assert grey_face_tone(grey, np.zeros_like(ring)) is None  # nothing seen
+    mixed = grey.copy()
+    mixed[250:300:2, 150:350] = (200, 60, 60)  # every other row red: colours, though grey on
+    assert grey_face_tone(mixed, ring) is None  # average
+
+
 @pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
 def test_a_black_and_white_or_sepia_photo_is_unmasked_in_its_own_tone(masked_photos):
     """The generator paints a face in colour; in a black-and-white photo the repainted face is
@@ -961,6 +979,22 @@ def test_a_black_and_white_or_sepia_photo_is_unmasked_in_its_own_tone(masked_pho
     assert changed.sum() > 1000
     ab = _lab(result[changed].reshape(-1, 1, 3).astype(np.float32)).reshape(-1, 3)[:, 1:]
     assert np.percentile(np.hypot(ab[:, 0] - 6.0, ab[:, 1] - 14.0), 90) < 2.0
+    # A black-and-white face on a coloured background (a collage, a poster): the photo is in
+    # colour around the face, the face grey, and so is its repainted part.
+    h, w = grey.shape[:2]
+    collage = np.zeros((h, w, 3), np.uint8)
+    collage[..., 0] = np.linspace(0, 255, w)[None, :].astype(np.uint8)
+    collage[..., 1] = 160
+    collage[..., 2] = np.linspace(255, 0, h)[:, None].astype(np.uint8)
+    x0, y0, x1, y1 = np.round(unmasker.finder.find(grey)[0].box[:4]).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    collage[y0:y1, x0:x1] = grey[y0:y1, x0:x1]  # the face cut out onto a coloured poster
+    result = unmasker.unmask(collage)
+    changed = np.any(result != collage, axis=2)
+    changed[:y0], changed[y1:], changed[:, :x0], changed[:, x1:] = False, False, False, False
+    assert changed.sum() > 1000  # on the face (the region's edge may reach the poster's colour)
+    assert np.all(result[changed][:, 0] == result[changed][:, 1])
+    assert np.all(result[changed][:, 1] == result[changed][:, 2])
     # In colour, small in a large grey scene, the face is repainted in colour.
     scene = np.full((photo.shape[0] * 4, photo.shape[1] * 4, 3), 128, np.uint8)
     scene[:photo.shape[0], :photo.shape[1]] = photo
