@@ -219,6 +219,26 @@ def test_padding_finds_faces_that_fill_the_frame(sample_faces):
         assert padded > unpadded, name  # a close-up missed without a border is found with one
 
 
+def test_a_low_scored_guess_is_kept_only_where_it_could_be_the_photos_subject(monkeypatch):
+    """Where BlazeFace is sure of nothing, its best guess above BLAZE_FALLBACK_SCORE is kept only
+    when it is at least BLAZE_FALLBACK_SIDE of the photo wide: a small unsure box is a patch of
+    background more often than a face."""
+    from mask2face.faces import BlazeFace
+    from mask2face.faces.blaze import BLAZE_FALLBACK_SCORE, BLAZE_FALLBACK_SIDE, BLAZE_MIN_SCORE
+    blaze = BlazeFace()
+    image = np.full((200, 200, 3), 128, np.uint8)
+    score = (BLAZE_FALLBACK_SCORE + BLAZE_MIN_SCORE) / 2
+    for side, kept in ((0.8 * BLAZE_FALLBACK_SIDE * 200, False),
+                       (1.2 * BLAZE_FALLBACK_SIDE * 200, True)):
+        def run(model, image, centre, size, min_score, side=side):
+            if min_score > score:
+                return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 6, 2))
+            return np.array([[20.0, 20.0, 20.0 + side, 20.0 + side]]), np.array([score]), \
+                np.zeros((1, 6, 2))
+        monkeypatch.setattr(blaze, "_run", run)
+        assert len(blaze.detect(image)) == kept, side
+
+
 def test_blaze_eyes_move_the_landmarks(sample_faces, photos):
     finder = get_face_finder(detector="blaze")
     for name, (photo, hog_face) in sample_faces.items():
