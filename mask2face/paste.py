@@ -156,13 +156,10 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
             visible = cv2.warpAffine(result.mask.astype(np.float32), shifted, box,
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                      borderValue=0) <= MASK_THRESHOLDS[0]
-        scale = result.crop.photo_scale
-        if tone is None and face_tone:
-            # A face with no colour in a colour photo is pasted in its own tone (and its second
-            # crop with it); the generator paints every face in colour.
-            tone = grey_face_tone(region, skin_ring(alpha, scale, face > 0, visible))
-        generated, shift = matched_to_photo(region, generated, alpha, scale, face > 0, visible,
-                                            blocks=blocks, tone=tone, shift=shift)
+        generated, shift, tone = matched_to_photo(region, generated, alpha,
+                                                  result.crop.photo_scale, face > 0, visible,
+                                                  blocks=blocks, tone=tone, shift=shift,
+                                                  face_tone=face_tone)
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
@@ -183,8 +180,8 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
                      scale: float, face: np.ndarray | None = None,
                      visible: np.ndarray | None = None, seed: int = 0,
                      blocks: Blocks | None = None, tone: np.ndarray | None = None,
-                     shift: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
+                     shift: np.ndarray | None = None, face_tone: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The generator's image (float, 0-255, warped onto ``photo``'s pixels) with the photo's
     grain: where the photo's own finest detail (the Laplacian of the visible face around the
     mask, inside ``face``: the face's outline, less what the eye guard keeps (eyes, lids,
@@ -196,12 +193,14 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     RING_PX crop pixels times it around the region. ``visible`` (where given) marks the photo
     pixels that may serve as a reference: not a part of the mask left outside the region.
     ``tone`` (``photo_tone``: the photo is black and white or toned) gives the image that colour
-    last, its lightness kept.
+    last, its lightness kept; without it, ``face_tone`` looks for a face with no colour in a
+    colour photo (``grey_face_tone``, on the same ring of skin) and gives the image its tone.
 
-    Returns the image and the chroma shift ``skin_tone`` gave it (``skin_shift``; None where
-    too little skin is seen). Given a ``shift``, that one is applied instead of one measured:
-    a face's second crop (``continue_below``) takes its first crop's, whose tone it was matched
-    to where they meet, and whose ring of skin it mostly lacks below the chin.
+    Returns the image, the chroma shift ``skin_tone`` gave it (``skin_shift``; None where too
+    little skin is seen) and the tone it was given or found (None: in colour). Given a
+    ``shift``, that one is applied instead of one measured: a face's second crop
+    (``continue_below``) takes its first crop's shift and tone, whose colour it was matched to
+    where they meet, and whose ring of skin it mostly lacks below the chin.
 
     A haze of the mask's or the background's colour inside the face's outline is first pulled
     towards the skin's chroma (``without_haze``), and the colour as a whole is then moved
@@ -224,6 +223,10 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
         values = np.abs(laplacian(luminance(image))[where])
         return float(np.percentile(values, 25)) / 0.3186 if values.size else 0.0
     skin = skin_ring(alpha, scale, face, visible)
+    if tone is None and face_tone:
+        # A face with no colour in a colour photo is pasted in its own tone; the generator
+        # paints every face in colour.
+        tone = grey_face_tone(photo, skin)
     core = alpha > 0.98
     enough = skin.sum() >= 50 and core.sum() >= 50
     target = skin_chroma(source, skin) if enough else None  # the skin's colour, for both steps
@@ -247,7 +250,7 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     if shift is None and enough:
         shift = skin_shift(generated, target, core)
     generated = shifted_chroma(generated, shift)
-    return (generated if tone is None else toned(generated, tone)), shift
+    return (generated if tone is None else toned(generated, tone)), shift, tone
 
 
 def photo_tone(photo: np.ndarray, pasted: np.ndarray | None = None,

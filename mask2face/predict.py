@@ -46,7 +46,7 @@ from mask2face.paste import (BLOCK_GRAIN_BLUR, BLOCK_GRAIN_SHARE, COLOUR_MOST,  
                              matched_to_photo, paste, pasted_region, photo_tone, region_overlay,
                              results_tone, shifted_chroma, skin_chroma, skin_shift, skin_tone,
                              toned, without_haze)
-from mask2face.pixelation import pixel_blocks
+from mask2face.pixelation import Blocks, pixel_blocks
 from mask2face.region import (BELOW_CHIN_DELTA, BELOW_CHIN_MARGIN, BORDER_GAP,  # noqa: F401
                               EDGE_FADE, EDGE_LEAST, EDGE_SHARE, EYE_GUARD, EYE_GUARD_INNER,
                               EYE_GUARD_SIDES, LOOPS_COLOUR_DELTA, LOOPS_UP, LOWER_FACE_GROWTH,
@@ -400,16 +400,18 @@ class Unmasker:
         ``predict_faces`` takes them."""
         results = self.predict_faces(image, **options)
         start = time.perf_counter()
-        out = self._pasted(image, results)
+        blocks = pixel_blocks(image) if results and self.config.predict.match_blocks else None
+        out = self._pasted(image, results, blocks)
         if self.guard_refitted_eyes(out, results):
-            out = self._pasted(image, results)
+            out = self._pasted(image, results, blocks)
         self.timing.paste_s += time.perf_counter() - start
         return out, results
 
-    def _pasted(self, image: np.ndarray, results: Sequence[FaceResult]) -> np.ndarray:
-        """A copy of ``image`` with every face's result pasted on it."""
+    def _pasted(self, image: np.ndarray, results: Sequence[FaceResult],
+                blocks: Blocks | None) -> np.ndarray:
+        """A copy of ``image`` with every face's result pasted on it (``blocks``: the photo's,
+        ``pixel_blocks``, where it is pixelated and the run matches them)."""
         out = image.copy()
-        blocks = pixel_blocks(image) if results and self.config.predict.match_blocks else None
         tone = results_tone(image, results)
         for result in results:
             paste(out, result, blocks=blocks, tone=tone)

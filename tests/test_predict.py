@@ -753,7 +753,8 @@ def test_eyes_fitted_too_high_are_kept_by_a_fit_on_the_result(run64_mask, sample
         band |= ((xs >= line[0, 0] + 2) & (xs <= line[-1, 0] - 2)
                  & (ys > real - up + 2) & (ys <= real - 1))
     assert band.sum() > 30
-    first = unmasker._pasted(photo, unmasker.predict_faces(photo))
+    from mask2face.pixelation import pixel_blocks
+    first = unmasker._pasted(photo, unmasker.predict_faces(photo), pixel_blocks(photo))
     assert (first[band] != photo[band]).any(axis=-1).mean() > 0.5  # the high fit alone
     out, results = unmasker.unmask_faces(photo)
     assert results[0].guard_landmarks is not None
