@@ -14,6 +14,7 @@ STAGES = {
     "faces": ("mask2face.faces.__main__", "the faces found in photos"),
     "masks": ("mask2face.masks.__main__", "put masks on your own photos, or preview them"),
     "generate": ("mask2face.generate", "make masked / clean / mask-region pairs"),
+    "face_areas": ("mask2face.face_areas", "each pair's face area (for training.face_outline)"),
     "train": ("mask2face.train", "train the model on pairs"),
     "evaluate": ("mask2face.evaluate", "measure a model on test pairs"),
     "demo": ("mask2face.demo", "the whole pipeline offline on the sample photos"),

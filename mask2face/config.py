@@ -189,6 +189,11 @@ class TrainingConfig:
                             "(at image_size) to each side and down, so the model learns to "
                             "paint the face's edge and the background beside it where a real "
                             "mask stands off the face; 0 = off", min=0, max=64)
+    face_outline: bool = _key(False, "A hole pair's hole is mid grey over the face (the 68 "
+                              "points' hull as predict fits them on the masked face; made by "
+                              "'python -m mask2face.face_areas') and darker beyond it, so the "
+                              "model is told where the face ends inside the hole; predict then "
+                              "shows it the hull of the points it fits")
     early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1,
                                         max=100000)
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",

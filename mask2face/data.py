@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from mask2face.pairs import EDGE_BAND_PX as MASK_EDGE_BAND_PX
-from mask2face.pairs import HOLE_GROWTH_PX, PairSet
+from mask2face.errors import UsageError
+from mask2face.pairs import HOLE_GROWTH_PX, OUTSIDE_FACE_GREY, PairSet
 
 log = logging.getLogger(__name__)
 # Cache decoded pairs in memory when they take less than this share of the machine's memory.
@@ -37,12 +38,18 @@ def split_validation(pairs: PairSet, fraction: float, seed: int) -> tuple[PairSe
     return pairs.subset(train), pairs.subset(val)
 
 
-def _decode(input_path, output_path, mask_path, size: int):
+def _decode(input_path, output_path, mask_path, size: int, face_path=None):
     def read(path, channels):
         image = tf.io.decode_png(tf.io.read_file(path), channels=channels)
         image = tf.image.resize(image, (size, size), antialias=True)
         return tf.cast(tf.round(image), tf.uint8)
-    return read(input_path, 3), read(output_path, 3), grow_mask(read(mask_path, 1))
+    decoded = read(input_path, 3), read(output_path, 3), grow_mask(read(mask_path, 1))
+    if face_path is None:
+        return decoded
+    # Without a face file (an empty path) the whole crop counts as face: a plain grey hole.
+    face = tf.cond(tf.strings.length(face_path) > 0, lambda: read(face_path, 1),
+                   lambda: tf.fill([size, size, 1], tf.constant(255, tf.uint8)))
+    return decoded + (face,)
 
 
 def grow_mask(mask: tf.Tensor) -> tf.Tensor:
@@ -149,17 +156,23 @@ def _reframe(images, draws):
 
 
 def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True,
-             hole_share: float = 0.0, hole_spread: int = 0):
+             hole_share: float = 0.0, hole_spread: int = 0, face=None):
     """One random draw per pair: the same flip and photometric change on input and target.
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
     mask head learns to leave faces without a mask alone; of the others, a share ``hole_share``
     shows the mask as a grey hole (``with_hole``), and the hole is its mask target; with
-    ``hole_spread``, such a hole reaches further sideways and down (``spread_hole``)."""
+    ``hole_spread``, such a hole reaches further sideways and down (``spread_hole``). With
+    ``face`` (the face's area, uint8 (S, S, 1)), moved with the pair, the hole is grey over the
+    face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``)."""
+    if face is None:
+        face = tf.fill(tf.shape(mask), tf.constant(255, tf.uint8))
     flip = tf.random.stateless_uniform([], seed) < 0.5
-    masked, clean, mask = [tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
-                           for t in (masked, clean, mask)]
+    masked, clean, mask, face = [
+        tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
+        for t in (masked, clean, mask, face)]
     masked, clean, mask = _to_float(masked, clean, mask)
+    face = tf.cast(face, tf.float32) / 255.0
     draws = tf.random.stateless_uniform([3], seed + 1, -1.0, 1.0)
     brightness = BRIGHTNESS_JITTER * draws[0]
     contrast, saturation = 1.0 + CONTRAST_JITTER * draws[1], 1.0 + SATURATION_JITTER * draws[2]
@@ -174,12 +187,12 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
         return tf.clip_by_value(image, 0.0, 1.0)
     masked, clean = jitter(masked), jitter(clean)
     draws = tf.random.stateless_uniform([5], seed + 3, -1.0, 1.0)
-    masked, clean, mask = _move([masked, clean, mask], draws)
+    masked, clean, mask, face = _move([masked, clean, mask, face], draws)
     mask = tf.round(mask)
     draws = tf.random.stateless_uniform([5], seed + 4)
-    masked, clean, mask = tf.cond(
-        draws[4] < REFRAME_SHARE, lambda: tuple(_reframe([masked, clean, mask], draws)),
-        lambda: (masked, clean, mask))
+    masked, clean, mask, face = tf.cond(
+        draws[4] < REFRAME_SHARE, lambda: tuple(_reframe([masked, clean, mask, face], draws)),
+        lambda: (masked, clean, mask, face))
     draws = tf.random.stateless_uniform([5], seed + 2)
     if degrade:
         masked, clean = _degrade([masked, clean], draws, seed)
@@ -199,9 +212,15 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
         grown = grown_hole(mask)
         if hole_spread > 0:
             grown = spread_hole(grown, seed + 6, hole_spread)
-        masked = tf.where(hole, masked * (1.0 - grown) + 0.5 * grown, masked)
+        masked = tf.where(hole, masked * (1.0 - grown) + hole_fill(face) * grown, masked)
         mask = tf.where(hole, grown, mask)
     return masked, clean, mask
+
+
+def hole_fill(face):
+    """The grey a hole is filled with: mid grey over the face's area (``face``, 0-1), and
+    OUTSIDE_FACE_GREY beyond it (a constant where no face's area is given)."""
+    return 0.5 * face + OUTSIDE_FACE_GREY * (1.0 - face)
 
 
 def grown_hole(mask):
@@ -235,18 +254,19 @@ def spread_hole(hole, seed, spread: int):
     return hole[0]
 
 
-def with_hole(image, mask):
-    """The image with the mask (grown by HOLE_GROWTH_PX) filled with mid grey: what predict's
-    second pass shows a model trained with ``hole_share``. Works on one image or a batch."""
+def with_hole(image, mask, face=None):
+    """The image with the mask (grown by HOLE_GROWTH_PX) filled with mid grey (``hole_fill``
+    with ``face``, the face's area): what predict's second pass shows a model trained with
+    ``hole_share``. Works on one image or a batch."""
     grown = grown_hole(mask)
-    return image * (1.0 - grown) + 0.5 * grown
+    return image * (1.0 - grown) + (0.5 if face is None else hole_fill(face)) * grown
 
 
 def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: bool,
                  mask_head: bool, augment: bool = True, seed: int = 0,
                  cache: bool | None = None, unmasked_share: float = 0.0,
                  degrade: bool = True, hole_share: float = 0.0,
-                 hole_spread: int = 0) -> tf.data.Dataset:
+                 hole_spread: int = 0, face_outline: bool = False) -> tf.data.Dataset:
     """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
     (or just rgb+mask when the model has no mask head).
 
@@ -264,9 +284,22 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         degrade: softening and JPEG as part of ``augment``.
         hole_share: share of the masked training pairs shown with a grey hole.
         hole_spread: such a hole grows up to this many more pixels sideways and down.
+        face_outline: a hole is filled with two greys, over the face's area (``pairs.faces``,
+            needed) and beyond it (``hole_fill``).
     """
-    ds = tf.data.Dataset.from_tensor_slices((pairs.inputs, pairs.outputs, pairs.masks))
-    ds = ds.map(lambda i, o, m: _decode(i, o, m, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    if face_outline and hole_share > 0 and pairs.faces is None:
+        raise UsageError("training.face_outline needs each pair's face area: make them with "
+                         "'python -m mask2face.face_areas PAIRS_FOLDER'")
+    outlined = face_outline and hole_share > 0 and training and augment
+    if outlined:
+        ds = tf.data.Dataset.from_tensor_slices((pairs.inputs, pairs.outputs, pairs.masks,
+                                                 pairs.faces))
+        ds = ds.map(lambda i, o, m, f: _decode(i, o, m, image_size, f),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((pairs.inputs, pairs.outputs, pairs.masks))
+        ds = ds.map(lambda i, o, m: _decode(i, o, m, image_size),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     if cache is None:
         need = len(pairs) * image_size * image_size * PAIR_BYTES_PER_PIXEL
         try:
@@ -281,9 +314,9 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
     if training and augment:
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda pair, s: _augment(*pair, tf.cast(s % (2 ** 31 - 1), tf.int32),
+            lambda pair, s: _augment(*pair[:3], tf.cast(s % (2 ** 31 - 1), tf.int32),
                                      unmasked_share, degrade, hole_share,
-                                     hole_spread),
+                                     hole_spread, pair[3] if outlined else None),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

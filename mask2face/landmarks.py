@@ -78,3 +78,16 @@ def mask_axes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     across = across / max(np.hypot(*across), 1e-6)
     down = down / max(scale, 1e-6)
     return across, down, scale
+
+
+def face_area(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """Where the face is in a (size, size) crop: the 68 points' convex hull (brows to chin,
+    ear to ear), drawn anti-aliased to an 8-bit level, as float32 in [0, 1]. A model trained
+    with ``face_outline`` learnt its hole from these areas (``python -m mask2face.face_areas``
+    writes them for the pairs); predict draws the same for the points it fits."""
+    import cv2
+
+    hull = cv2.convexHull(check_landmarks(landmarks).astype(np.float32))
+    area = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(area, np.round(hull * 16).astype(np.int32), 255, cv2.LINE_AA, 4)
+    return area.astype(np.float32) / 255.0

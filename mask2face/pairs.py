@@ -5,6 +5,8 @@
     <root>/train/inputs/<id>.png    masked face (RGB)
     <root>/train/outputs/<id>.png   the same face without the mask (RGB)
     <root>/train/masks/<id>.png     where the mask was drawn (L, 255 inside)
+    <root>/train/faces/<id>.png     optional: the face's area as predict finds it on the masked
+                                    input (L, 255 inside the 68 points' hull; ``face_areas``)
     <root>/test/...                 the same for the test split
     <root>/manifest.jsonl           one JSON record per pair: id, split, identity, source, mask
     <root>/skipped.csv              number, source, reason: photos that gave no pair
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
 KINDS_OF_FILE = ("inputs", "outputs", "masks")
+# Written after the pairs, by ``python -m mask2face.face_areas``, for ``training.face_outline``.
+FACES = "faces"
 MANIFEST = "manifest.jsonl"
 SKIPPED = "skipped.csv"
 SETTINGS_FILE = "generation.json"
@@ -46,6 +50,10 @@ EDGE_BAND_PX = 2
 # A model trained with hole_share sees the saved region grown by this many more pixels as a grey
 # hole (its anti-aliased edge and a little more); predict grows the region it found as much.
 HOLE_GROWTH_PX = 2
+# A model trained with ``face_outline`` sees its hole mid grey over the face's area and this grey
+# beyond it (where a real mask stands off the cheeks over the background, or covers the neck):
+# told where the face ends, it need not blur face and background together there.
+OUTSIDE_FACE_GREY = 0.0
 
 
 @dataclass
@@ -77,20 +85,23 @@ def _png(array: np.ndarray) -> bytes:
 
 @dataclass
 class PairSet:
-    """The files of some pairs, in step: inputs[i], outputs[i] and masks[i] are one pair."""
+    """The files of some pairs, in step: inputs[i], outputs[i] and masks[i] are one pair;
+    faces[i] its face's area where the split has them all (else None)."""
 
     inputs: list[str]
     outputs: list[str]
     masks: list[str]
     identities: list[str]
+    faces: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def subset(self, keep: Iterable[int]) -> "PairSet":
         keep = list(keep)
+        faces = None if self.faces is None else [self.faces[i] for i in keep]
         return PairSet(*[[values[i] for i in keep] for values in
-                         (self.inputs, self.outputs, self.masks, self.identities)])
+                         (self.inputs, self.outputs, self.masks, self.identities)], faces)
 
 
 def read_manifest(root: str | Path) -> list[dict]:
@@ -126,8 +137,11 @@ def list_pairs(split_dir: str | Path) -> PairSet:
         raise UsageError(f"no complete pairs (inputs/, outputs/, masks/) in {split_dir}")
     identities = {r["id"] + ".png": str(r.get("identity", r["id"]))
                   for r in read_manifest(split_dir.parent)}
+    faces_dir = split_dir / FACES
+    faces = [str(faces_dir / n) for n in names] \
+        if all((faces_dir / n).is_file() for n in names) else None
     return PairSet(*[[str(folder / n) for n in names] for folder in folders],
-                   [identities.get(n, Path(n).stem) for n in names])
+                   [identities.get(n, Path(n).stem) for n in names], faces)
 
 
 def mask_kinds(split_dir: str | Path) -> dict[str, str]:

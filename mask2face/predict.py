@@ -33,12 +33,12 @@ from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
                               save_like, write_image)
-from mask2face.landmarks import LEFT_EYE, RIGHT_EYE, eye_centres
+from mask2face.landmarks import LEFT_EYE, RIGHT_EYE, eye_centres, face_area
 # Model files live in mask2face.modelfiles, what a face's region is in mask2face.region and how
 # its result is laid on the photo in mask2face.paste; their names stay importable from here.
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
                                   load_model, load_network, with_generator_output)
-from mask2face.pairs import HOLE_GROWTH_PX
+from mask2face.pairs import HOLE_GROWTH_PX, OUTSIDE_FACE_GREY
 from mask2face.paste import (BLOCK_GRAIN_BLUR, BLOCK_GRAIN_SHARE, COLOUR_MOST,  # noqa: F401
                              COLOUR_PULL, GRAIN_SIGMA, HAZE_INSET, HAZE_MARGIN, HAZE_PULL,
                              MONOCHROME_SPREAD, RING_PX, SKIN_CHROMA, SKIN_HUES, FaceResult,
@@ -144,13 +144,15 @@ class Unmasker:
         unmasker.model_file = model_file
         return unmasker
 
-    def run_model(self, crops: np.ndarray, generated: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    def run_model(self, crops: np.ndarray, generated: bool = False,
+                  faces: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, S, S, 3) float crops -> output images and predicted masks (or None).
 
         The images are the model's output (kept equal to the input outside its own mask), or
         with ``generated`` its generator's whole image: what predict pastes inside the region
-        it decides on (grown and feathered), so that growing the region does replace more."""
+        it decides on (grown and feathered), so that growing the region does replace more.
+        ``faces``: each crop's face area (``face_area``, (N, S, S) in [0, 1]), shown to a model
+        trained with ``face_outline`` in its hole; None: the whole hole is face."""
         def run(crops):
             # One pass: the composite, the generator's whole image (the composite where the
             # network has no separate one) and the mask.
@@ -169,7 +171,8 @@ class Unmasker:
             # A model trained with holes fills the mask without seeing it: a second pass over
             # the crops with what the first found greyed out (its mask head is not asked again).
             holes = masks > MASK_THRESHOLDS[0]
-            _, filled, _ = run(with_hole(crops, holes))
+            outlined = faces if self.config.training.face_outline else None
+            _, filled, _ = run(with_hole(crops, holes, outlined))
             if self.config.predict.hole_shading:
                 filled = with_shading(filled, seen, holes)
             if generated:
@@ -245,7 +248,9 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        outputs, masks = self.run_model(batch, generated=True)
+        areas = np.stack([face_area(c.to_crop(f.landmarks), self.size)
+                          for f, c in zip(faces, crops)])
+        outputs, masks = self.run_model(batch, generated=True, faces=areas)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop
@@ -289,7 +294,9 @@ class Unmasker:
                  for i in todo]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
         start = time.perf_counter()
-        outputs, masks = self.run_model(batch, generated=True)
+        areas = np.stack([face_area(c.to_crop(results[i].face.landmarks), self.size)
+                          for i, c in zip(todo, crops)])
+        outputs, masks = self.run_model(batch, generated=True, faces=areas)
         self.timing.model_s += time.perf_counter() - start
         size = self.size
         blend = max(fade_width(size), int(round(BELOW_BLEND * size)))
@@ -469,12 +476,16 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return a[:2]
 
 
-def with_hole(crops: np.ndarray, masks: np.ndarray) -> np.ndarray:
+def with_hole(crops: np.ndarray, masks: np.ndarray, faces: np.ndarray | None = None
+              ) -> np.ndarray:
     """(N, S, S, 3) crops with each (N, S, S) bool mask, grown by HOLE_GROWTH_PX (a square, as
     training grows its holes), filled with mid grey: what a model trained with ``hole_share``
-    learnt to fill."""
+    learnt to fill. With ``faces`` ((N, S, S) face areas in [0, 1], for a model trained with
+    ``face_outline``), mid grey over the face and OUTSIDE_FACE_GREY beyond it."""
     holes = grown_holes(masks)[..., None]
-    return crops * (1.0 - holes) + 0.5 * holes
+    fill = 0.5 if faces is None else \
+        0.5 * faces[..., None] + OUTSIDE_FACE_GREY * (1.0 - faces[..., None])
+    return crops * (1.0 - holes) + fill * holes
 
 
 def grown_holes(masks: np.ndarray) -> np.ndarray:

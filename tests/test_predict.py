@@ -1385,6 +1385,57 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
                                rtol=0, atol=1e-6)
 
 
+def test_a_model_trained_with_face_outline_is_shown_the_fitted_face_in_its_hole(
+        run64_mask, sample_faces, monkeypatch):
+    """training.face_outline: the hole pass sees mid grey over the face area it is given and
+    OUTSIDE_FACE_GREY beyond it (a model without the setting, or no area given: all grey), and
+    predict gives it the hull of the 68 points it fitted, in the crop."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import face_area
+    from mask2face.pairs import OUTSIDE_FACE_GREY
+    from mask2face.predict import PREDICT_FRAMING, Unmasker
+    unmasker = Unmasker.load(run64_mask)
+    unmasker.config.training.hole_share = 0.5
+    unmasker.config.predict.hole_shading = False
+    seen = []
+
+    def network(crops):
+        seen.append(crops.copy())
+        n, s = crops.shape[0], crops.shape[1]
+        mask = np.zeros((n, s, s, 1), np.float32)
+        mask[:, s // 2:, 8:s - 8] = 0.9
+        return {"image": crops, "generated": crops, "mask": mask}
+    monkeypatch.setattr(unmasker, "network", network)
+    crops = np.random.default_rng(0).random((1, 64, 64, 3)).astype(np.float32)
+    faces = np.zeros((1, 64, 64), np.float32)
+    faces[:, :, :32] = 1.0
+    unmasker.run_model(crops, generated=True, faces=faces)
+    assert (seen[1][0, 40:, 10:30] == 0.5).all()  # not trained with it: the plain hole
+    unmasker.config.training.face_outline = True
+    seen.clear()
+    unmasker.run_model(crops, generated=True, faces=faces)
+    assert (seen[1][0, 40:, 10:30] == 0.5).all()
+    assert (seen[1][0, 40:, 34:54] == OUTSIDE_FACE_GREY).all()
+    np.testing.assert_array_equal(seen[1][0, :28], crops[0, :28])
+    seen.clear()
+    unmasker.run_model(crops, generated=True)
+    assert (seen[1][0, 40:, 34:54] == 0.5).all()  # no area given: all face
+    # predict_faces: the area is the hull of the points fitted on the photo, in the crop.
+    photo, face = next(iter(sample_faces.values()))
+    given = []
+
+    def recording(batch, generated=False, faces=None):
+        given.append(faces)
+        return batch, np.zeros(batch.shape[:3], np.float32)
+    monkeypatch.setattr(unmasker, "run_model", recording)
+    monkeypatch.setattr(unmasker.finder, "find", lambda image: [face])
+    unmasker.predict_faces(photo)
+    crop = face_crop(face.landmarks, 64, unmasker.config.data.crop_margin, *PREDICT_FRAMING)
+    expected = face_area(crop.to_crop(face.landmarks), 64)
+    np.testing.assert_array_equal(given[0][0], expected)
+    assert 0.2 < expected.mean() < 0.8 and expected[32, 32] == 1.0 and expected[0, 0] == 0.0
+
+
 def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_from_the_hole():
     """A hole model's face: deep inside the hole the luminance is the pass that saw the mask,
     near the hole's edge and outside it the hole pass's; colour (R - Y, B - Y) is the hole

@@ -442,3 +442,87 @@ def test_hole_spread_grows_holes_sideways_and_down_never_up(tmp_path):
     extra = np.array(extra)
     assert extra.min() >= 0 and extra.max() <= 6
     assert len({tuple(e) for e in extra}) > 3, extra  # drawn per pair
+
+
+def test_face_outline_fills_the_hole_two_greys_from_each_pairs_face_area(tmp_path):
+    """training.face_outline: a hole pair's hole is mid grey over the pair's face area and
+    OUTSIDE_FACE_GREY beyond it (a face area of all face is the plain hole); without the face
+    files the run stops with the command that makes them; predict's numpy hole is training's."""
+    from mask2face.data import with_hole
+    from mask2face.errors import UsageError
+    from mask2face.pairs import OUTSIDE_FACE_GREY
+    from mask2face.predict import with_hole as predict_hole
+    root = write_pairs(tmp_path)
+    with pytest.raises(UsageError, match="mask2face.face_areas"):
+        make_dataset(list_pairs(root / "train"), SIZE, 12, training=True, mask_head=True,
+                     hole_share=1.0, face_outline=True)
+    (root / "train" / "faces").mkdir()
+    settings = dict(training=True, mask_head=True, seed=3, unmasked_share=0.0, hole_share=1.0)
+    holed = {}
+    for level in (255, 0):
+        for name in (root / "train" / "inputs").glob("*.png"):
+            Image.fromarray(np.full((SIZE, SIZE), level, np.uint8)).save(
+                root / "train" / "faces" / name.name)
+        pairs = list_pairs(root / "train")
+        assert pairs.faces is not None and len(pairs.faces) == len(pairs)
+        holed[level], targets = next(iter(make_dataset(pairs, SIZE, 12, face_outline=True,
+                                                       **settings)))
+    plain, plain_targets = next(iter(make_dataset(list_pairs(root / "train"), SIZE, 12,
+                                                  **settings)))
+    np.testing.assert_array_equal(holed[255].numpy(), plain.numpy())
+    hole = targets["mask"].numpy()[..., 0] > 0.5  # a hole pair's mask target is its hole
+    assert hole.any()
+    assert (holed[0].numpy()[hole] == OUTSIDE_FACE_GREY).all()
+    np.testing.assert_array_equal(holed[0].numpy()[~hole], plain.numpy()[~hole])
+    # The two versions of the hole, given one made-up face area, agree to float precision.
+    rng = np.random.default_rng(0)
+    crops = rng.random((2, SIZE, SIZE, 3)).astype(np.float32)
+    masks = np.zeros((2, SIZE, SIZE), bool)
+    masks[:, 30:60, 10:50] = True
+    faces = np.zeros((2, SIZE, SIZE), np.float32)
+    faces[:, :, :32] = 1.0
+    faces[:, :, 32] = 0.4
+    ours = predict_hole(crops, masks, faces)
+    np.testing.assert_allclose(
+        with_hole(crops, masks[..., None].astype(np.float32), faces[..., None]).numpy(), ours,
+        atol=1e-6)
+    assert (ours[:, 40, 20] == 0.5).all() and (ours[:, 40, 40] == OUTSIDE_FACE_GREY).all()
+    np.testing.assert_allclose(ours[:, 40, 32], 0.5 * 0.4 + OUTSIDE_FACE_GREY * 0.6, atol=1e-6)
+
+
+def test_face_areas_are_the_hull_predict_fits_on_each_masked_pair_and_go_on_past_a_bad_one(
+        tmp_path, sample_faces):
+    """``python -m mask2face.face_areas``: faces/<id>.png is the hull of the points predict's
+    finder fits on the masked input (``landmarks.face_area``); a pair it cannot read is
+    reported at the end and the rest are written; a second run skips what is there."""
+    from mask2face.face_areas import main, write_face_areas
+    from mask2face.faces import face_crop, face_finder_from_config
+    from mask2face.landmarks import face_area
+    photo, face = next(iter(sample_faces.values()))
+    crop = face_crop(face.landmarks, 128, 0.3)
+    clean = crop.apply(photo)
+    masked = clean.copy()
+    lower = crop.to_crop(face.landmarks)[33:, 1]  # below the nose tip
+    masked[int(lower.min()) + 4:] = 128
+    mask = np.zeros((128, 128), np.uint8)
+    mask[int(lower.min()) + 4:] = 255
+    for name, image in (("000000_0", masked), ("000001_0", None)):
+        for kind, content in (("inputs", image), ("outputs", clean), ("masks", mask)):
+            (tmp_path / "train" / kind).mkdir(parents=True, exist_ok=True)
+            path = tmp_path / "train" / kind / f"{name}.png"
+            if content is None:
+                path.write_bytes(b"not a png")
+            else:
+                Image.fromarray(content).save(path)
+    config = load_config(ROOT / "configuration.json")
+    counts = write_face_areas(config, tmp_path)
+    assert counts["found"] == 1 and len(counts["failed"]) == 1
+    assert counts["failed"][0].startswith("000001_0.png")
+    written = np.asarray(Image.open(tmp_path / "train" / "faces" / "000000_0.png"))
+    fitted = face_finder_from_config(config.faces, config.predict.detector()).find(masked)
+    expected = np.round(face_area(fitted[0].landmarks, 128) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(written, expected)
+    assert written[64, 64] == 255 and written[0, 0] == 0
+    assert not (tmp_path / "train" / "faces" / "000001_0.png").exists()
+    assert main([str(tmp_path), "-q"]) == 1  # the bad pair again; the good one left as it was
+    assert write_face_areas(config, tmp_path)["already there"] == 1
