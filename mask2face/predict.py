@@ -444,14 +444,14 @@ class Unmasker:
             if not (lower > REFIT_LID_MARGIN).any() or (lower > most).any():
                 continue
             result.guard_landmarks = refit
-            result.region = (result.region * eye_guard(result.region.shape, refit)
-                             ).astype(np.float32)
-            below = result.below
-            if below is not None:
-                below.guard_landmarks = below.crop.to_crop(result.crop.to_photo(refit))
-                below.region = (below.region * eye_guard(below.region.shape,
-                                                         below.guard_landmarks)
-                                ).astype(np.float32)
+            parts = [result]
+            if result.below is not None:  # the second crop: the same points in its frame
+                result.below.guard_landmarks = result.below.crop.to_crop(
+                    result.crop.to_photo(refit))
+                parts.append(result.below)
+            for part in parts:
+                part.region = (part.region * eye_guard(part.region.shape, part.guard_landmarks)
+                               ).astype(np.float32)
             again = True
         return again
 
