@@ -185,6 +185,17 @@ class Unmasker:
             images = masks[..., None] * filled + (1.0 - masks[..., None]) * crops
         return (without_checkerboard(seen) if generated else images), masks
 
+    def _run_on_faces(self, batch: np.ndarray, crops: Sequence, landmarks: Sequence[np.ndarray]
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``run_model(batch, generated=True)`` on face crops; a model trained with
+        ``face_outline`` is shown, in its hole, the hull of each face's fitted points (photo
+        coordinates in ``landmarks``) in its crop."""
+        if not self.config.training.face_outline:
+            return self.run_model(batch, generated=True)
+        areas = np.stack([face_area(c.to_crop(points), self.size)
+                          for c, points in zip(crops, landmarks)])
+        return self.run_model(batch, generated=True, faces=areas)
+
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None,
                 fade: bool = True, crop: np.ndarray | None = None) -> np.ndarray:
@@ -248,9 +259,7 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        areas = np.stack([face_area(c.to_crop(f.landmarks), self.size)
-                          for f, c in zip(faces, crops)])
-        outputs, masks = self.run_model(batch, generated=True, faces=areas)
+        outputs, masks = self._run_on_faces(batch, crops, [f.landmarks for f in faces])
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop
@@ -294,9 +303,8 @@ class Unmasker:
                  for i in todo]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
         start = time.perf_counter()
-        areas = np.stack([face_area(c.to_crop(results[i].face.landmarks), self.size)
-                          for i, c in zip(todo, crops)])
-        outputs, masks = self.run_model(batch, generated=True, faces=areas)
+        outputs, masks = self._run_on_faces(batch, crops,
+                                            [results[i].face.landmarks for i in todo])
         self.timing.model_s += time.perf_counter() - start
         size = self.size
         blend = max(fade_width(size), int(round(BELOW_BLEND * size)))
