@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from mask2face.pairs import EDGE_BAND_PX as MASK_EDGE_BAND_PX
 from mask2face.errors import UsageError
-from mask2face.pairs import HOLE_GROWTH_PX, OUTSIDE_FACE_GREY, PairSet
+from mask2face.pairs import HOLE_GROWTH_PX, PairSet, hole_fill
 
 log = logging.getLogger(__name__)
 # Cache decoded pairs in memory when they take less than this share of the machine's memory.
@@ -44,12 +44,7 @@ def _decode(input_path, output_path, mask_path, size: int, face_path=None):
         image = tf.image.resize(image, (size, size), antialias=True)
         return tf.cast(tf.round(image), tf.uint8)
     decoded = read(input_path, 3), read(output_path, 3), grow_mask(read(mask_path, 1))
-    if face_path is None:
-        return decoded
-    # Without a face file (an empty path) the whole crop counts as face: a plain grey hole.
-    face = tf.cond(tf.strings.length(face_path) > 0, lambda: read(face_path, 1),
-                   lambda: tf.fill([size, size, 1], tf.constant(255, tf.uint8)))
-    return decoded + (face,)
+    return decoded if face_path is None else decoded + (read(face_path, 1),)
 
 
 def grow_mask(mask: tf.Tensor) -> tf.Tensor:
@@ -164,15 +159,14 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     shows the mask as a grey hole (``with_hole``), and the hole is its mask target; with
     ``hole_spread``, such a hole reaches further sideways and down (``spread_hole``). With
     ``face`` (the face's area, uint8 (S, S, 1)), moved with the pair, the hole is grey over the
-    face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``)."""
-    if face is None:
-        face = tf.fill(tf.shape(mask), tf.constant(255, tf.uint8))
+    face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``); without it, mid grey."""
+    faces = [] if face is None else [face]  # moved with the pair where there is one
     flip = tf.random.stateless_uniform([], seed) < 0.5
-    masked, clean, mask, face = [
+    masked, clean, mask, *faces = [
         tf.cond(flip, lambda t=t: tf.image.flip_left_right(t), lambda t=t: t)
-        for t in (masked, clean, mask, face)]
+        for t in (masked, clean, mask, *faces)]
     masked, clean, mask = _to_float(masked, clean, mask)
-    face = tf.cast(face, tf.float32) / 255.0
+    faces = [tf.cast(f, tf.float32) / 255.0 for f in faces]
     draws = tf.random.stateless_uniform([3], seed + 1, -1.0, 1.0)
     brightness = BRIGHTNESS_JITTER * draws[0]
     contrast, saturation = 1.0 + CONTRAST_JITTER * draws[1], 1.0 + SATURATION_JITTER * draws[2]
@@ -187,12 +181,12 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
         return tf.clip_by_value(image, 0.0, 1.0)
     masked, clean = jitter(masked), jitter(clean)
     draws = tf.random.stateless_uniform([5], seed + 3, -1.0, 1.0)
-    masked, clean, mask, face = _move([masked, clean, mask, face], draws)
+    masked, clean, mask, *faces = _move([masked, clean, mask, *faces], draws)
     mask = tf.round(mask)
     draws = tf.random.stateless_uniform([5], seed + 4)
-    masked, clean, mask, face = tf.cond(
-        draws[4] < REFRAME_SHARE, lambda: tuple(_reframe([masked, clean, mask, face], draws)),
-        lambda: (masked, clean, mask, face))
+    masked, clean, mask, *faces = tf.cond(
+        draws[4] < REFRAME_SHARE, lambda: tuple(_reframe([masked, clean, mask, *faces], draws)),
+        lambda: (masked, clean, mask, *faces))
     draws = tf.random.stateless_uniform([5], seed + 2)
     if degrade:
         masked, clean = _degrade([masked, clean], draws, seed)
@@ -212,15 +206,10 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
         grown = grown_hole(mask)
         if hole_spread > 0:
             grown = spread_hole(grown, seed + 6, hole_spread)
-        masked = tf.where(hole, masked * (1.0 - grown) + hole_fill(face) * grown, masked)
+        fill = hole_fill(faces[0]) if faces else 0.5
+        masked = tf.where(hole, masked * (1.0 - grown) + fill * grown, masked)
         mask = tf.where(hole, grown, mask)
     return masked, clean, mask
-
-
-def hole_fill(face):
-    """The grey a hole is filled with: mid grey over the face's area (``face``, 0-1), and
-    OUTSIDE_FACE_GREY beyond it (a constant where no face's area is given)."""
-    return 0.5 * face + OUTSIDE_FACE_GREY * (1.0 - face)
 
 
 def grown_hole(mask):

@@ -136,8 +136,8 @@ def evaluate(unmasker: Unmasker, test_dir: str | Path, out_dir: str | Path,
         regions = np.stack([load(pairs.masks[i], gray=True) for i in idx])
         # A model trained with face_outline sees each pair's face area in its hole, where
         # the pairs have them (python -m mask2face.face_areas); else a plain grey hole.
-        faces = None if pairs.faces is None else np.stack(
-            [load(pairs.faces[i])[..., 0] for i in idx])
+        faces = None if pairs.faces is None or not unmasker.config.training.face_outline \
+            else np.stack([load(pairs.faces[i])[..., 0] for i in idx])
         began = time.perf_counter()
         outputs, predicted = unmasker.run_model(masked, faces=faces)
         seconds += time.perf_counter() - began

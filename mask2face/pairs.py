@@ -56,6 +56,13 @@ HOLE_GROWTH_PX = 2
 OUTSIDE_FACE_GREY = 0.0
 
 
+def hole_fill(face):
+    """The grey a hole is filled with: mid grey over the face's area (``face``, 0-1, a NumPy
+    array or a TensorFlow tensor), OUTSIDE_FACE_GREY beyond it. Training and predict both fill
+    their holes with it."""
+    return 0.5 * face + OUTSIDE_FACE_GREY * (1.0 - face)
+
+
 @dataclass
 class Pair:
     """One pair as it is written: its manifest record and its three images as PNG bytes (made

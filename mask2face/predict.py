@@ -38,7 +38,7 @@ from mask2face.landmarks import LEFT_EYE, RIGHT_EYE, eye_centres, face_area
 # its result is laid on the photo in mask2face.paste; their names stay importable from here.
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
                                   load_model, load_network, with_generator_output)
-from mask2face.pairs import HOLE_GROWTH_PX, OUTSIDE_FACE_GREY
+from mask2face.pairs import HOLE_GROWTH_PX, hole_fill
 from mask2face.paste import (BLOCK_GRAIN_BLUR, BLOCK_GRAIN_SHARE, COLOUR_MOST,  # noqa: F401
                              COLOUR_PULL, GRAIN_SIGMA, HAZE_INSET, HAZE_MARGIN, HAZE_PULL,
                              MONOCHROME_SPREAD, RING_PX, SKIN_CHROMA, SKIN_HUES, FaceResult,
@@ -491,8 +491,7 @@ def with_hole(crops: np.ndarray, masks: np.ndarray, faces: np.ndarray | None = N
     learnt to fill. With ``faces`` ((N, S, S) face areas in [0, 1], for a model trained with
     ``face_outline``), mid grey over the face and OUTSIDE_FACE_GREY beyond it."""
     holes = grown_holes(masks)[..., None]
-    fill = 0.5 if faces is None else \
-        0.5 * faces[..., None] + OUTSIDE_FACE_GREY * (1.0 - faces[..., None])
+    fill = 0.5 if faces is None else hole_fill(faces[..., None])
     return crops * (1.0 - holes) + fill * holes
 
 
