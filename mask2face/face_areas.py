@@ -43,7 +43,7 @@ def face_area_of(finder, masked: np.ndarray) -> tuple[np.ndarray, bool]:
 def _one(paths: tuple[str, str]) -> str:
     """Write one pair's face area; 'found', 'no face' or the error's line."""
     from mask2face.images import atomic_write, read_image
-    from mask2face.pairs import _png
+    from mask2face.pairs import png_bytes
 
     source, target = paths
     try:
@@ -51,7 +51,7 @@ def _one(paths: tuple[str, str]) -> str:
         if masked.shape[0] != masked.shape[1]:
             return f"{Path(source).name}: not a square pair crop"
         area, found = face_area_of(worker.finder, masked)
-        atomic_write(target, _png(area))
+        atomic_write(target, png_bytes(area))
         return "found" if found else "no face"
     except Exception as error:  # one bad pair must not stop the rest
         return f"{Path(source).name}: {error}"

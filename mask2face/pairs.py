@@ -80,10 +80,12 @@ class Pair:
         record = {"id": pair_id, "split": split, "source": source, "face": face,
                   "identity": identity, "mask": mask, "seed": seed}
         images = dict(zip(KINDS_OF_FILE, (masked, clean, region)))
-        return cls(record, {kind: _png(image) for kind, image in images.items()})
+        return cls(record, {kind: png_bytes(image) for kind, image in images.items()})
 
 
-def _png(array: np.ndarray) -> bytes:
+def png_bytes(array: np.ndarray) -> bytes:
+    """A uint8 image (RGB or L) as PNG bytes, compressed fast (level 1): how every file of a
+    pair (and its face area, ``mask2face.face_areas``) is written."""
     from PIL import Image
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
