@@ -194,6 +194,9 @@ class TrainingConfig:
                               "'python -m mask2face.face_areas') and darker beyond it, so the "
                               "model is told where the face ends inside the hole; predict then "
                               "shows it the hull of the points it fits")
+    zoom_share: float = _key(0.0, "Share of training pairs enlarged 1.15-1.5 times about a point "
+                             "a little below the middle, so that the mask runs on to the crop's "
+                             "bottom and sides as in a close-up; 0 = off", min=0.0, max=1.0)
     early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1,
                                         max=100000)
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",

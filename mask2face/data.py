@@ -135,6 +135,33 @@ def _move(images, draws):
     return [move(image) for image in images]
 
 
+# In a close-up the crop predict cuts is filled by the face, and a mask runs on to the crop's
+# bottom and sides (or past the photo's border, whose rows a crop repeats). ``zoom_share`` of the
+# pairs is enlarged by ZOOM_RANGE about a point moved down by up to ZOOM_DOWN and sideways by up
+# to ZOOM_SIDE of the side (edges repeated), identically on input, target and mask.
+ZOOM_RANGE = (1.15, 1.5)
+ZOOM_DOWN = 0.15
+ZOOM_SIDE = 0.08
+
+
+def _zoom(images, draws):
+    """The same enlargement of every image (``draws``: three numbers in [0, 1))."""
+    size = tf.cast(tf.shape(images[0])[0], tf.float32)
+    zoom = ZOOM_RANGE[0] + (ZOOM_RANGE[1] - ZOOM_RANGE[0]) * draws[0]
+    dy = ZOOM_DOWN * size * draws[1]
+    dx = ZOOM_SIDE * size * (2.0 * draws[2] - 1.0)
+    centre = size / 2
+    # The output pixel (x, y) samples the input at (x - c) / zoom + c + shift.
+    transform = tf.stack([1.0 / zoom, 0.0, centre - centre / zoom + dx,
+                          0.0, 1.0 / zoom, centre - centre / zoom + dy, 0.0, 0.0])
+
+    def enlarge(image):
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0]
+    return [enlarge(image) for image in images]
+
+
 def _reframe(images, draws):
     """Cut every image at the same lines and repeat the edge beyond them, as a crop that
     reaches past the photo's border is filled."""
@@ -151,7 +178,8 @@ def _reframe(images, draws):
 
 
 def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True,
-             hole_share: float = 0.0, hole_spread: int = 0, face=None):
+             hole_share: float = 0.0, hole_spread: int = 0, face=None,
+             zoom_share: float = 0.0):
     """One random draw per pair: the same flip and photometric change on input and target.
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
@@ -159,7 +187,9 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     shows the mask as a grey hole (``with_hole``), and the hole is its mask target; with
     ``hole_spread``, such a hole reaches further sideways and down (``spread_hole``). With
     ``face`` (the face's area, uint8 (S, S, 1)), moved with the pair, the hole is grey over the
-    face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``); without it, mid grey."""
+    face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``); without it, mid grey.
+    A share ``zoom_share`` of the pairs is enlarged as a close-up's crop shows its face
+    (``_zoom``)."""
     faces = [] if face is None else [face]  # moved with the pair where there is one
     flip = tf.random.stateless_uniform([], seed) < 0.5
     masked, clean, mask, *faces = [
@@ -182,6 +212,11 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     masked, clean = jitter(masked), jitter(clean)
     draws = tf.random.stateless_uniform([5], seed + 3, -1.0, 1.0)
     masked, clean, mask, *faces = _move([masked, clean, mask, *faces], draws)
+    if zoom_share > 0:
+        draws = tf.random.stateless_uniform([4], seed + 7)
+        masked, clean, mask, *faces = tf.cond(
+            draws[3] < zoom_share, lambda: tuple(_zoom([masked, clean, mask, *faces], draws)),
+            lambda: (masked, clean, mask, *faces))
     mask = tf.round(mask)
     draws = tf.random.stateless_uniform([5], seed + 4)
     masked, clean, mask, *faces = tf.cond(
@@ -255,7 +290,8 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
                  mask_head: bool, augment: bool = True, seed: int = 0,
                  cache: bool | None = None, unmasked_share: float = 0.0,
                  degrade: bool = True, hole_share: float = 0.0,
-                 hole_spread: int = 0, face_outline: bool = False) -> tf.data.Dataset:
+                 hole_spread: int = 0, face_outline: bool = False,
+                 zoom_share: float = 0.0) -> tf.data.Dataset:
     """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
     (or just rgb+mask when the model has no mask head).
 
@@ -275,6 +311,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         hole_spread: such a hole grows up to this many more pixels sideways and down.
         face_outline: a hole is filled with two greys, over the face's area (``pairs.faces``,
             needed) and beyond it (``hole_fill``).
+        zoom_share: share of the training pairs enlarged as a close-up (``_zoom``).
     """
     if face_outline and hole_share > 0 and pairs.faces is None:
         raise UsageError("training.face_outline needs each pair's face area: make them with "
@@ -305,7 +342,8 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda pair, s: _augment(*pair[:3], tf.cast(s % (2 ** 31 - 1), tf.int32),
                                      unmasked_share, degrade, hole_share,
-                                     hole_spread, pair[3] if outlined else None),
+                                     hole_spread, pair[3] if outlined else None,
+                                     zoom_share),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

@@ -99,6 +99,46 @@ def test_reframed_pairs_repeat_one_edge_line_on_input_target_and_mask():
         assert (after[:, :left] == after[:, left:left + 1]).all()  # the first column repeated
 
 
+def test_zoomed_pairs_enlarge_input_target_and_mask_alike():
+    """_zoom: every image of a pair is enlarged about the same point, by the drawn factor, a
+    little below the middle: a patch in the lower middle grows by that factor and moves out
+    towards the bottom, the same on input, target and mask."""
+    import tensorflow as tf
+
+    from mask2face.data import ZOOM_DOWN, ZOOM_RANGE, _zoom
+    size = 64
+    square = np.zeros((size, size, 1), np.float32)
+    square[36:44, 28:36] = 1.0  # 8 x 8, centred on column 32, rows 36-44
+    images = [tf.constant(np.repeat(square, 3, axis=2)), tf.constant(np.repeat(square, 3, 2)),
+              tf.constant(square)]
+    draws = tf.constant([1.0, 1.0, 0.5])  # the largest zoom, the lowest point, no sideways
+    out = [image.numpy() for image in _zoom(images, draws)]
+    for image in out[1:]:
+        np.testing.assert_array_equal(image[..., 0], out[0][..., 0])
+    rows, columns = np.nonzero(out[2][..., 0] > 0.5)
+    width = columns.max() - columns.min() + 1
+    assert abs(width - 8 * ZOOM_RANGE[1]) <= 1.5
+    # The input row y is seen at (y - c - dy) * zoom + c: the patch's top row 36 lands lower.
+    centre, dy = size / 2, ZOOM_DOWN * size
+    expected_top = (36 - centre - dy) * ZOOM_RANGE[1] + centre
+    assert abs(rows.min() - expected_top) <= 1.5
+    assert abs(columns.mean() - 31.5) <= 0.6
+
+
+def test_zoom_share_enlarges_that_share_of_the_training_pairs(tmp_path):
+    pairs = list_pairs(write_pairs(tmp_path) / "train")
+    plain = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3, degrade=False)
+    zoomed = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3, degrade=False,
+                          zoom_share=1.0)
+    (_, before), (masked, after) = next(iter(plain)), next(iter(zoomed))
+    area_before = before["mask"].numpy().sum(axis=(1, 2, 3))
+    area_after = after["mask"].numpy().sum(axis=(1, 2, 3))
+    assert (area_after > area_before * 1.2).mean() > 0.8  # every mask larger (1.3-2.3 times)
+    clean, mask = after["image"][..., :3].numpy(), after["mask"].numpy()[..., 0]
+    differ = np.abs(masked.numpy() - clean).max(axis=-1) > 1e-6
+    assert not differ[mask < 0.5].any()  # still the target outside the mask
+
+
 def test_unmasked_share_shows_clean_faces_with_empty_masks(tmp_path):
     pairs = list_pairs(write_pairs(tmp_path) / "train")
     everything = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
