@@ -116,6 +116,14 @@ REFRAME_BOTTOM = (0.7, 1.0)
 REFRAME_SIDE_MAX = 0.15
 
 
+def _transform(images, transform):
+    """Every image sampled through the same projective ``transform`` (eight numbers, output
+    pixel to input pixel), bilinear, with the edge rows and columns repeated beyond the image."""
+    return [tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0] for image in images]
+
+
 def _move(images, draws):
     """The same small shift, turn and scale of every image (edges repeated)."""
     size = tf.cast(tf.shape(images[0])[0], tf.float32)
@@ -127,12 +135,7 @@ def _move(images, draws):
     cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
     transform = tf.stack([cos, -sin, centre - cos * centre + sin * centre + dx,
                           sin, cos, centre - sin * centre - cos * centre + dy, 0.0, 0.0])
-
-    def move(image):
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0]
-    return [move(image) for image in images]
+    return _transform(images, transform)
 
 
 # In a close-up the crop predict cuts is filled by the face, and a mask runs on to the crop's
@@ -154,12 +157,7 @@ def _zoom(images, draws):
     # The output pixel (x, y) samples the input at (x - c) / zoom + c + shift.
     transform = tf.stack([1.0 / zoom, 0.0, centre - centre / zoom + dx,
                           0.0, 1.0 / zoom, centre - centre / zoom + dy, 0.0, 0.0])
-
-    def enlarge(image):
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0]
-    return [enlarge(image) for image in images]
+    return _transform(images, transform)
 
 
 def _reframe(images, draws):
