@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -30,7 +30,7 @@ from mask2face.batch import BatchReport, error_line
 from mask2face.config import Config, load_config
 from mask2face.detectors import detector_argument
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
-from mask2face.faces import face_crop, face_finder_from_config
+from mask2face.faces import Face, face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
                               save_like, write_image)
 from mask2face.landmarks import LEFT_EYE, RIGHT_EYE, eye_centres, face_area
@@ -145,14 +145,18 @@ class Unmasker:
         return unmasker
 
     def run_model(self, crops: np.ndarray, generated: bool = False,
-                  faces: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                  faces: np.ndarray | None = None,
+                  kept: Callable[[np.ndarray], np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, S, S, 3) float crops -> output images and predicted masks (or None).
 
         The images are the model's output (kept equal to the input outside its own mask), or
         with ``generated`` its generator's whole image: what predict pastes inside the region
         it decides on (grown and feathered), so that growing the region does replace more.
         ``faces``: each crop's face area (``face_area``, (N, S, S) in [0, 1]), shown to a model
-        trained with ``face_outline`` in its hole; None: the whole hole is face."""
+        trained with ``face_outline`` in its hole; None: the whole hole is face. ``kept``: given
+        the first pass's masks, (N, S, S) bool of the pixels a hole model's hole leaves out
+        before it is grown by HOLE_GROWTH_PX (the eyes predict never replaces, ``eye_guard``)."""
         def run(crops):
             # One pass: the composite, the generator's whole image (the composite where the
             # network has no separate one) and the mask.
@@ -171,6 +175,8 @@ class Unmasker:
             # A model trained with holes fills the mask without seeing it: a second pass over
             # the crops with what the first found greyed out (its mask head is not asked again).
             holes = masks > MASK_THRESHOLDS[0]
+            if kept is not None:
+                holes &= ~kept(masks)
             outlined = faces if self.config.training.face_outline else None
             _, filled, _ = run(with_hole(crops, holes, outlined))
             if self.config.predict.hole_shading:
@@ -185,16 +191,34 @@ class Unmasker:
             images = masks[..., None] * filled + (1.0 - masks[..., None]) * crops
         return (without_checkerboard(seen) if generated else images), masks
 
-    def _run_on_faces(self, batch: np.ndarray, crops: Sequence, landmarks: Sequence[np.ndarray]
+    def _run_on_faces(self, batch: np.ndarray, crops: Sequence, faces: Sequence[Face]
                       ) -> tuple[np.ndarray, np.ndarray | None]:
         """``run_model(batch, generated=True)`` on face crops; a model trained with
-        ``face_outline`` is shown, in its hole, the hull of each face's fitted points (photo
-        coordinates in ``landmarks``) in its crop."""
-        if not self.config.training.face_outline:
-            return self.run_model(batch, generated=True)
-        areas = np.stack([face_area(c.to_crop(points), self.size)
-                          for c, points in zip(crops, landmarks)])
-        return self.run_model(batch, generated=True, faces=areas)
+        ``face_outline`` is shown, in its hole, the hull of each face's fitted points in its
+        crop. A hole model's hole never covers the eyes (``eye_guard``, drawn from the points
+        the region will be: ``eyes_off_the_mask``): shown the eyes, it paints the face on
+        under them; under a hole over them it painted eyes of its own, and their lower edge,
+        below the guard, showed as a dark smear under a real eye."""
+        def guarded_eyes(masks):
+            return np.stack([eye_guard((self.size, self.size),
+                                       self._region_landmarks(f, c, mask)) == 0
+                             for f, c, mask in zip(faces, crops, masks)])
+        options = {}
+        if self.config.training.hole_share > 0:
+            options["kept"] = guarded_eyes
+        if self.config.training.face_outline:
+            options["faces"] = np.stack([face_area(c.to_crop(f.landmarks), self.size)
+                                         for c, f in zip(crops, faces)])
+        return self.run_model(batch, generated=True, **options)
+
+    @staticmethod
+    def _region_landmarks(face: Face, crop, mask: np.ndarray | None) -> np.ndarray:
+        """A face's 68 points in its crop as its region is drawn from them: moved onto the
+        detector's eyes where the fitted eyes lie on the mask (``eyes_off_the_mask``)."""
+        landmarks = crop.to_crop(face.landmarks)
+        if mask is not None and face.detector_eyes is not None:
+            landmarks = eyes_off_the_mask(landmarks, mask, crop.to_crop(face.detector_eyes))
+        return landmarks
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None,
@@ -259,7 +283,7 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        outputs, masks = self._run_on_faces(batch, crops, [f.landmarks for f in faces])
+        outputs, masks = self._run_on_faces(batch, crops, faces)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop
@@ -271,8 +295,7 @@ class Unmasker:
                 wholes.append(results[-1].region)
                 continue
             mask = None if masks is None else masks[i]
-            if mask is not None and f.detector_eyes is not None:
-                landmarks = eyes_off_the_mask(landmarks, mask, c.to_crop(f.detector_eyes))
+            landmarks = self._region_landmarks(f, c, mask)
             inside = in_photo(c, image.shape)
             whole = self._region(landmarks, mask, feather, grow, inside, fade=False,
                                  crop=batch[i])
@@ -303,8 +326,7 @@ class Unmasker:
                  for i in todo]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
         start = time.perf_counter()
-        outputs, masks = self._run_on_faces(batch, crops,
-                                            [results[i].face.landmarks for i in todo])
+        outputs, masks = self._run_on_faces(batch, crops, [results[i].face for i in todo])
         self.timing.model_s += time.perf_counter() - start
         size = self.size
         blend = max(fade_width(size), int(round(BELOW_BLEND * size)))

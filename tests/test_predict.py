@@ -1385,16 +1385,12 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
                                rtol=0, atol=1e-6)
 
 
-def test_a_model_trained_with_face_outline_is_shown_the_fitted_face_in_its_hole(
-        run64_mask, sample_faces, monkeypatch):
-    """training.face_outline: the hole pass sees mid grey over the face area it is given and
-    OUTSIDE_FACE_GREY beyond it (a model without the setting, or no area given: all grey), and
-    predict gives it the hull of the 68 points it fitted, in the crop."""
-    from mask2face.faces import face_crop
-    from mask2face.landmarks import face_area
-    from mask2face.pairs import OUTSIDE_FACE_GREY
-    from mask2face.predict import PREDICT_FRAMING, Unmasker
-    unmasker = Unmasker.load(run64_mask)
+def recording_hole_model(run, monkeypatch, where):
+    """The run's Unmasker made a hole model (hole_share 0.5, no hole shading) whose network
+    returns its crops as its image and 0.9 as the mask over ``where(size)`` (rows, columns),
+    and the list of what it is shown, pass by pass."""
+    from mask2face.predict import Unmasker
+    unmasker = Unmasker.load(run)
     unmasker.config.training.hole_share = 0.5
     unmasker.config.predict.hole_shading = False
     seen = []
@@ -1403,9 +1399,44 @@ def test_a_model_trained_with_face_outline_is_shown_the_fitted_face_in_its_hole(
         seen.append(crops.copy())
         n, s = crops.shape[0], crops.shape[1]
         mask = np.zeros((n, s, s, 1), np.float32)
-        mask[:, s // 2:, 8:s - 8] = 0.9
+        mask[(slice(None),) + where(s)] = 0.9
         return {"image": crops, "generated": crops, "mask": mask}
     monkeypatch.setattr(unmasker, "network", network)
+    return unmasker, seen
+
+
+def test_a_hole_models_hole_never_covers_the_eyes(run64_mask, sample_faces, monkeypatch):
+    """A hole model whose mask head takes the eyes for mask too: the hole pass is shown the
+    eyes as they are (what ``eye_guard`` keeps, drawn from the points the region is drawn
+    from), and the rest of what the head found greyed out."""
+    from mask2face.predict import HOLE_GROWTH_PX, eye_guard
+    unmasker, seen = recording_hole_model(run64_mask, monkeypatch,
+                                          lambda s: (slice(s // 4, None), slice(None)))
+    photo, face = sample_faces["astronaut"]
+    monkeypatch.setattr(unmasker.finder, "find", lambda image: [face])
+    results = unmasker.predict_faces(photo)
+    first, second = seen[0][0], seen[1][0]
+    eyes = eye_guard(first.shape[:2], results[0].landmarks) == 0
+    # (the hole is grown by HOLE_GROWTH_PX after, as in training: it reaches that far in)
+    width = 2 * HOLE_GROWTH_PX + 1
+    inner = cv2.erode(eyes.astype(np.uint8), np.ones((width, width), np.uint8)) > 0
+    size = first.shape[0]
+    assert inner[size // 4:].sum() > 20
+    np.testing.assert_array_equal(second[inner], first[inner])  # the eyes as they are
+    assert (second[size // 4:][~eyes[size // 4:]] == 0.5).all()  # the rest: the hole
+
+
+def test_a_model_trained_with_face_outline_is_shown_the_fitted_face_in_its_hole(
+        run64_mask, sample_faces, monkeypatch):
+    """training.face_outline: the hole pass sees mid grey over the face area it is given and
+    OUTSIDE_FACE_GREY beyond it (a model without the setting, or no area given: all grey), and
+    predict gives it the hull of the 68 points it fitted, in the crop."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import face_area
+    from mask2face.pairs import OUTSIDE_FACE_GREY
+    from mask2face.predict import PREDICT_FRAMING
+    unmasker, seen = recording_hole_model(run64_mask, monkeypatch,
+                                          lambda s: (slice(s // 2, None), slice(8, s - 8)))
     crops = np.random.default_rng(0).random((1, 64, 64, 3)).astype(np.float32)
     faces = np.zeros((1, 64, 64), np.float32)
     faces[:, :, :32] = 1.0
@@ -1424,7 +1455,7 @@ def test_a_model_trained_with_face_outline_is_shown_the_fitted_face_in_its_hole(
     photo, face = next(iter(sample_faces.values()))
     given = []
 
-    def recording(batch, generated=False, faces=None):
+    def recording(batch, generated=False, faces=None, kept=None):
         given.append(faces)
         return batch, np.zeros(batch.shape[:3], np.float32)
     monkeypatch.setattr(unmasker, "run_model", recording)
