@@ -15,6 +15,7 @@ STAGES = {
     "masks": ("mask2face.masks.__main__", "put masks on your own photos, or preview them"),
     "generate": ("mask2face.generate", "make masked / clean / mask-region pairs"),
     "face_areas": ("mask2face.face_areas", "each pair's face area (for training.face_outline)"),
+    "glasses": ("mask2face.glasses", "a pairs folder's copy with glasses drawn on some pairs"),
     "train": ("mask2face.train", "train the model on pairs"),
     "evaluate": ("mask2face.evaluate", "measure a model on test pairs"),
     "demo": ("mask2face.demo", "the whole pipeline offline on the sample photos"),
