@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -26,6 +27,8 @@ import numpy as np
 
 from mask2face.errors import UsageError
 from mask2face.landmarks import LEFT_EYE, RIGHT_EYE
+
+log = logging.getLogger("mask2face.glasses")
 
 SUPERSAMPLE = 4  # glasses are drawn this many times larger, then reduced: smooth edges
 FRAME_COLOURS = {  # RGB in [0, 1]
@@ -154,7 +157,8 @@ def _link(source: Path, target: Path) -> None:
 def add_glasses(source: str | Path, target: str | Path, share: float = 0.3,
                 seed: int = 0) -> dict:
     """Copy the pairs folder ``source`` to ``target`` with glasses on ``share`` of its training
-    pairs (``draw_glasses``); returns {"pairs": N, "glasses": M}."""
+    pairs (``draw_glasses``); returns {"pairs": N, "glasses": M, "failed": ["id: why", ...]}.
+    A pair that cannot be read is linked as it is and reported; the rest go on."""
     import dlib
     from mask2face.faces.dlib_files import LANDMARKS_FILE, resolve_model_file
     source, target = Path(source), Path(target)
@@ -177,7 +181,7 @@ def add_glasses(source: str | Path, target: str | Path, share: float = 0.3,
         margin = json.loads((source / "generation.json").read_text()).get(
             "data", {}).get("crop_margin", margin)
     rng = np.random.default_rng(seed)
-    drawn = 0
+    drawn, failed = 0, []
     canonical = None
     for name in names:
         parts = {d: source / "train" / d / name for d in ("inputs", "outputs", "masks", "faces")}
@@ -186,9 +190,18 @@ def add_glasses(source: str | Path, target: str | Path, share: float = 0.3,
                 if path.exists():
                     _link(path, target / "train" / d / name)
             continue
-        masked = cv2.imread(str(parts["inputs"]))[..., ::-1]
-        clean = cv2.imread(str(parts["outputs"]))[..., ::-1]
+        masked = cv2.imread(str(parts["inputs"]))
+        clean = cv2.imread(str(parts["outputs"]))
         truth = cv2.imread(str(parts["masks"]), cv2.IMREAD_GRAYSCALE)
+        if masked is None or clean is None or truth is None or not (
+                masked.shape == clean.shape and truth.shape == clean.shape[:2]):
+            failed.append(f"{Path(name).stem}: unreadable or mismatched images, copied as "
+                          f"they are")
+            for d, path in parts.items():
+                if path.exists():
+                    _link(path, target / "train" / d / name)
+            continue
+        masked, clean = masked[..., ::-1], clean[..., ::-1]
         size = clean.shape[0]
         if canonical is None:
             canonical = usual_eyes(size, margin)
@@ -209,7 +222,7 @@ def add_glasses(source: str | Path, target: str | Path, share: float = 0.3,
         if parts["faces"].exists():
             _link(parts["faces"], target / "train" / "faces" / name)
         drawn += 1
-    return {"pairs": len(names), "glasses": drawn}
+    return {"pairs": len(names), "glasses": drawn, "failed": failed}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,7 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = add_glasses(args.source, args.target, args.share, args.seed)
         print(f"{counts['glasses']} of {counts['pairs']} training pairs given glasses: "
               f"{args.target}")
-        return 0
+        for line in counts["failed"]:
+            log.error("%s", line)
+        return 1 if counts["failed"] else 0
 
     return run_command(parser, command, argv)
 

@@ -71,3 +71,15 @@ def test_none_or_every_pair_and_bad_input(tmp_path, capsys):
         add_glasses(tmp_path / "nothing", tmp_path / "x")
     with pytest.raises(UsageError, match="--share"):
         add_glasses(source, tmp_path / "y", share=1.5)
+
+
+def test_an_unreadable_pair_is_copied_as_it_is_reported_and_the_rest_go_on(tmp_path, caplog):
+    source = write_pairs(tmp_path / "pairs", count=4)
+    broken = sorted((source / "train" / "inputs").iterdir())[1]
+    broken.write_bytes(b"not a png")
+    counts = add_glasses(source, tmp_path / "glasses", share=1.0)
+    assert counts["glasses"] == 3 and len(counts["failed"]) == 1
+    assert counts["failed"][0].startswith(broken.stem)
+    assert (tmp_path / "glasses/train/inputs" / broken.name).read_bytes() == b"not a png"
+    assert main([str(source), str(tmp_path / "again"), "--share", "1"]) == 1
+    assert broken.stem in caplog.text
