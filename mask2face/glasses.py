@@ -26,7 +26,9 @@ import cv2
 import numpy as np
 
 from mask2face.errors import UsageError
-from mask2face.landmarks import LEFT_EYE, RIGHT_EYE
+from mask2face.images import atomic_write
+from mask2face.landmarks import eye_centres
+from mask2face.pairs import FACES, SETTINGS_FILE, list_pairs, png_bytes
 
 log = logging.getLogger("mask2face.glasses")
 
@@ -55,7 +57,7 @@ def fitted_eyes(predictor, image: np.ndarray, canonical: np.ndarray) -> np.ndarr
         points = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
         (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
         box = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
-    eyes = np.stack([points[LEFT_EYE].mean(axis=0), points[RIGHT_EYE].mean(axis=0)])
+    eyes = eye_centres(points)
     if np.abs(eyes - canonical).max() > 0.08 * size:
         return canonical.copy()
     return eyes
@@ -109,11 +111,9 @@ def draw_glasses(size: int, eyes: np.ndarray, rng: np.random.Generator,
 
     lens = np.zeros((big, big), np.float32)
     frame = np.zeros((big, big), np.float32)
-    outlines = []
     for eye in (left, right):
         centre = eye + down * lower
         outline = _lens_outline(centre, across, down, half_width, half_height, power)
-        outlines.append(outline)
         cv2.fillPoly(lens, [np.round(outline).astype(np.int32)], 1.0)
         cv2.polylines(frame, [np.round(outline).astype(np.int32)], True, 1.0, thickness,
                       cv2.LINE_AA)
@@ -144,7 +144,7 @@ def draw_glasses(size: int, eyes: np.ndarray, rng: np.random.Generator,
     return rgb.astype(np.float32), alpha.astype(np.float32), opaque.astype(np.float32)
 
 
-def _link(source: Path, target: Path) -> None:
+def _link(source: str | Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         return
@@ -166,6 +166,7 @@ def add_glasses(source: str | Path, target: str | Path, share: float = 0.3,
         raise UsageError(f"{source}: not a pairs folder (no train/inputs)")
     if not 0 <= share <= 1:
         raise UsageError(f"--share must lie in [0, 1], got {share}")
+    pairs = list_pairs(source / "train")
     predictor = dlib.shape_predictor(str(resolve_model_file("", LANDMARKS_FILE,
                                                             "landmarks_predictor_path")))
     target.mkdir(parents=True, exist_ok=True)
@@ -175,54 +176,47 @@ def add_glasses(source: str | Path, target: str | Path, share: float = 0.3,
     for path in (source / "test").rglob("*"):
         if path.is_file():
             _link(path, target / path.relative_to(source))
-    names = sorted(p.name for p in (source / "train" / "inputs").iterdir())
     margin = 0.3
-    if (source / "generation.json").exists():
-        margin = json.loads((source / "generation.json").read_text()).get(
+    if (source / SETTINGS_FILE).exists():
+        margin = json.loads((source / SETTINGS_FILE).read_text()).get(
             "data", {}).get("crop_margin", margin)
+    train = target / "train"
     rng = np.random.default_rng(seed)
     drawn, failed = 0, []
     canonical = None
-    for name in names:
-        parts = {d: source / "train" / d / name for d in ("inputs", "outputs", "masks", "faces")}
-        if rng.random() >= share:
-            for d, path in parts.items():
-                if path.exists():
-                    _link(path, target / "train" / d / name)
-            continue
-        masked = cv2.imread(str(parts["inputs"]))
-        clean = cv2.imread(str(parts["outputs"]))
-        truth = cv2.imread(str(parts["masks"]), cv2.IMREAD_GRAYSCALE)
-        if masked is None or clean is None or truth is None or not (
-                masked.shape == clean.shape and truth.shape == clean.shape[:2]):
+    for i, (inputs, outputs, masks) in enumerate(zip(pairs.inputs, pairs.outputs, pairs.masks)):
+        name = Path(inputs).name
+        if pairs.faces is not None:
+            _link(pairs.faces[i], train / FACES / name)
+        if rng.random() < share:
+            masked, clean = cv2.imread(inputs), cv2.imread(outputs)
+            truth = cv2.imread(masks, cv2.IMREAD_GRAYSCALE)
+            if masked is not None and clean is not None and truth is not None and (
+                    masked.shape == clean.shape and truth.shape == clean.shape[:2]):
+                masked, clean = masked[..., ::-1], clean[..., ::-1]
+                size = clean.shape[0]
+                if canonical is None:
+                    canonical = usual_eyes(size, margin)
+                eyes = fitted_eyes(predictor, clean, canonical)
+                on_mask = truth > 127
+                colour = (np.median(masked[on_mask], axis=0) / 255.0) \
+                    if on_mask.sum() > 20 else None
+                rgb, alpha, opaque = draw_glasses(size, eyes, rng, colour)
+                a = alpha[..., None]
+                for image, folder in ((masked, "inputs"), (clean, "outputs")):
+                    out = (1 - a) * image / 255.0 + a * rgb
+                    atomic_write(train / folder / name,
+                                 png_bytes(np.round(out * 255).astype(np.uint8)))
+                kept = (truth.astype(np.float32) * (1 - opaque)).round()
+                atomic_write(train / "masks" / name,
+                             png_bytes(np.where(kept > 127, 255, 0).astype(np.uint8)))
+                drawn += 1
+                continue
             failed.append(f"{Path(name).stem}: unreadable or mismatched images, copied as "
                           f"they are")
-            for d, path in parts.items():
-                if path.exists():
-                    _link(path, target / "train" / d / name)
-            continue
-        masked, clean = masked[..., ::-1], clean[..., ::-1]
-        size = clean.shape[0]
-        if canonical is None:
-            canonical = usual_eyes(size, margin)
-        eyes = fitted_eyes(predictor, clean, canonical)
-        on_mask = truth > 127
-        colour = (np.median(masked[on_mask], axis=0) / 255.0) if on_mask.sum() > 20 else None
-        rgb, alpha, opaque = draw_glasses(size, eyes, rng, colour)
-        a = alpha[..., None]
-        for image, d in ((masked, "inputs"), (clean, "outputs")):
-            out = (1 - a) * image / 255.0 + a * rgb
-            path = target / "train" / d / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(path), np.round(out * 255)[..., ::-1].astype(np.uint8))
-        kept = (truth.astype(np.float32) * (1 - opaque)).round().astype(np.uint8)
-        (target / "train" / "masks").mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target / "train" / "masks" / name), np.where(kept > 127, 255, 0)
-                    .astype(np.uint8))
-        if parts["faces"].exists():
-            _link(parts["faces"], target / "train" / "faces" / name)
-        drawn += 1
-    return {"pairs": len(names), "glasses": drawn, "failed": failed}
+        for path, folder in ((inputs, "inputs"), (outputs, "outputs"), (masks, "masks")):
+            _link(path, train / folder / name)
+    return {"pairs": len(pairs), "glasses": drawn, "failed": failed}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
