@@ -20,12 +20,15 @@ clean face of the result and of the masked photo. ``--draw-on DIR`` (photos with
 ``../shared/datasets/masked-real-dev/without_mask``) measures the same on real photos: a mask is
 drawn on each one's largest face as ``mask2face masks`` draws it (``--mask-templates-path`` adds
 MaskTheFace's templates to the kinds) and the photo itself is the clean original. Each part may be
-run alone (``--real``, ``--pairs`` and ``--draw-on`` are each optional).
+run alone (``--real``, ``--pairs`` and ``--draw-on`` are each optional). ``--faces FILE`` writes
+each drawn face's figures as a JSON line (its pair or photo, mask replaced, thin parts, changed
+beyond the mask, the eye change by each reference, identity): the faces behind a figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -67,6 +70,11 @@ def main() -> None:
                         help="with --pairs: make each pair a pixelated photo first, enlarged to "
                              "twice its size in blocks of this many pixels, and measure with the "
                              "paste in the photo's blocks and smooth")
+    parser.add_argument("--faces", type=Path, metavar="FILE",
+                        help="with --pairs or --draw-on: write each face's figures to FILE, one "
+                             "JSON line each (the pair or photo, the mask replaced, its thin "
+                             "parts, what changed beyond it, the eye change by each reference), "
+                             "to find the faces behind a figure")
     args = parser.parse_args()
 
     from mask2face.predict import Unmasker
@@ -75,6 +83,7 @@ def main() -> None:
         parser.error("give --real, --pairs, --draw-on or several")
     unmasker = Unmasker.load(args.model)
     print(f"model: {unmasker.model_file}; detector: {unmasker.finder.detector_name}")
+    faces = open(args.faces, "w", encoding="utf-8") if args.faces else None
     if args.real:
         real_photos(unmasker, args.real, args.sheet, args.sheet_count, args.seed)
     if args.pairs and args.pixelate:
@@ -83,14 +92,17 @@ def main() -> None:
             print("pasted in the photo's blocks:" if blocks else "pasted smooth:")
             drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed,
                                                args.pixelate),
-                        f"{args.pairs}, pixelated in {args.pixelate:g} px blocks")
+                        f"{args.pairs}, pixelated in {args.pixelate:g} px blocks", faces)
     elif args.pairs:
         drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed),
-                    str(args.pairs))
+                    str(args.pairs), faces)
     if args.draw_on:
         drawn_masks(unmasker, photo_triples(args.draw_on, args.pairs_count, args.seed,
                                             args.mask_templates_path),
-                    f"drawn on the photos of {args.draw_on}")
+                    f"drawn on the photos of {args.draw_on}", faces)
+    if faces:
+        faces.close()
+        print(f"each face's figures: {args.faces}")
 
 
 def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -> None:
@@ -217,8 +229,9 @@ def pixelated(image: np.ndarray, block: float, nearest: bool = False) -> np.ndar
 
 
 def pair_triples(folder: Path, count: int, seed: int, pixelate: float = 0):
-    """(masked, clean, true mask) of ``count`` generated pairs of ``folder`` drawn at random;
-    with ``pixelate``, each made a pixelated photo first (``pixelated``)."""
+    """(name, masked, clean, true mask) of ``count`` generated pairs of ``folder`` drawn at
+    random (name: the masked input's file); with ``pixelate``, each made a pixelated photo first
+    (``pixelated``)."""
     from mask2face.images import read_image
     from mask2face.pairs import list_pairs
 
@@ -231,13 +244,14 @@ def pair_triples(folder: Path, count: int, seed: int, pixelate: float = 0):
         if pixelate:
             masked, clean = pixelated(masked, pixelate), pixelated(clean, pixelate)
             truth = pixelated(truth.astype(np.uint8), pixelate, nearest=True) > 0
-        yield masked, clean, truth
+        yield str(pairs.inputs[i]), masked, clean, truth
 
 
 def photo_triples(folder: Path, count: int, seed: int, templates: str = ""):
-    """(masked, clean, true mask) of ``count`` photos of ``folder`` drawn at random, each with a
-    mask drawn on its largest face as ``mask2face masks`` draws it (every kind at random, with
-    ``templates``: MaskTheFace's too); photos where no face is found are passed over."""
+    """(name, masked, clean, true mask) of ``count`` photos of ``folder`` drawn at random (name:
+    the photo's file), each with a mask drawn on its largest face as ``mask2face masks`` draws it
+    (every kind at random, with ``templates``: MaskTheFace's too); photos where no face is found
+    are passed over."""
     from mask2face.config import Config
     from mask2face.faces import face_finder_from_config
     from mask2face.images import list_photos, read_photo
@@ -255,13 +269,14 @@ def photo_triples(folder: Path, count: int, seed: int, templates: str = ""):
         clean = read_photo(photos[i]).rgb
         drawn = mask_photo(clean, finder, config.masks, loaded, [seed, int(i)], largest_face=True)
         if drawn.faces:
-            yield drawn.image, clean, drawn.region > 127
+            yield str(photos[i]), drawn.image, clean, drawn.region > 127
 
 
-def drawn_masks(unmasker, triples, label: str) -> None:
-    """Photos with drawn masks through predict (``triples``: masked photo, clean photo, true
-    mask): how much of the true mask was replaced, how much else was, whether the eyes were
-    kept, and what the result looks like (PSNR, detail, identity) against the clean photo."""
+def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
+    """Photos with drawn masks through predict (``triples``: name, masked photo, clean photo,
+    true mask): how much of the true mask was replaced, how much else was, whether the eyes were
+    kept, and what the result looks like (PSNR, detail, identity) against the clean photo; with
+    ``faces`` (a text file), each face's figures as a JSON line."""
     from mask2face.evaluate import psnr
     from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
     from mask2face.paste import pasted_region
@@ -270,7 +285,7 @@ def drawn_masks(unmasker, triples, label: str) -> None:
     figures, inside, whole, detail, missed = [], [], [], [], 0
     eyes_changed = {"dlib": [], "finder": []}  # (changed, changed off the drawn mask) per face
     people = {"result": [], "masked photo": []}
-    for masked, clean, truth in triples:
+    for name, masked, clean, truth in triples:
         out, results = unmasker.unmask_faces(masked)
         weight = pasted_region(masked.shape, results)
         missed += not results
@@ -284,11 +299,20 @@ def drawn_masks(unmasker, triples, label: str) -> None:
         found = unmasker.finder.find(clean)
         if found:
             references["finder"] = np.asarray(found[0].landmarks, np.float64)
-        for name, change in eye_figures(masked, out, truth, references).items():
-            eyes_changed[name].append(change)
-        for name, distance in meter.distances(clean, {"result": out, "masked photo": masked},
-                                              shape).items():
-            people[name].append(distance)
+        eyes = eye_figures(masked, out, truth, references)
+        for reference, change in eyes.items():
+            eyes_changed[reference].append(change)
+        distances = meter.distances(clean, {"result": out, "masked photo": masked}, shape)
+        for kind, distance in distances.items():
+            people[kind].append(distance)
+        if faces is not None:
+            row = {"set": label, "name": name, "face found": bool(results),
+                   **{k: None if v is None else round(v, 4) for k, v in figures[-1].items()}}
+            for reference, change in eyes.items():  # (all; off the drawn mask: None if none)
+                row[f"eyes changed, {reference}"] = [None if np.isnan(v) else round(v, 2)
+                                                     for v in change]
+            row["identity distance"] = round(float(distances["result"]), 4)
+            faces.write(json.dumps(row) + "\n")
     thin = [f["thin"] for f in figures if f["thin"] is not None]
     print(f"drawn masks ({label}, {len(figures)} through predict): no face found in {missed}")
     print(f"  true mask replaced: median {np.median([f['replaced'] for f in figures]):.1%}, "

@@ -48,7 +48,8 @@ def test_masks_drawn_on_photos_are_the_only_change_and_the_photo_is_the_original
     write_image(tmp_path / "b.png", np.full((120, 160, 3), 90, np.uint8))  # no face
     triples = list(real_masks.photo_triples(tmp_path, 5, seed=1))
     assert len(triples) == 1
-    masked, clean, truth = triples[0]
+    name, masked, clean, truth = triples[0]
+    assert name == str(tmp_path / "a.png")
     assert np.array_equal(clean, photos["astronaut"])
     assert 0.005 < truth.mean() < 0.5
     changed = np.abs(masked.astype(int) - clean.astype(int)).max(axis=2) > 0
