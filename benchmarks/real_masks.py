@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--faces", type=Path, metavar="FILE",
                         help="with --pairs or --draw-on: write each face's figures to FILE, one "
                              "JSON line each (the pair or photo, the mask replaced, its thin "
-                             "parts, what changed beyond it, the eye change by each reference), "
-                             "to find the faces behind a figure")
+                             "parts, what changed beyond it, the eye change by each reference, "
+                             "the identity distance), to find the faces behind a figure")
     args = parser.parse_args()
 
     from mask2face.predict import Unmasker
