@@ -62,6 +62,27 @@ def test_export_agrees_with_keras(tmp_path, architecture, kernels, runtime):
     # Float16 weights (the default) are checked on the shipped model's trained weights below:
     # random weights make activations, and their rounding, far larger than trained ones.
 
+
+def test_float16_export_keeps_the_top_resolutions_whole():
+    """With float16 weights (the default), the convolutions that read the input at its full, half
+    or quarter resolution keep float32 weights and every deeper one is stored as float16; with
+    ``half=False`` every weight is float32."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto
+    from mask2face.export import onnx_model
+    from mask2face.model import make_model
+    model = make_model("resnet_d", 32, (8, 12, 16, 16), (5, 3, 3, 3), mask_head=True,
+                       composite_output=True)
+    reads = {layer.name: layer._inbound_nodes[0].input_tensors[0].shape[1]
+             for layer in model.layers if type(layer).__name__.startswith("Conv2D")}
+    assert {8, 32} <= set(reads.values()) and min(reads.values()) < 8
+    for half in (True, False):
+        stored = {w.name: w.data_type for w in onnx_model(model, half=half).graph.initializer}
+        for name, size in reads.items():
+            want = TensorProto.FLOAT16 if half and size < 8 else TensorProto.FLOAT
+            key = f"layer.{name}.w" + (".f16" if want == TensorProto.FLOAT16 else "")
+            assert stored.get(key) == want, (name, size, half)
+
 @pytest.mark.slow
 def test_tflite_export_runs_in_tflites_own_kernels(tmp_path):
     """A model trained in mixed precision exports as float32: TFLite's builtin kernels run it
