@@ -39,9 +39,10 @@ class _Graph:
     """The ONNX nodes and weights written so far, NCHW inside. With ``half``, each weight is
     stored as float16 and cast to float32 when the file is loaded (ONNX Runtime folds the casts
     once): half the file, the same float32 arithmetic. The convolutions that read the image at
-    its full, half or quarter resolution keep float32 weights (about a tenth of them): their
-    rounding is carried through the whole network (on one trained model, float16 weights there
-    moved the mask output by 1.3 8-bit levels; kept whole, 0.5)."""
+    its full, half or quarter resolution keep float32 weights (about a tenth of them): rounding
+    those is carried through the whole network (on one trained model and the sample crops, the
+    mask output moved by 1.3 8-bit levels with every weight in float16, by 0.5 with those in
+    float32)."""
 
     def __init__(self, half: bool = True, input_size: int = 0) -> None:
         from onnx import helper
@@ -58,7 +59,8 @@ class _Graph:
 
     def full_precision(self, in_shape: tuple) -> bool:
         """Whether a convolution reading ``in_shape`` (N, H, W, C) keeps float32 weights."""
-        return in_shape[1] is not None and 4 * in_shape[1] >= self.input_size
+        return self.input_size > 0 and in_shape[1] is not None \
+            and 4 * in_shape[1] >= self.input_size
 
     def weight(self, name: str, value: np.ndarray, full: bool = False) -> str:
         from onnx import TensorProto, numpy_helper
@@ -153,8 +155,8 @@ def _layer(graph: _Graph, layer, sources: list[str], in_shapes: list[tuple], nam
 def onnx_model(model: "keras.Model", half: bool = True):
     """The ONNX graph of a mask2face model (an ``onnx.ModelProto``): NHWC float32 in, the
     outputs ``image``, ``mask`` and ``generated`` (a model without the mask head: ``image``);
-    ``half``: weights stored as float16 but for the layers at the top three resolutions (the
-    outputs move by under one 8-bit level)."""
+    ``half``: weights stored as float16, except those of the convolutions that read the input at
+    its full, half or quarter resolution (the outputs move by under one 8-bit level)."""
     import keras
     from onnx import TensorProto, checker, helper
 
@@ -286,9 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", choices=FORMATS, default="onnx",
                         help="onnx (default: runs in the core install), tflite or savedmodel")
     parser.add_argument("--float32", dest="half", action="store_false",
-                        help="store all ONNX weights as float32 (default float16 but for the "
-                             "top three resolutions' convolutions: about half the file; the "
-                             "arithmetic is float32 either way)")
+                        help="store all ONNX weights as float32 (default float16, except the "
+                             "convolutions reading the top three resolutions: about half the "
+                             "file; the arithmetic is float32 either way)")
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="folder to write (default: the run folder itself for onnx)")
 

@@ -80,8 +80,10 @@ def test_float16_export_keeps_the_top_resolutions_whole():
         stored = {w.name: w.data_type for w in onnx_model(model, half=half).graph.initializer}
         for name, size in reads.items():
             want = TensorProto.FLOAT16 if half and size < 8 else TensorProto.FLOAT
-            key = f"layer.{name}.w" + (".f16" if want == TensorProto.FLOAT16 else "")
-            assert stored.get(key) == want, (name, size, half)
+            for part in ("w", "b"):
+                key = f"layer.{name}.{part}" + (".f16" if want == TensorProto.FLOAT16 else "")
+                assert stored.get(key) == want, (name, part, size, half)
+
 
 @pytest.mark.slow
 def test_tflite_export_runs_in_tflites_own_kernels(tmp_path):
