@@ -289,7 +289,7 @@ class Unmasker:
         results, wholes = [], []  # wholes: each region before its fade past the crop
         for i, (f, c) in enumerate(zip(faces, crops)):
             landmarks = c.to_crop(f.landmarks)
-            if side_view(landmarks):
+            if side_view(landmarks, f.detector_eyes_apart):
                 results.append(FaceResult(f, c, outputs[i], np.zeros_like(outputs[i][..., 0]),
                                           "side view"))
                 wholes.append(results[-1].region)

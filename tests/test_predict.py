@@ -1022,6 +1022,33 @@ def test_a_side_view_is_left_alone_and_says_why(sample_faces):
         assert result.outcome == "left untouched: side view"
 
 
+def test_a_fit_pulled_sideways_is_no_side_view_where_the_detector_sees_a_frontal_face(
+        sample_faces):
+    """Where the face detector gives its own eyes, a face whose eyes it sees at least
+    FRONTAL_EYES of its box's width apart is not a side view, whatever the fitted nose tip says;
+    eyes close together (a profile's) leave it one."""
+    from dataclasses import replace
+
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import JAW, NOSE_TIP
+    from mask2face.predict import side_view
+    from mask2face.region import FRONTAL_EYES
+    for photo, face in sample_faces.values():
+        lm = face_crop(face.landmarks, 128).to_crop(face.landmarks)
+        turned = lm.copy()
+        turned[NOSE_TIP, 0] = lm[JAW, 0].min() + 0.05 * (lm[JAW, 0].max() - lm[JAW, 0].min())
+        x0, y0, x1, y1 = face.box
+        middle = (y0 + y1) / 2
+        for share, side in ((FRONTAL_EYES + 0.05, False), (FRONTAL_EYES - 0.2, True)):
+            half = share * (x1 - x0) / 2
+            eyes = np.array([[(x0 + x1) / 2 - half, middle], [(x0 + x1) / 2 + half, middle]])
+            seen = replace(face, detector_eyes=eyes)
+            assert seen.detector_eyes_apart == pytest.approx(share)
+            assert side_view(turned, seen.detector_eyes_apart) is side
+        assert replace(face, detector_eyes=None).detector_eyes_apart is None
+        assert side_view(turned, None)
+
+
 def test_save_region_writes_what_was_replaced_beside_the_result(tmp_path, run64, masked_photos):
     from mask2face.images import read_image
     from mask2face.predict import Unmasker, predict_files, region_path

@@ -57,6 +57,14 @@ class Face:
         """(2, 2): the centres of the image-left and the image-right eye."""
         return eye_centres(self.landmarks)
 
+    @property
+    def detector_eyes_apart(self) -> float | None:
+        """The detector's own eyes' distance over its box's width (None: it gives no eyes)."""
+        if self.detector_eyes is None or self.box[2] <= self.box[0]:
+            return None
+        distance = np.hypot(*(self.detector_eyes[1] - self.detector_eyes[0]))
+        return float(distance / (self.box[2] - self.box[0]))
+
 
 class FaceFinder:
     """Finds faces and fits 68 landmarks. Build one per process (``get_face_finder``)."""
