@@ -1006,17 +1006,24 @@ def test_a_black_and_white_or_sepia_photo_is_unmasked_in_its_own_tone(masked_pho
     assert np.median(np.hypot(ab[:, 0], ab[:, 1])) > 5.0
 
 
+def _turned(face):
+    """A face's 68 points in its 128 px crop, and the same with the nose tip moved to 0.05 of the
+    jaw's width from its edge (a face turned far beyond the training faces)."""
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import JAW, NOSE_TIP
+    lm = face_crop(face.landmarks, 128).to_crop(face.landmarks)
+    turned = lm.copy()
+    turned[NOSE_TIP, 0] = lm[JAW, 0].min() + 0.05 * (lm[JAW, 0].max() - lm[JAW, 0].min())
+    return lm, turned
+
+
 def test_a_side_view_is_left_alone_and_says_why(sample_faces):
     """A face whose nose tip sits at the jaw's edge (turned far beyond the training faces) is a
     side view; the sample faces are not."""
-    from mask2face.faces import face_crop
-    from mask2face.landmarks import JAW, NOSE_TIP
     from mask2face.predict import FaceResult, side_view
     for photo, face in sample_faces.values():
-        lm = face_crop(face.landmarks, 128).to_crop(face.landmarks)
+        lm, turned = _turned(face)
         assert not side_view(lm)
-        turned = lm.copy()
-        turned[NOSE_TIP, 0] = lm[JAW, 0].min() + 0.05 * (lm[JAW, 0].max() - lm[JAW, 0].min())
         assert side_view(turned)
         result = FaceResult(face, None, np.zeros((4, 4, 3)), np.zeros((4, 4)), "side view")
         assert result.outcome == "left untouched: side view"
@@ -1029,14 +1036,10 @@ def test_a_fit_pulled_sideways_is_no_side_view_where_the_detector_sees_a_frontal
     eyes close together (a profile's) leave it one."""
     from dataclasses import replace
 
-    from mask2face.faces import face_crop
-    from mask2face.landmarks import JAW, NOSE_TIP
     from mask2face.predict import side_view
     from mask2face.region import FRONTAL_EYES
     for photo, face in sample_faces.values():
-        lm = face_crop(face.landmarks, 128).to_crop(face.landmarks)
-        turned = lm.copy()
-        turned[NOSE_TIP, 0] = lm[JAW, 0].min() + 0.05 * (lm[JAW, 0].max() - lm[JAW, 0].min())
+        _, turned = _turned(face)
         x0, y0, x1, y1 = face.box
         middle = (y0 + y1) / 2
         for share, side in ((FRONTAL_EYES + 0.05, False), (FRONTAL_EYES - 0.2, True)):
