@@ -28,6 +28,7 @@ beyond the mask, the eye change by each reference, identity): the faces behind a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -83,25 +84,26 @@ def main() -> None:
         parser.error("give --real, --pairs, --draw-on or several")
     unmasker = Unmasker.load(args.model)
     print(f"model: {unmasker.model_file}; detector: {unmasker.finder.detector_name}")
-    faces = open(args.faces, "w", encoding="utf-8") if args.faces else None
-    if args.real:
-        real_photos(unmasker, args.real, args.sheet, args.sheet_count, args.seed)
-    if args.pairs and args.pixelate:
-        for blocks in (True, False):
-            unmasker.config.predict.match_blocks = blocks
-            print("pasted in the photo's blocks:" if blocks else "pasted smooth:")
-            drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed,
-                                               args.pixelate),
-                        f"{args.pairs}, pixelated in {args.pixelate:g} px blocks", faces)
-    elif args.pairs:
-        drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed),
-                    str(args.pairs), faces)
-    if args.draw_on:
-        drawn_masks(unmasker, photo_triples(args.draw_on, args.pairs_count, args.seed,
-                                            args.mask_templates_path),
-                    f"drawn on the photos of {args.draw_on}", faces)
-    if faces:
-        faces.close()
+    # The per-face file is closed (what was written so far kept) however the run ends.
+    with (open(args.faces, "w", encoding="utf-8") if args.faces
+          else contextlib.nullcontext()) as faces:
+        if args.real:
+            real_photos(unmasker, args.real, args.sheet, args.sheet_count, args.seed)
+        if args.pairs and args.pixelate:
+            for blocks in (True, False):
+                unmasker.config.predict.match_blocks = blocks
+                print("pasted in the photo's blocks:" if blocks else "pasted smooth:")
+                drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed,
+                                                   args.pixelate),
+                            f"{args.pairs}, pixelated in {args.pixelate:g} px blocks", faces)
+        elif args.pairs:
+            drawn_masks(unmasker, pair_triples(args.pairs, args.pairs_count, args.seed),
+                        str(args.pairs), faces)
+        if args.draw_on:
+            drawn_masks(unmasker, photo_triples(args.draw_on, args.pairs_count, args.seed,
+                                                args.mask_templates_path),
+                        f"drawn on the photos of {args.draw_on}", faces)
+    if args.faces:
         print(f"each face's figures: {args.faces}")
 
 
