@@ -12,7 +12,8 @@ repository.
 ``--pairs DIR`` (a test folder of generated pairs, e.g. ``data/m2f22/test``) also runs each of
 ``--pairs-count`` masked crops through predict as a photo (detect, crop, model, paste) and reports,
 against the true mask and the clean crop: the share of the mask replaced (and of its thin parts),
-what was changed further than 4 px from it, how often the eyes changed (and how often they did
+what was changed further than 4 px from it (and how much of that by over 12 levels, a change a
+person sees), how often the eyes changed (and how often they did
 off the drawn mask: a mask drawn up to the lids lies partly in the eye regions; the eyes placed on
 the clean crop by two fits, ``eye_figures``), the PSNR inside
 the mask and over the whole image, the detail inside the mask, and the identity distance to the
@@ -152,6 +153,10 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
 OUTSIDE_BAND_PX = 4
 # Mask parts narrower than this (photo pixels: ear loops, straps, ties) are the thin parts.
 THIN_PX = 7
+# ... and beyond that band, a pixel whose colour moved by more than this (levels of 255, the
+# largest over R, G and B) is harm a person can see (a smear beside the jaw, an ear painted over):
+# the feathered edge's faint change is not.
+VISIBLE_LEVELS = 12
 # An eye region whose mean change is above this (levels of 255) counts as an eye changed.
 EYE_CHANGE_LEVELS = 4.0
 # The drawn mask grown by this (photo pixels: its soft edge) is left out of the eye regions for
@@ -216,6 +221,17 @@ def region_figures(truth: np.ndarray, replaced: np.ndarray, weight: np.ndarray) 
     return {"replaced": float((truth & replaced).sum() / area),
             "thin": float((thin & replaced).sum() / thin.sum()) if thin.sum() >= 20 else None,
             "outside": float(((weight > 0) & (near == 0)).sum() / area)}
+
+
+def visible_outside(truth: np.ndarray, masked: np.ndarray, out: np.ndarray) -> float:
+    """The pixels further than OUTSIDE_BAND_PX from the true mask whose colour changed from
+    ``masked`` to ``out`` by more than VISIBLE_LEVELS, as a share of the mask's area. Off the
+    drawn mask the masked photo is the clean one, so every such pixel is a visible change that
+    should not be there."""
+    import cv2
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((2 * OUTSIDE_BAND_PX + 1,) * 2, np.uint8))
+    moved = np.abs(out.astype(np.int16) - masked.astype(np.int16)).max(axis=2) > VISIBLE_LEVELS
+    return float((moved & (near == 0)).sum() / max(int(truth.sum()), 1))
 
 
 def pixelated(image: np.ndarray, block: float, nearest: bool = False) -> np.ndarray:
@@ -292,6 +308,7 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
         weight = pasted_region(masked.shape, results)
         missed += not results
         figures.append(region_figures(truth, weight >= 0.5, weight))
+        figures[-1]["visible outside"] = visible_outside(truth, masked, out)
         inside.append(psnr(clean / 255.0, out / 255.0, truth))
         whole.append(psnr(clean / 255.0, out / 255.0))
         detail.append(detail_ratio(clean, out, truth))
@@ -322,7 +339,10 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
           f"px, {len(thin)} pairs) mean {np.mean(thin) if thin else float('nan'):.1%}")
     print(f"  changed outside the mask (beyond {OUTSIDE_BAND_PX} px), share of the mask's area: "
           f"median {np.median([f['outside'] for f in figures]):.1%}, mean "
-          f"{np.mean([f['outside'] for f in figures]):.1%}")
+          f"{np.mean([f['outside'] for f in figures]):.1%}; changed there by over "
+          f"{VISIBLE_LEVELS} levels: median "
+          f"{np.median([f['visible outside'] for f in figures]):.1%}, mean "
+          f"{np.mean([f['visible outside'] for f in figures]):.1%}")
     for name, where in (("dlib", "dlib's fit in its HOG box"),
                         ("finder", "predict's face finder (BlazeFace, dlib's points)")):
         changes = np.array(eyes_changed[name]).reshape(-1, 2)

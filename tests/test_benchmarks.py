@@ -38,6 +38,23 @@ def test_eye_change_off_the_mask_leaves_out_a_mask_drawn_up_to_the_lids():
     assert np.isnan(real_masks.eye_change(masked, out, eyes, np.ones((40, 40), bool))[1])
 
 
+def test_visible_outside_counts_only_changes_a_person_sees_beyond_the_band():
+    """Past the band round the true mask, pixels moved by more than VISIBLE_LEVELS count (as a
+    share of the mask's area); the band itself and a faint change beyond it do not."""
+    real_masks = _real_masks()
+    masked = np.full((60, 60, 3), 100, np.uint8)
+    truth = np.zeros((60, 60), bool)
+    truth[20:40, 20:40] = True  # 400 pixels
+    out = masked.copy()
+    out[truth] = 200
+    out[18:20, 20:40] = 200   # inside the 4 px band: no harm counted
+    assert real_masks.visible_outside(truth, masked, out) == 0.0
+    out[0:10, 0:10] = 100 + real_masks.VISIBLE_LEVELS  # faint, beyond the band
+    assert real_masks.visible_outside(truth, masked, out) == 0.0
+    out[0:10, 0:10, 1] = 100 + real_masks.VISIBLE_LEVELS + 1  # one channel past the line
+    assert real_masks.visible_outside(truth, masked, out) == 100 / 400
+
+
 def test_masks_drawn_on_photos_are_the_only_change_and_the_photo_is_the_original(tmp_path,
                                                                                  photos):
     """``--draw-on``: each photo with a face comes back with a mask drawn on it, its true mask
