@@ -332,6 +332,7 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
                                                      for v in change]
             row["identity distance"] = round(float(distances["result"]), 4)
             faces.write(json.dumps(row) + "\n")
+            faces.flush()  # each face's line on disk as soon as it is measured
     thin = [f["thin"] for f in figures if f["thin"] is not None]
     print(f"drawn masks ({label}, {len(figures)} through predict): no face found in {missed}")
     print(f"  true mask replaced: median {np.median([f['replaced'] for f in figures]):.1%}, "

@@ -267,7 +267,7 @@ def mask_region(predicted: np.ndarray, landmarks_in_crop: np.ndarray) -> np.ndar
     # Hysteresis: the parts the head is less sure of (ear loops, straps, a mask's thin edge)
     # count where they join what it is sure of.
     region = hysteresis(predicted, MASK_THRESHOLDS) & allowed & below_eyes(size, landmarks_in_crop)
-    if region.sum() < MIN_MASK_SHARE * lower_face.sum() \
+    if not region.any() or region.sum() < MIN_MASK_SHARE * lower_face.sum() \
             or (predicted[region] >= SURE_LEVEL).mean() < MIN_SURE_SHARE:
         # No mask on this face (or no face at all: a detector's false positive).
         return np.zeros(region.shape, bool)
