@@ -208,19 +208,26 @@ def eye_figures(masked: np.ndarray, out: np.ndarray, truth: np.ndarray,
             for name, landmarks in references.items()}
 
 
+def beyond_band(truth: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels further than OUTSIDE_BAND_PX from the true mask, where a change
+    counts as harm outside it."""
+    import cv2
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((2 * OUTSIDE_BAND_PX + 1,) * 2, np.uint8))
+    return near == 0
+
+
 def region_figures(truth: np.ndarray, replaced: np.ndarray, weight: np.ndarray) -> dict:
     """How well a replaced region (``replaced``: weight >= 0.5; ``weight``: any change) follows
     the true mask: the mask's share replaced, its thin parts' share, and the pixels changed
     further than OUTSIDE_BAND_PX from it, as a share of the mask's area."""
     import cv2
-    near = cv2.dilate(truth.astype(np.uint8), np.ones((2 * OUTSIDE_BAND_PX + 1,) * 2, np.uint8))
     opened = cv2.morphologyEx(truth.astype(np.uint8), cv2.MORPH_OPEN,
                               np.ones((THIN_PX, THIN_PX), np.uint8))
     thin = truth & (opened == 0)
     area = max(int(truth.sum()), 1)
     return {"replaced": float((truth & replaced).sum() / area),
             "thin": float((thin & replaced).sum() / thin.sum()) if thin.sum() >= 20 else None,
-            "outside": float(((weight > 0) & (near == 0)).sum() / area)}
+            "outside": float(((weight > 0) & beyond_band(truth)).sum() / area)}
 
 
 def visible_outside(truth: np.ndarray, masked: np.ndarray, out: np.ndarray) -> float:
@@ -228,10 +235,8 @@ def visible_outside(truth: np.ndarray, masked: np.ndarray, out: np.ndarray) -> f
     ``masked`` to ``out`` by more than VISIBLE_LEVELS, as a share of the mask's area. Off the
     drawn mask the masked photo is the clean one, so every such pixel is a visible change that
     should not be there."""
-    import cv2
-    near = cv2.dilate(truth.astype(np.uint8), np.ones((2 * OUTSIDE_BAND_PX + 1,) * 2, np.uint8))
     moved = np.abs(out.astype(np.int16) - masked.astype(np.int16)).max(axis=2) > VISIBLE_LEVELS
-    return float((moved & (near == 0)).sum() / max(int(truth.sum()), 1))
+    return float((moved & beyond_band(truth)).sum() / max(int(truth.sum()), 1))
 
 
 def pixelated(image: np.ndarray, block: float, nearest: bool = False) -> np.ndarray:
