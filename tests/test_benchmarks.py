@@ -55,6 +55,28 @@ def test_visible_outside_counts_only_changes_a_person_sees_beyond_the_band():
     assert real_masks.visible_outside(truth, masked, out) == 100 / 400
 
 
+def test_region_figures_count_the_mask_its_thin_parts_and_the_band_exactly():
+    """``region_figures``: the share of the true mask replaced, of its thin parts (a strap under
+    THIN_PX wide) and what changed further than OUTSIDE_BAND_PX from it, as a share of its area:
+    a change that far away is in the band, one pixel further it is not."""
+    real_masks = _real_masks()
+    truth = np.zeros((80, 80), bool)
+    truth[30:50, 20:40] = True  # the mask's body, 400 pixels
+    truth[38:41, 40:70] = True  # a strap 3 px wide: 90 pixels, all of them thin
+    replaced = truth.copy()
+    replaced[38:41, 55:70] = False  # half the strap left
+    weight = replaced.astype(np.float32)
+    figures = real_masks.region_figures(truth, replaced, weight)
+    assert figures["replaced"] == 445 / 490
+    assert figures["thin"] == 0.5
+    assert figures["outside"] == 0.0
+    band = real_masks.OUTSIDE_BAND_PX
+    weight[30 - band, 25] = 0.3  # as far above the mask as the band reaches
+    assert real_masks.region_figures(truth, replaced, weight)["outside"] == 0.0
+    weight[30 - band - 1, 25] = 0.3  # one row further
+    assert real_masks.region_figures(truth, replaced, weight)["outside"] == 1 / 490
+
+
 def test_masks_drawn_on_photos_are_the_only_change_and_the_photo_is_the_original(tmp_path,
                                                                                  photos):
     """``--draw-on``: each photo with a face comes back with a mask drawn on it, its true mask
