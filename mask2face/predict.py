@@ -733,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="replace results that exist already (default: skip those photos)")
     parser.add_argument("--save-region", action="store_true",
                         help="also write each result's replaced region as <result>_region.png "
-                             "(white = replaced)")
+                             "(white = replaced, grey = blended with the photo, black = kept)")
     parser.add_argument("--no-label", dest="label", action="store_false",
                         help="do not record in each result's XMP that mask2face made it (IPTC "
                              "digital source type compositeWithTrainedAlgorithmicMedia)")
