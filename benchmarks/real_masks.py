@@ -24,6 +24,9 @@ MaskTheFace's templates to the kinds) and the photo itself is the clean original
 run alone (``--real``, ``--pairs`` and ``--draw-on`` are each optional). ``--faces FILE`` writes
 each drawn face's figures as a JSON line (its pair or photo, mask replaced, thin parts, changed
 beyond the mask, the eye change by each reference, identity): the faces behind a figure.
+``--jpeg QUALITY`` (with ``--real``) runs each ``with_mask/`` photo again saved as a JPEG of that
+quality, as most photos reach predict, and reports on how many the outcome is the same (each
+face's, in order) and the replaced region's area within JPEG_AREA_SHARE of the first.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def main() -> None:
                         help="with --pairs: make each pair a pixelated photo first, enlarged to "
                              "twice its size in blocks of this many pixels, and measure with the "
                              "paste in the photo's blocks and smooth")
+    parser.add_argument("--jpeg", type=int, metavar="QUALITY",
+                        help="with --real: also run each with_mask photo saved as a JPEG of this "
+                             "quality (1-100) and report how often the outcome stays the same")
     parser.add_argument("--faces", type=Path, metavar="FILE",
                         help="with --pairs or --draw-on: write each face's figures to FILE, one "
                              "JSON line each (the pair or photo, the mask replaced, its thin "
@@ -83,13 +89,16 @@ def main() -> None:
 
     if not (args.real or args.pairs or args.draw_on):
         parser.error("give --real, --pairs, --draw-on or several")
+    if args.jpeg is not None and not (args.real and 1 <= args.jpeg <= 100):
+        parser.error("--jpeg needs --real and a quality from 1 to 100")
     unmasker = Unmasker.load(args.model)
     print(f"model: {unmasker.model_file}; detector: {unmasker.finder.detector_name}")
     # The per-face file is closed (what was written so far kept) however the run ends.
     with (open(args.faces, "w", encoding="utf-8") if args.faces
           else contextlib.nullcontext()) as faces:
         if args.real:
-            real_photos(unmasker, args.real, args.sheet, args.sheet_count, args.seed)
+            real_photos(unmasker, args.real, args.sheet, args.sheet_count, args.seed,
+                        args.jpeg)
         if args.pairs and args.pixelate:
             for blocks in (True, False):
                 unmasker.config.predict.match_blocks = blocks
@@ -108,12 +117,15 @@ def main() -> None:
         print(f"each face's figures: {args.faces}")
 
 
-def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -> None:
-    """Real masked and bare photos: faces found and changed, bare photos kept, a contact sheet."""
+def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
+                jpeg: int | None = None) -> None:
+    """Real masked and bare photos: faces found and changed, bare photos kept, a contact sheet;
+    with ``jpeg`` (a quality), how often a masked photo saved as such a JPEG comes out the same
+    (``same_outcome``)."""
     from mask2face.images import contact_sheet
     from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
     from mask2face.pixelation import pixel_blocks
-    from mask2face.paste import region_overlay
+    from mask2face.paste import pasted_region, region_overlay
 
     rows = []
     for folder in ("with_mask", "without_mask"):
@@ -122,7 +134,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
         shown = set(np.random.default_rng(seed).choice(
             len(files), min(sheet_count, len(files)), replace=False).tolist())
         found = faces = changed = untouched_photos = pixelated = 0
-        seconds = []
+        seconds, same = [], []
         for number, path in enumerate(files):
             photo = read_image(path)
             start = time.perf_counter()
@@ -135,11 +147,20 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
             untouched_photos += bool(np.array_equal(out, photo))
             if number in shown:
                 rows += [tile(photo), tile(region_overlay(photo, results)), tile(out)]
+            if jpeg is not None and folder == "with_mask":
+                _, again = unmasker.unmask_faces(as_jpeg(photo, jpeg))
+                same.append(same_outcome(results, pasted_region(photo.shape, results),
+                                         again, pasted_region(photo.shape, again)))
         if folder == "with_mask":
             print(f"with_mask: {len(files)} photos, a face found in {found} "
                   f"({found / len(files):.1%}); "
                   f"{changed} of {faces} faces found changed ({changed / max(faces, 1):.1%}); "
                   f"changed over all photos: {changed / len(files):.1%}")
+            if same:
+                outcomes, areas = np.array(same).sum(axis=0)
+                print(f"  saved as JPEG (quality {jpeg}): the same outcome on {outcomes} of "
+                      f"{len(same)} photos; the replaced area within {JPEG_AREA_SHARE:.0%} of "
+                      f"the first on {areas}")
         else:
             print(f"without_mask: {len(files)} photos, left exactly as they were: "
                   f"{untouched_photos} ({untouched_photos / len(files):.1%})")
@@ -147,6 +168,28 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int) -
               f"{np.median(seconds) * 1000:.0f} ms per photo (detection, model, paste)")
     write_image(sheet, contact_sheet(rows, columns=6))
     print(f"contact sheet: {sheet} (photo | predicted region | result; with_mask first)")
+
+
+# With --jpeg: a replaced region whose area differs by more than this share from the one found
+# in the photo as it was counts as a different result.
+JPEG_AREA_SHARE = 0.2
+
+
+def as_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (RGB uint8) as it comes back from a JPEG of ``quality``."""
+    import cv2
+    ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def same_outcome(first, first_weight: np.ndarray, second, second_weight: np.ndarray
+                 ) -> tuple[bool, bool]:
+    """Whether two runs on one photo came out alike: each face's outcome the same (``outcome``,
+    in the order found) and the replaced area (weight >= 0.5) within JPEG_AREA_SHARE of the
+    larger of the two."""
+    a, b = int((first_weight >= 0.5).sum()), int((second_weight >= 0.5).sum())
+    return ([r.outcome for r in first] == [r.outcome for r in second],
+            abs(a - b) <= JPEG_AREA_SHARE * max(a, b, 1))
 
 
 # A pixel replaced further than this from the true mask (photo pixels) counts as harm outside it.

@@ -121,3 +121,31 @@ def test_eye_figures_are_measured_over_each_reference_fits_eyes():
     assert figures["eyes"] == (0.0, 0.0)
     change, bare = figures["rim"]
     assert change > real_masks.EYE_CHANGE_LEVELS and bare > real_masks.EYE_CHANGE_LEVELS
+
+
+def test_a_photo_saved_as_jpeg_is_compared_by_each_faces_outcome_and_the_area_replaced():
+    """--jpeg: ``same_outcome`` asks for every face's outcome in order and a replaced area (weight
+    0.5 or more) within JPEG_AREA_SHARE of the larger; ``as_jpeg`` keeps the colours' order."""
+    real_masks = _real_masks()
+
+    class Result:
+        def __init__(self, outcome):
+            self.outcome = outcome
+    first = np.zeros((20, 20))
+    first[:10] = 1.0  # 200 pixels
+    near, far, faint = first.copy(), first.copy(), first.copy()
+    near[10:12] = 1.0  # 240: 40 more, 0.17 of the larger
+    far[10:13] = 0.6  # 260: 0.23
+    faint[10:13] = 0.4  # blended edge only: 200
+    unmasked = [Result("unmasked")]
+    assert real_masks.same_outcome(unmasked, first, unmasked, near) == (True, True)
+    assert real_masks.same_outcome(unmasked, first, [Result("partly unmasked")], far) \
+        == (False, False)
+    assert real_masks.same_outcome(unmasked, first, [], faint) == (False, True)
+    assert real_masks.same_outcome([], first * 0, [], first * 0) == (True, True)
+    detailed = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    again = real_masks.as_jpeg(detailed, 90)
+    assert again.shape == detailed.shape and again.dtype == np.uint8
+    assert not np.array_equal(again, detailed)
+    flat = np.full((32, 32, 3), (200, 50, 30), np.uint8)
+    assert np.abs(real_masks.as_jpeg(flat, 90).astype(int) - flat).max() <= 3
