@@ -108,6 +108,43 @@ def test_small_blocks_at_a_slant_are_found(photos):
             assert off(in_blocks(smooth, pixelated, seen, blocks)) < 0.7 * off(smooth), size
 
 
+def test_a_pixelated_photo_saved_as_a_rough_jpeg_is_found_at_a_larger_step(photos):
+    """JPEG's ripples inside the blocks of a pixelated photo saved at quality 60 pass BLOCK_STEP
+    and hide the grid there; looked for again among steps over JPEG_BLOCK_STEPS[0], it is found
+    and a smooth patch laid into a hole follows it. Blocks found only so must be about as wide
+    as high (BLOCK_ASPECT): 4 x 7 px blocks are not taken, 5 x 5 and 6 x 5 are."""
+    from mask2face.pixelation import BLOCK_STEP, JPEG_BLOCK_STEPS, blocks_at
+    photo = photos["astronaut"]
+
+    def saved(image, quality=60):
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+    def pixelated(width, height):
+        small = cv2.resize(photo, (photo.shape[1] // width, photo.shape[0] // height),
+                           interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (small.shape[1] * width, small.shape[0] * height),
+                          interpolation=cv2.INTER_NEAREST)
+    for width, height in ((5, 5), (6, 5)):
+        rough = saved(pixelated(width, height))
+        assert blocks_at(rough, BLOCK_STEP) is None
+        blocks = pixel_blocks(rough)
+        assert blocks is not None and blocks.step == JPEG_BLOCK_STEPS[0], blocks
+        assert np.allclose(blocks[:2], (width, height), atol=0.05), blocks
+        smooth = cv2.resize(photo, rough.shape[1::-1], interpolation=cv2.INTER_AREA).astype(
+            np.float32)
+        seen = np.ones(rough.shape[:2], bool)
+        seen[200:330, 180:340] = False
+        hole = ~seen
+
+        def off(image):
+            return float(np.abs(image[hole] - rough[hole].astype(np.float32)).mean())
+        assert off(in_blocks(smooth, rough, seen, blocks)) < 0.7 * off(smooth)
+    wide = saved(pixelated(4, 7))
+    assert blocks_at(wide, JPEG_BLOCK_STEPS[0]) is not None and pixel_blocks(wide) is None
+    assert pixel_blocks(saved(photo, 50)) is None
+
+
 def test_natural_photos_are_not_pixelated(sample_faces):
     for photo, _ in sample_faces.values():
         assert pixel_blocks(photo) is None
