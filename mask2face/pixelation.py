@@ -9,6 +9,9 @@ neighbouring pixels (a step of more than BLOCK_STEP levels, the largest of the s
 recurring at one distance along the rows and the columns far more often than at the distances
 below it. In a photo of natural detail they recur at every distance about as often. The size
 those recurrences give is then made exact by laying grids of sizes near it along the photo.
+A pixelated photo saved again as a JPEG has ripples inside its blocks that pass for boundaries:
+where no grid shows, steps of more than JPEG_BLOCK_STEPS are looked at instead, and the blocks
+found so are laid with the same step.
 A photo turned after it was pixelated has its grid at a slant: the turn is found, the blocks are
 measured on the photo turned upright, and the patch is laid in blocks turned the same way.
 Blocks of two or three pixels at a slant (a small photo enlarged pixel by pixel, then turned) are
