@@ -51,7 +51,8 @@ from mask2face.region import (BELOW_CHIN_DELTA, BELOW_CHIN_MARGIN, BORDER_GAP,  
                               EDGE_FADE, EDGE_LEAST, EDGE_SHARE, EYE_GUARD, EYE_GUARD_INNER,
                               EYE_GUARD_SIDES, LOOPS_COLOUR_DELTA, LOOPS_UP, LOWER_FACE_GROWTH,
                               MASK_THRESHOLDS, MIN_MASK_SHARE, PLAIN_MASK, PREDICT_FRAMING,
-                              SIDE_VIEW, below_eyes, below_the_chin_not_the_mask, edge_fade,
+                              SIDE_VIEW, SURE_TOP_REACH, below_eyes, below_the_chin_not_the_mask,
+                              below_the_sure_top, edge_fade,
                               edges_run_past, eye_guard, eyes_off_the_mask, fade_width, guarded,
                               hysteresis, in_photo, joining, loops_beside_the_eyes,
                               lower_face_area, lower_lid, mask_region, plain_mask_distance,
@@ -100,6 +101,13 @@ REFIT_LID_MARGIN = 1.0
 # guard kept a dark speck of the mask, and on a cartoon; the largest real shift seen, a mask worn
 # to the lids, was 0.6).
 REFIT_LID_MOST = 1.0
+# ... and where the second fit's eyes lie further than this share of the eye distance from the
+# first's (either eye; the share at which the face finder starts to doubt a fit against the
+# detector's eyes, EYES_TRUST), neither fit is trusted with the eyes: the region keeps nothing
+# between the eyes' outer corners above the top of what the mask head is sure of
+# (``below_the_sure_top``). Measured: docs/quality.md, "Nothing above the mask's sure top where
+# the fits disagree".
+REFIT_DOUBT = 0.25
 # The network paints a checkerboard (alternate pixels) on some faces: over a printed mask, where
 # it paints the background beside the jaw or a hand. Its amplitude (levels of 255, 5 x 5 mean)
 # inside the region is under 1.8 on half the masked dev faces and over 10 on 14 of 480, where it
@@ -461,7 +469,9 @@ class Unmasker:
         than on the fit to the masked face, which a mask worn up to the lids or a glasses' rim
         can push up onto the brows (BlazeFace's eyes with it), the face's eyes are guarded by
         both fits: its region (and its second crop's) loses what the new guard covers and
-        ``paste`` keeps every photo pixel either guard reaches.
+        ``paste`` keeps every photo pixel either guard reaches. Where the two fits' eyes lie over
+        REFIT_DOUBT of the eye distance apart, the region also loses what lies between the
+        eyes above the top of the mask the head is sure of (``below_the_sure_top``).
         Returns whether any face's region changed (the faces are then to be pasted again)."""
         again = False
         for result in results:
@@ -470,7 +480,18 @@ class Unmasker:
             refit = result.crop.to_crop(self.finder.landmarks(unmasked, result.face.box))
             lower = lowest_lids(refit) - lowest_lids(result.landmarks)
             centres = eye_centres(result.landmarks)
-            most = REFIT_LID_MOST * float(np.hypot(*(centres[1] - centres[0])))
+            distance = float(np.hypot(*(centres[1] - centres[0])))
+            apart = np.hypot(*(eye_centres(refit) - centres).T).max() / max(distance, 1.0)
+            if apart > REFIT_DOUBT and result.mask is not None:
+                # The two fits disagree: neither is trusted with the eyes, and nothing between
+                # them above the top of what the head is sure of is replaced.
+                sure = mask_region(result.mask, result.landmarks)
+                if sure.any():
+                    width = max(1, int(round(self.config.predict.feather * self.size)))
+                    result.region = (result.region * below_the_sure_top(
+                        sure, result.mask, result.landmarks, width)).astype(np.float32)
+                    again = True
+            most = REFIT_LID_MOST * distance
             if not (lower > REFIT_LID_MARGIN).any() or (lower > most).any():
                 continue
             result.guard_landmarks = refit

@@ -5,8 +5,10 @@ takes for mask on the lower face and below the eyes' top (``mask_region``), the 
 mask's colour beside the eyes (``loops_beside_the_eyes``), less a collar or a neck below the
 chin that is not a plain mask's colour (``below_the_chin_not_the_mask``), plus a plain mask's
 last pixels at the photo's border (``to_the_photos_border``); never what the eye guard keeps
-(``eye_guard`` on the crop, ``guarded`` for any pixel). ``mask2face.predict`` grows, feathers
-and fades the region and pastes through it; docs/quality.md says why each step is as it is.
+(``eye_guard`` on the crop, ``guarded`` for any pixel), nor, where predict's two fits of a face
+disagree, what lies between the eyes above the mask the head is sure of
+(``below_the_sure_top``). ``mask2face.predict`` grows, feathers and fades the region and pastes
+through it; docs/quality.md says why each step is as it is.
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ LOWER_FACE_GROWTH = 0.3
 EYE_GUARD = 0
 EYE_GUARD_SIDES = 0.15
 EYE_GUARD_INNER = 0.05
+# The guard follows the fitted lids, and a fit can be off the eyes (BlazeFace's eyes on a small,
+# tilted or downcast face, which the 68 points follow). Where predict's two fits disagree
+# (``Unmasker.guard_refitted_eyes``, REFIT_DOUBT), nothing is replaced between the eyes' outer
+# corners (fitted, grown by half a pixel) more than SURE_TOP_REACH crop pixels above the top of
+# what the head is sure of (over MASK_THRESHOLDS[1]) in that column or within a feather's width
+# beside it, fading to none over that reach (``below_the_sure_top``): the pixels the head half
+# believes in (hysteresis), and the feather, no longer climb onto a lid the guard misses. The
+# mask's corners and loops beside the eyes stay whole. Applied to every face, it left a mask's
+# top edge under the eyes (docs/quality.md, "Nothing above the mask's sure top").
+SURE_TOP_REACH = 2.0
 # Ear loops above the eyes' top (loops_beside_the_eyes): beside the eye guard's width, up to
 # LOOPS_UP eye distances above the eyes' top, what the head takes for mask, joined to the mask,
 # within LOOPS_COLOUR_DELTA (Lab) of the mask's own colour and nearer it than the forehead's.
@@ -449,6 +461,26 @@ def guarded(points: np.ndarray, landmarks_in_crop: np.ndarray, half_pixel: float
                        for dx in (-half_pixel, 0.0, half_pixel)], axis=0) + EYE_GUARD
         touched |= across & (y - half_pixel <= line)
     return touched
+
+
+def below_the_sure_top(region: np.ndarray, predicted: np.ndarray,
+                       landmarks_in_crop: np.ndarray, width: int) -> np.ndarray:
+    """(S, S) float weight a feathered region is multiplied by: between the eyes' outer corners,
+    1 from the highest pixel of ``region`` (``mask_region``'s) the head is sure of in each
+    column (the highest within ``width`` columns either side), falling to 0 over SURE_TOP_REACH
+    rows above it; 1 everywhere else. A column with nothing sure near it keeps nothing there."""
+    size = region.shape[0]
+    sure = region & (predicted > MASK_THRESHOLDS[1])
+    top = np.where(sure.any(axis=0), sure.argmax(axis=0), 2 * size).astype(np.float32)[None, :]
+    top = cv2.erode(top, np.ones((1, 2 * max(0, width) + 1), np.uint8),
+                    borderType=cv2.BORDER_REPLICATE)
+    rows = np.arange(size, dtype=np.float32)[:, None]
+    weight = np.clip(1.0 - (top - rows) / SURE_TOP_REACH, 0.0, 1.0)
+    columns = np.arange(size)
+    lo = landmarks_in_crop[LEFT_EYE, 0].min() - 0.5
+    hi = landmarks_in_crop[RIGHT_EYE, 0].max() + 0.5
+    weight[:, (columns < lo) | (columns > hi)] = 1.0
+    return weight
 
 
 def lower_lid(eye: np.ndarray) -> np.ndarray:

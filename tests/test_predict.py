@@ -1552,3 +1552,71 @@ def test_the_networks_checkerboard_is_smoothed_where_it_shows():
     assert dots(out)[14:22, 34:42].max() < 2
     np.testing.assert_array_equal(out[36:, :20], dotted[36:, :20])
     np.testing.assert_array_equal(without_checkerboard(smooth[None])[0], smooth)
+
+
+def test_below_the_sure_top_fades_between_the_eyes_and_nowhere_else():
+    """Between the eyes' outer corners the weight is 1 from the top of what the head is sure of
+    in a column (or within ``width`` columns of it), falls to 0 over SURE_TOP_REACH rows above
+    it, and is 0 in columns with nothing sure near them; beside the eyes it is 1."""
+    from mask2face.predict import SURE_TOP_REACH, below_the_sure_top
+    lm = made_up_eyes(40.0)  # eyes from column 30 to 94, lower lids at row 46
+    predicted = np.zeros((128, 128), np.float32)
+    predicted[60:] = 0.95
+    predicted[44:60] = 0.3  # a fringe the head half believes in, up onto the lids
+    region = predicted > 0.2
+    weight = below_the_sure_top(region, predicted, lm, 2)
+    assert SURE_TOP_REACH == 2.0
+    assert weight[:59, 30:95].max() == 0 and weight[59, 30:95].min() == 0.5
+    assert weight[60:].min() == 1
+    assert weight[:, :29].min() == 1 and weight[:, 96:].min() == 1
+    gap = region.copy()
+    gap[60:, 50:60] = False  # nothing sure in ten columns: two either side take their neighbours'
+    weight = below_the_sure_top(gap, predicted, lm, 2)
+    assert weight[:, 53:57].max() == 0 and weight[60:, 50:52].min() == 1
+
+
+def test_where_the_two_fits_disagree_nothing_above_the_masks_sure_top_is_replaced(
+        run64_mask, sample_faces, monkeypatch):
+    """The fit on the masked face sits on the brows (its guard 10 px too high) and the head half
+    believes in a fringe climbing from the mask's top onto the real lower lids. Fitted again on
+    the result, the eyes lie over REFIT_DOUBT of the eye distance from the first fit's: neither
+    is trusted, and the region keeps nothing between the eyes above SURE_TOP_REACH rows over the
+    top of what the head is sure of. Where the second fit agrees, the fringe is replaced."""
+    from dataclasses import replace
+
+    from mask2face.faces import face_crop
+    from mask2face.landmarks import EYES, LEFT_EYE, RIGHT_EYE, eye_centres
+    from mask2face.predict import (PREDICT_FRAMING, REFIT_DOUBT, SURE_TOP_REACH, Unmasker,
+                                   lowest_lids)
+    photo, face = sample_faces["astronaut"]
+    unmasker = Unmasker.load(run64_mask)
+    size = unmasker.size
+    high = replace(face, landmarks=(face.landmarks - [0.0, 10.0]).astype(np.float32))
+    monkeypatch.setattr(unmasker.finder, "find", lambda image, detector=None: [high])
+    crop = face_crop(high.landmarks, size, unmasker.config.data.crop_margin, *PREDICT_FRAMING)
+    real = crop.to_crop(face.landmarks)
+    lid = int(np.ceil(lowest_lids(real).max()))
+    top = lid + 6
+    predicted = np.zeros((size, size), np.float32)
+    predicted[lid - 3:top] = 0.3
+    predicted[top:] = 0.95
+
+    def painted(crops, generated=False, **options):
+        return 1.0 - crops, np.repeat(predicted[None], len(crops), axis=0)
+    monkeypatch.setattr(unmasker, "run_model", painted)
+    centres = eye_centres(high.landmarks)
+    distance = float(np.hypot(*(centres[1] - centres[0])))
+    for shift, doubted in ((0.0, False), (1.5 * REFIT_DOUBT * distance, True)):
+        refit = high.landmarks.copy()
+        refit[EYES, 0] += shift
+        monkeypatch.setattr(unmasker.finder, "landmarks", lambda image, box, r=refit: r.copy())
+        _, results = unmasker.unmask_faces(photo)
+        region = results[0].region
+        lm = results[0].landmarks
+        lo, hi = int(np.ceil(lm[LEFT_EYE, 0].min())), int(np.floor(lm[RIGHT_EYE, 0].max()))
+        fringe = region[lid + 1:int(top - SURE_TOP_REACH), lo:hi + 1]
+        if doubted:
+            assert fringe.max() == 0
+        else:
+            assert fringe.mean() > 0.9
+        assert region[top + 1:top + 6, lo:hi + 1].min() > 0.99
