@@ -485,11 +485,11 @@ class Unmasker:
             if apart > REFIT_DOUBT and result.mask is not None:
                 # The two fits disagree: neither is trusted with the eyes, and nothing between
                 # them above the top of what the head is sure of is replaced.
-                sure = mask_region(result.mask, result.landmarks)
-                if sure.any():
+                taken = mask_region(result.mask, result.landmarks)
+                if taken.any():
                     width = max(1, int(round(self.config.predict.feather * self.size)))
                     result.region = (result.region * below_the_sure_top(
-                        sure, result.mask, result.landmarks, width)).astype(np.float32)
+                        taken, result.mask, result.landmarks, width)).astype(np.float32)
                     again = True
             most = REFIT_LID_MOST * distance
             if not (lower > REFIT_LID_MARGIN).any() or (lower > most).any():

@@ -78,7 +78,8 @@ EYE_GUARD_INNER = 0.05
 # beside it, fading to none over that reach (``below_the_sure_top``): the pixels the head half
 # believes in (hysteresis), and the feather, no longer climb onto a lid the guard misses. The
 # mask's corners and loops beside the eyes stay whole. Applied to every face, it left a mask's
-# top edge under the eyes (docs/quality.md, "Nothing above the mask's sure top").
+# top edge under the eyes (docs/quality.md, "Nothing above the mask's sure top where the fits
+# disagree").
 SURE_TOP_REACH = 2.0
 # Ear loops above the eyes' top (loops_beside_the_eyes): beside the eye guard's width, up to
 # LOOPS_UP eye distances above the eyes' top, what the head takes for mask, joined to the mask,
