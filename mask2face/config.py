@@ -194,6 +194,11 @@ class TrainingConfig:
                               "'python -m mask2face.face_areas') and darker beyond it, so the "
                               "model is told where the face ends inside the hole; predict then "
                               "shows it the hull of the points it fits")
+    hole_surroundings: bool = _key(False, "A hole pair's hole is filled with the colours round "
+                                   "it spread smoothly inwards (pull-push) instead of mid grey, "
+                                   "so that where the model is unsure (beside the jaw) it paints "
+                                   "what lies beside the hole rather than a grey; predict fills "
+                                   "its holes the same way")
     zoom_share: float = _key(0.0, "Share of training pairs enlarged 1.15-1.5 times about a point "
                              "a little below the middle, so that the mask runs on to the crop's "
                              "bottom and sides as in a close-up; 0 = off", min=0.0, max=1.0)

@@ -177,7 +177,7 @@ def _reframe(images, draws):
 
 def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True,
              hole_share: float = 0.0, hole_spread: int = 0, face=None,
-             zoom_share: float = 0.0):
+             zoom_share: float = 0.0, surroundings: bool = False):
     """One random draw per pair: the same flip and photometric change on input and target.
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
@@ -185,7 +185,8 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     shows the mask as a grey hole (``with_hole``), and the hole is its mask target; with
     ``hole_spread``, such a hole reaches further sideways and down (``spread_hole``). With
     ``face`` (the face's area, uint8 (S, S, 1)), moved with the pair, the hole is grey over the
-    face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``); without it, mid grey.
+    face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``); with ``surroundings``,
+    filled with the colours round it (``surroundings_fill``); else mid grey.
     A share ``zoom_share`` of the pairs is enlarged as a close-up's crop shows its face
     (``_zoom``)."""
     faces = [] if face is None else [face]  # moved with the pair where there is one
@@ -239,8 +240,12 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
         grown = grown_hole(mask)
         if hole_spread > 0:
             grown = spread_hole(grown, seed + 6, hole_spread)
-        fill = hole_fill(faces[0]) if faces else 0.5
-        masked = tf.where(hole, masked * (1.0 - grown) + fill * grown, masked)
+        if surroundings:
+            filled = surroundings_fill(masked[None], grown[None])[0]
+        else:
+            fill = hole_fill(faces[0]) if faces else 0.5
+            filled = masked * (1.0 - grown) + fill * grown
+        masked = tf.where(hole, filled, masked)
         mask = tf.where(hole, grown, mask)
     return masked, clean, mask
 
@@ -276,11 +281,56 @@ def spread_hole(hole, seed, spread: int):
     return hole[0]
 
 
-def with_hole(image, mask, face=None):
+def _pool2(x):
+    """(N, H, W, C) averaged over 2 x 2 blocks (H and W even)."""
+    return tf.nn.avg_pool2d(x, 2, 2, "VALID")
+
+
+def _up2(x):
+    """(N, H, W, C) enlarged twice by linear interpolation between pixel centres, the edges
+    held (``predict._up2`` to the float rounding)."""
+    def along(x, axis):
+        n = x.shape[axis]
+        first = tf.gather(x, [0], axis=axis)
+        last = tf.gather(x, [n - 1], axis=axis)
+        before = tf.concat([first, tf.gather(x, tf.range(n - 1), axis=axis)], axis)
+        after = tf.concat([tf.gather(x, tf.range(1, n), axis=axis), last], axis)
+        even, odd = 0.75 * x + 0.25 * before, 0.75 * x + 0.25 * after
+        both = tf.stack([even, odd], axis=axis + 1)
+        shape = tf.concat([tf.shape(x)[:axis], [2 * n], tf.shape(x)[axis + 1:]], 0)
+        return tf.reshape(both, shape)
+    return along(along(x, 1), 2)
+
+
+def surroundings_fill(images, holes):
+    """(N, S, S, 3) images with each (N, S, S, 1) hole (1 = hole) filled by pull-push: the
+    pixels round it averaged over ever coarser 2 x 2 blocks, then spread back in finer and
+    finer, so that each hole pixel takes the colours nearest it, smoothly (beside the jaw the
+    background's, over the middle of the face the skin's). ``predict.surroundings_fill`` is
+    the same on NumPy arrays (tested)."""
+    known = 1.0 - holes
+    levels = [(images * known, known)]
+    while levels[-1][1].shape[1] % 2 == 0 and levels[-1][1].shape[1] > 1:
+        colour, weight = levels[-1]
+        levels.append((_pool2(colour), _pool2(weight)))
+    colour, weight = levels[-1]
+    estimate = tf.where(weight > 0, colour / tf.maximum(weight, 1e-6), 0.5)
+    for colour, weight in reversed(levels[:-1]):
+        estimate = colour + (1.0 - weight) * _up2(estimate)
+    return images * known + estimate * holes
+
+
+def with_hole(image, mask, face=None, surroundings: bool = False):
     """The image with the mask (grown by HOLE_GROWTH_PX) filled with mid grey (``hole_fill``
-    with ``face``, the face's area): what predict's second pass shows a model trained with
-    ``hole_share``. Works on one image or a batch."""
+    with ``face``, the face's area; with ``surroundings``, ``surroundings_fill``): what
+    predict's second pass shows a model trained with ``hole_share``. Works on one image or a
+    batch."""
     grown = grown_hole(mask)
+    if surroundings:
+        batched = len(image.shape) == 4
+        filled = surroundings_fill(image if batched else image[None],
+                                   grown if batched else grown[None])
+        return filled if batched else filled[0]
     return image * (1.0 - grown) + (0.5 if face is None else hole_fill(face)) * grown
 
 
@@ -289,7 +339,8 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
                  cache: bool | None = None, unmasked_share: float = 0.0,
                  degrade: bool = True, hole_share: float = 0.0,
                  hole_spread: int = 0, face_outline: bool = False,
-                 zoom_share: float = 0.0) -> tf.data.Dataset:
+                 zoom_share: float = 0.0, hole_surroundings: bool = False
+                 ) -> tf.data.Dataset:
     """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
     (or just rgb+mask when the model has no mask head).
 
@@ -310,7 +361,11 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         face_outline: a hole is filled with two greys, over the face's area (``pairs.faces``,
             needed) and beyond it (``hole_fill``).
         zoom_share: share of the training pairs enlarged as a close-up (``_zoom``).
+        hole_surroundings: a hole is filled with the colours round it (``surroundings_fill``).
     """
+    if face_outline and hole_surroundings:
+        raise UsageError("training.face_outline and training.hole_surroundings fill the hole "
+                         "in two different ways: set one of them")
     if face_outline and hole_share > 0 and pairs.faces is None:
         raise UsageError("training.face_outline needs each pair's face area: make them with "
                          "'python -m mask2face.face_areas PAIRS_FOLDER'")
@@ -341,7 +396,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
             lambda pair, s: _augment(*pair[:3], tf.cast(s % (2 ** 31 - 1), tf.int32),
                                      unmasked_share, degrade, hole_share,
                                      hole_spread, pair[3] if outlined else None,
-                                     zoom_share),
+                                     zoom_share, hole_surroundings),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

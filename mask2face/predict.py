@@ -181,12 +181,14 @@ class Unmasker:
         images, seen, masks = run(crops)
         if masks is not None and self.config.training.hole_share > 0:
             # A model trained with holes fills the mask without seeing it: a second pass over
-            # the crops with what the first found greyed out (its mask head is not asked again).
+            # the crops with what the first found greyed out, or filled with the colours round it
+            # (``hole_surroundings``); its mask head is not asked again.
             holes = masks > MASK_THRESHOLDS[0]
             if kept is not None:
                 holes &= ~kept(masks)
             outlined = faces if self.config.training.face_outline else None
-            _, filled, _ = run(with_hole(crops, holes, outlined))
+            _, filled, _ = run(with_hole(crops, holes, outlined,
+                                         self.config.training.hole_surroundings))
             if self.config.predict.hole_shading:
                 filled = with_shading(filled, seen, holes)
             if generated:
@@ -527,15 +529,51 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return a[:2]
 
 
-def with_hole(crops: np.ndarray, masks: np.ndarray, faces: np.ndarray | None = None
-              ) -> np.ndarray:
+def with_hole(crops: np.ndarray, masks: np.ndarray, faces: np.ndarray | None = None,
+              surroundings: bool = False) -> np.ndarray:
     """(N, S, S, 3) crops with each (N, S, S) bool mask, grown by HOLE_GROWTH_PX (a square, as
     training grows its holes), filled with mid grey: what a model trained with ``hole_share``
     learnt to fill. With ``faces`` ((N, S, S) face areas in [0, 1], for a model trained with
-    ``face_outline``), mid grey over the face and OUTSIDE_FACE_GREY beyond it."""
+    ``face_outline``), mid grey over the face and OUTSIDE_FACE_GREY beyond it; with
+    ``surroundings`` (``hole_surroundings``), the colours round the hole spread into it."""
     holes = grown_holes(masks)[..., None]
+    if surroundings:
+        return surroundings_fill(crops, holes)
     fill = 0.5 if faces is None else hole_fill(faces[..., None])
     return crops * (1.0 - holes) + fill * holes
+
+
+def _up2(x: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) enlarged twice by linear interpolation between pixel centres, the edges
+    held (as ``data._up2``)."""
+    def along(x, axis):
+        before = np.concatenate([x.take([0], axis), x.take(range(x.shape[axis] - 1), axis)], axis)
+        after = np.concatenate([x.take(range(1, x.shape[axis]), axis), x.take([-1], axis)], axis)
+        both = np.stack([0.75 * x + 0.25 * before, 0.75 * x + 0.25 * after], axis + 1)
+        shape = list(x.shape)
+        shape[axis] *= 2
+        return both.reshape(shape)
+    return along(along(x, 1), 2)
+
+
+def surroundings_fill(images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) float images with each (N, S, S, 1) hole (1 = hole) filled by pull-push from
+    the pixels round it: what a model trained with ``training.hole_surroundings`` sees in its
+    hole (``data.surroundings_fill``, the same on tensors, tested)."""
+    images, holes = np.asarray(images, np.float32), np.asarray(holes, np.float32)
+    known = 1.0 - holes
+    levels = [(images * known, known)]
+    while levels[-1][1].shape[1] % 2 == 0 and levels[-1][1].shape[1] > 1:
+        def pooled(x):
+            n, h, w, c = x.shape
+            return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+        colour, weight = levels[-1]
+        levels.append((pooled(colour), pooled(weight)))
+    colour, weight = levels[-1]
+    estimate = np.where(weight > 0, colour / np.maximum(weight, 1e-6), 0.5)
+    for colour, weight in reversed(levels[:-1]):
+        estimate = colour + (1.0 - weight) * _up2(estimate)
+    return (images * known + estimate * holes).astype(np.float32)
 
 
 def grown_holes(masks: np.ndarray) -> np.ndarray:

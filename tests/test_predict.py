@@ -1383,6 +1383,44 @@ def test_the_second_crop_is_given_the_first_crops_colour_shift(
     assert np.hypot(*(above - below)) < 1.0, (above, below)  # ... below the crop just as much
 
 
+def _lower_face_network(seen: list):
+    """A stand-in network that records each batch it is given in ``seen`` and finds a mask over
+    the crop's lower middle (0.9); its generated image is the pass's number / 10."""
+    def network(crops):
+        seen.append(crops.copy())
+        n, s = crops.shape[0], crops.shape[1]
+        mask = np.zeros((n, s, s, 1), np.float32)
+        mask[:, s // 2:, s // 4:3 * s // 4] = 0.9
+        return {"image": crops, "generated": np.full_like(crops, len(seen) / 10), "mask": mask}
+    return network
+
+
+def test_a_model_trained_with_surroundings_in_its_holes_is_shown_them(run64_mask, monkeypatch):
+    """training.hole_surroundings: predict's second pass shows the hole filled with the
+    colours round it (``surroundings_fill``), not grey; outside the hole the crop as it was."""
+    from mask2face.predict import Unmasker, grown_holes, surroundings_fill
+    unmasker = Unmasker.load(run64_mask)
+    seen = []
+    monkeypatch.setattr(unmasker, "network", _lower_face_network(seen))
+    unmasker.config.training.hole_share = 0.5
+    unmasker.config.training.hole_surroundings = True
+    unmasker.config.predict.hole_shading = False
+    crops = np.zeros((1, 64, 64, 3), np.float32)
+    crops[..., :32, 0] = 0.9  # red on the left, green on the right
+    crops[..., 32:, 1] = 0.8
+    unmasker.run_model(crops, generated=True)
+    assert len(seen) == 2
+    found = np.zeros((1, 64, 64), bool)
+    found[:, 32:, 16:48] = True
+    hole = grown_holes(found)
+    np.testing.assert_allclose(seen[1], surroundings_fill(crops, hole[..., None]), atol=1e-6)
+    inside = seen[1][0][hole[0] > 0]
+    assert not np.any(np.all(np.isclose(inside, 0.5), axis=-1))  # no grey
+    assert seen[1][0, 50, 17, 0] > seen[1][0, 50, 17, 1]  # red beside the red side
+    assert seen[1][0, 50, 46, 1] > seen[1][0, 50, 46, 0]  # green beside the green
+    np.testing.assert_array_equal(seen[1][0][hole[0] == 0], crops[0][hole[0] == 0])
+
+
 def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monkeypatch):
     """hole_share > 0 in the run's configuration: run_model asks the network twice, the second
     time with what its mask head found (over the low threshold, grown) filled with grey, and
@@ -1390,14 +1428,7 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
     from mask2face.predict import Unmasker
     unmasker = Unmasker.load(run64_mask)
     seen = []
-
-    def network(crops):
-        seen.append(crops.copy())
-        n, s = crops.shape[0], crops.shape[1]
-        mask = np.zeros((n, s, s, 1), np.float32)
-        mask[:, s // 2:, s // 4:3 * s // 4] = 0.9
-        return {"image": crops, "generated": np.full_like(crops, len(seen) / 10), "mask": mask}
-    monkeypatch.setattr(unmasker, "network", network)
+    monkeypatch.setattr(unmasker, "network", _lower_face_network(seen))
     crops = np.random.default_rng(0).random((2, 64, 64, 3)).astype(np.float32)
     images, masks = unmasker.run_model(crops, generated=True)
     assert len(seen) == 1 and np.allclose(images, 0.1)  # trained without holes: one pass

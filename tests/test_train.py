@@ -179,6 +179,48 @@ def test_hole_share_greys_the_mask_and_predict_makes_the_same_hole(tmp_path):
     np.testing.assert_array_equal(holed.numpy()[far], masked.numpy()[far])
 
 
+def test_hole_surroundings_fills_the_hole_from_round_it_as_predict_does(tmp_path):
+    """hole_surroundings: the training hole holds the colours round it spread inwards, the same
+    to float rounding as predict's NumPy fill of the same hole; a hole beside two colours takes
+    each side's colour near that side and something between them in the middle."""
+    import tensorflow as tf
+
+    from mask2face.data import surroundings_fill as tf_fill
+    from mask2face.errors import UsageError
+    from mask2face.predict import grown_holes, surroundings_fill, with_hole as predict_hole
+    pairs = list_pairs(write_pairs(tmp_path) / "train")
+    holes = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
+                         unmasked_share=0.0, hole_share=1.0, hole_surroundings=True)
+    plain = make_dataset(pairs, SIZE, 12, training=True, mask_head=True, seed=3,
+                         unmasked_share=0.0)
+    (holed, targets), (masked, plain_targets) = next(iter(holes)), next(iter(plain))
+    mask = plain_targets["mask"].numpy()[..., 0] > 0.5
+    expected = predict_hole(masked.numpy(), mask, surroundings=True)
+    np.testing.assert_allclose(holed.numpy(), expected, atol=1e-5)
+    hole = grown_holes(mask) > 0
+    np.testing.assert_array_equal(holed.numpy()[~hole], masked.numpy()[~hole])
+    assert not np.allclose(holed.numpy()[hole], 0.5)  # not the grey
+    np.testing.assert_array_equal(targets["mask"].numpy()[..., 0], hole)
+
+    # Red on the left, blue on the right, a hole across the middle rows.
+    image = np.zeros((1, 32, 32, 3), np.float32)
+    image[:, :, :16, 0] = 1.0
+    image[:, :, 16:, 2] = 1.0
+    gap = np.zeros((1, 32, 32, 1), np.float32)
+    gap[:, 8:24, 4:28] = 1.0
+    filled = surroundings_fill(image, gap)
+    np.testing.assert_allclose(tf_fill(tf.constant(image), tf.constant(gap)).numpy(), filled,
+                               atol=1e-6)
+    np.testing.assert_array_equal(filled[gap[..., 0] == 0], image[gap[..., 0] == 0])
+    left, right, middle = filled[0, 16, 5], filled[0, 16, 26], filled[0, 16, 15:17].mean(0)
+    assert left[0] > 0.8 and left[2] < 0.2 and right[2] > 0.8 and right[0] < 0.2
+    assert 0.2 < middle[0] < 0.8 and 0.2 < middle[2] < 0.8
+    assert np.all(np.abs(np.diff(filled[0, 16, :, 0])) < 0.25)  # smooth, no step
+    with pytest.raises(UsageError, match="face_outline"):
+        make_dataset(pairs, SIZE, 12, training=True, mask_head=True, hole_share=1.0,
+                     face_outline=True, hole_surroundings=True)
+
+
 def test_validation_split_is_by_identity(tmp_path):
     pairs = list_pairs(write_pairs(tmp_path, count=20, people=5) / "train")
     train, val = split_validation(pairs, 0.2, seed=0)
