@@ -240,12 +240,12 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
         grown = grown_hole(mask)
         if hole_spread > 0:
             grown = spread_hole(grown, seed + 6, hole_spread)
-        if surroundings:
-            filled = surroundings_fill(masked[None], grown[None])[0]
+        if surroundings:  # the pull-push only for the pairs that show a hole
+            masked = tf.cond(hole, lambda: surroundings_fill(masked[None], grown[None])[0],
+                             lambda: masked)
         else:
             fill = hole_fill(faces[0]) if faces else 0.5
-            filled = masked * (1.0 - grown) + fill * grown
-        masked = tf.where(hole, filled, masked)
+            masked = tf.where(hole, masked * (1.0 - grown) + fill * grown, masked)
         mask = tf.where(hole, grown, mask)
     return masked, clean, mask
 

@@ -543,6 +543,12 @@ def with_hole(crops: np.ndarray, masks: np.ndarray, faces: np.ndarray | None = N
     return crops * (1.0 - holes) + fill * holes
 
 
+def _pool2(x: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) averaged over 2 x 2 blocks (H and W even; as ``data._pool2``)."""
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
 def _up2(x: np.ndarray) -> np.ndarray:
     """(N, H, W, C) enlarged twice by linear interpolation between pixel centres, the edges
     held (as ``data._up2``)."""
@@ -564,11 +570,8 @@ def surroundings_fill(images: np.ndarray, holes: np.ndarray) -> np.ndarray:
     known = 1.0 - holes
     levels = [(images * known, known)]
     while levels[-1][1].shape[1] % 2 == 0 and levels[-1][1].shape[1] > 1:
-        def pooled(x):
-            n, h, w, c = x.shape
-            return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
         colour, weight = levels[-1]
-        levels.append((pooled(colour), pooled(weight)))
+        levels.append((_pool2(colour), _pool2(weight)))
     colour, weight = levels[-1]
     estimate = np.where(weight > 0, colour / np.maximum(weight, 1e-6), 0.5)
     for colour, weight in reversed(levels[:-1]):
