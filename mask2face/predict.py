@@ -56,7 +56,7 @@ from mask2face.region import (BELOW_CHIN_DELTA, BELOW_CHIN_MARGIN, BORDER_GAP,  
                               edges_run_past, eye_guard, eyes_off_the_mask, fade_width, guarded,
                               hysteresis, in_photo, joining, loops_beside_the_eyes,
                               lower_face_area, lower_lid, mask_region, plain_mask_distance,
-                              runs_past_crop, side_view, to_the_photos_border)
+                              replicated_from, runs_past_crop, side_view, to_the_photos_border)
 
 if TYPE_CHECKING:
     import keras
@@ -154,7 +154,8 @@ class Unmasker:
 
     def run_model(self, crops: np.ndarray, generated: bool = False,
                   faces: np.ndarray | None = None,
-                  kept: Callable[[np.ndarray], np.ndarray] | None = None
+                  kept: Callable[[np.ndarray], np.ndarray] | None = None,
+                  sources: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, S, S, 3) float crops -> output images and predicted masks (or None).
 
@@ -164,7 +165,9 @@ class Unmasker:
         ``faces``: each crop's face area (``face_area``, (N, S, S) in [0, 1]), shown to a model
         trained with ``face_outline`` in its hole; None: the whole hole is face. ``kept``: given
         the first pass's masks, (N, S, S) bool of the pixels a hole model's hole leaves out
-        before it is grown by HOLE_GROWTH_PX (the eyes predict never replaces, ``eye_guard``)."""
+        before it is grown by HOLE_GROWTH_PX (the eyes predict never replaces, ``eye_guard``).
+        ``sources``: (N, S, S) int, ``replicated_from`` each crop: a crop pixel past the
+        photo's border that repeats a border pixel in the hole is hole too."""
         def run(crops):
             # One pass: the composite, the generator's whole image (the composite where the
             # network has no separate one) and the mask.
@@ -186,6 +189,13 @@ class Unmasker:
             holes = masks > MASK_THRESHOLDS[0]
             if kept is not None:
                 holes &= ~kept(masks)
+            if sources is not None:
+                # Past the photo's border a crop repeats the border's pixels: where they repeat
+                # the mask, they are streaks of its colour, which the fill round the hole (or
+                # the network, grey or not) would carry into the face beside the border.
+                flat = holes.reshape(len(holes), -1)
+                holes = holes | np.take_along_axis(flat, sources.reshape(len(holes), -1),
+                                                   axis=1).reshape(holes.shape)
             outlined = faces if self.config.training.face_outline else None
             _, filled, _ = run(with_hole(crops, holes, outlined,
                                          self.config.training.hole_surroundings))
@@ -201,8 +211,8 @@ class Unmasker:
             images = masks[..., None] * filled + (1.0 - masks[..., None]) * crops
         return (without_checkerboard(seen) if generated else images), masks
 
-    def _run_on_faces(self, batch: np.ndarray, crops: Sequence, faces: Sequence[Face]
-                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _run_on_faces(self, batch: np.ndarray, crops: Sequence, faces: Sequence[Face],
+                      shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]:
         """``run_model(batch, generated=True)`` on face crops; a model trained with
         ``face_outline`` is shown, in its hole, the hull of each face's fitted points in its
         crop. A hole model's hole never covers the eyes (``eye_guard``, drawn from the points
@@ -216,6 +226,7 @@ class Unmasker:
         options = {}
         if self.config.training.hole_share > 0:
             options["kept"] = guarded_eyes
+            options["sources"] = np.stack([replicated_from(c, shape) for c in crops])
         if self.config.training.face_outline:
             options["faces"] = np.stack([face_area(c.to_crop(f.landmarks), self.size)
                                          for c, f in zip(crops, faces)])
@@ -293,7 +304,7 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        outputs, masks = self._run_on_faces(batch, crops, faces)
+        outputs, masks = self._run_on_faces(batch, crops, faces, image.shape)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop
@@ -336,7 +347,8 @@ class Unmasker:
                  for i in todo]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
         start = time.perf_counter()
-        outputs, masks = self._run_on_faces(batch, crops, [results[i].face for i in todo])
+        outputs, masks = self._run_on_faces(batch, crops, [results[i].face for i in todo],
+                                            image.shape)
         self.timing.model_s += time.perf_counter() - start
         size = self.size
         blend = max(fade_width(size), int(round(BELOW_BLEND * size)))

@@ -203,6 +203,22 @@ def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
     return inside.reshape(crop.size, crop.size).astype(np.float32)
 
 
+def replicated_from(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
+    """(S, S) int: for each crop pixel, the flat index (row * S + column) of the crop pixel whose
+    colour it shows: itself inside the photo of ``shape``; beyond the photo's border, where the
+    crop repeats the border's pixels (``FaceCrop.apply``), the crop pixel over the border pixel
+    it repeats (the nearest crop pixel where that lies outside the crop too)."""
+    size = crop.size
+    ys, xs = np.mgrid[0:size, 0:size]
+    points = crop.to_photo(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
+    h, w = shape[:2]
+    points = np.stack([np.clip(points[:, 0], 0, w - 1), np.clip(points[:, 1], 0, h - 1)], axis=1)
+    back = np.clip(np.round(crop.to_crop(points)), 0, size - 1).astype(np.int64)
+    inside = in_photo(crop, shape).ravel() > 0
+    source = np.where(inside, np.arange(size * size), back[:, 1] * size + back[:, 0])
+    return source.reshape(size, size)
+
+
 def edges_run_past(region: np.ndarray, inside: np.ndarray | None = None
                    ) -> tuple[bool, bool, bool]:
     """(bottom, left, right): whether the region covers more than EDGE_SHARE of the stretch of

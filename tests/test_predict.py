@@ -1525,7 +1525,7 @@ def test_a_model_trained_with_face_outline_is_shown_the_fitted_face_in_its_hole(
     photo, face = next(iter(sample_faces.values()))
     given = []
 
-    def recording(batch, generated=False, faces=None, kept=None):
+    def recording(batch, generated=False, faces=None, **options):
         given.append(faces)
         return batch, np.zeros(batch.shape[:3], np.float32)
     monkeypatch.setattr(unmasker, "run_model", recording)
@@ -1535,6 +1535,63 @@ def test_a_model_trained_with_face_outline_is_shown_the_fitted_face_in_its_hole(
     expected = face_area(crop.to_crop(face.landmarks), 64)
     np.testing.assert_array_equal(given[0][0], expected)
     assert 0.2 < expected.mean() < 0.8 and expected[32, 32] == 1.0 and expected[0, 0] == 0.0
+
+
+def test_replicated_from_names_the_border_pixel_each_crop_pixel_repeats():
+    """Inside the photo a crop pixel shows itself; past the photo's border, where the crop
+    repeats the border's pixels, the crop pixel over the border pixel it repeats: the crop's
+    colours taken from those sources are the crop itself, for a crop turned and reaching past
+    two borders."""
+    from mask2face.faces import FaceCrop
+    from mask2face.predict import in_photo, replicated_from
+    shift = FaceCrop(np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 0.0]]), 32)  # photo x = crop x - 10
+    source = replicated_from(shift, (32, 40))
+    rows, columns = np.mgrid[0:32, 0:32]
+    np.testing.assert_array_equal(source[:, 9:], (rows * 32 + columns)[:, 9:])
+    np.testing.assert_array_equal(source[:, :9], rows[:, :9] * 32 + 10)  # the border's column
+    angle, scale = np.deg2rad(20), 0.8
+    cos, sin = scale * np.cos(angle), scale * np.sin(angle)
+    turned = FaceCrop(np.array([[cos, sin, -4.0], [-sin, cos, 4.0]]), 48)  # past left, bottom
+    ys, xs = np.mgrid[0:64, 0:60]
+    photo = np.dstack([xs * 4, ys * 3, (xs + ys) * 2]).astype(np.uint8)  # smooth, no repeats
+    crop = turned.apply(photo).astype(np.float32)
+    source = replicated_from(turned, photo.shape)
+    outside = in_photo(turned, photo.shape) == 0
+    assert outside.sum() > 200
+    repeated = crop.reshape(-1, 3)[source.ravel()].reshape(crop.shape)
+    np.testing.assert_array_equal(repeated[~outside], crop[~outside])
+    # (the source is the nearest crop pixel to the border pixel: within a crop pixel's step,
+    # 1.25 photo pixels, of 4 levels a photo pixel)
+    assert np.abs(repeated - crop)[outside].max() <= 5.0
+    assert np.abs(crop[outside] - crop[~outside].mean(axis=0)).max() > 40  # not a flat crop
+
+
+def test_a_hole_model_takes_the_streaks_past_the_photos_border_of_a_mask_for_hole(
+        run64_mask, monkeypatch):
+    """Where a mask reaches the photo's border, the crop's pixels past it repeat the mask's
+    colour: run_model given ``sources`` (``replicated_from``) makes them hole too, and the
+    second pass's fill round the hole takes none of the mask's colour from them."""
+    from mask2face.faces import FaceCrop
+    from mask2face.predict import in_photo, replicated_from
+    unmasker, seen = recording_hole_model(run64_mask, monkeypatch,
+                                          lambda s: (slice(s // 2, None), slice(9, s - 8)))
+    unmasker.config.training.hole_surroundings = True
+    crop = FaceCrop(np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 0.0]]), 64)  # photo x = crop x - 10
+    photo = np.full((64, 70, 3), 200, np.uint8)
+    photo[32:, :46] = (40, 200, 240)  # a cyan mask from the photo's left border
+    crops = crop.apply(photo)[None].astype(np.float32) / 255.0
+    unmasker.run_model(crops, generated=True)  # no sources: the streaks stay as they are
+    np.testing.assert_array_equal(seen[1][0, 44:, :6], crops[0, 44:, :6])
+    before = seen[1][0]
+    seen.clear()
+    sources = replicated_from(crop, photo.shape)[None]
+    assert (in_photo(crop, photo.shape)[:, :8] == 0).all()
+    unmasker.run_model(crops, generated=True, sources=sources)
+    filled = seen[1][0]
+    assert not np.allclose(filled[44:, :6], crops[0, 44:, :6], atol=0.05)  # now hole
+    assert (filled[34:, 14:50, 0] > 0.7).all()  # the hole is filled with the light grey round it
+    assert (filled[40:, 10:16, 0] > before[40:, 10:16, 0] + 0.1).all()  # ... not cyan beside them
+    np.testing.assert_array_equal(filled[:28], crops[0, :28])  # above the hole, as it was
 
 
 def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_from_the_hole():
