@@ -55,8 +55,9 @@ from mask2face.region import (BELOW_CHIN_DELTA, BELOW_CHIN_MARGIN, BORDER_GAP,  
                               below_the_sure_top, edge_fade,
                               edges_run_past, eye_guard, eyes_off_the_mask, fade_width, guarded,
                               hysteresis, in_photo, joining, loops_beside_the_eyes,
-                              lower_face_area, lower_lid, mask_region, plain_mask_distance,
-                              replicated_from, runs_past_crop, side_view, to_the_photos_border)
+                              lower_face_area, lower_lid, mask_region, past_the_border,
+                              plain_mask_distance, replicated_from, runs_past_crop, side_view,
+                              to_the_photos_border)
 
 if TYPE_CHECKING:
     import keras
@@ -243,7 +244,8 @@ class Unmasker:
 
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None,
-                fade: bool = True, crop: np.ndarray | None = None) -> np.ndarray:
+                fade: bool = True, crop: np.ndarray | None = None,
+                sources: np.ndarray | None = None) -> np.ndarray:
         """Where the output replaces the photo, (S, S) float in [0, 1]; ``feather`` and ``grow``
         are shares of the crop (see PredictConfig); ``inside``: the crop's pixels that lie in
         the photo (``in_photo``; None: all), the only ones a region can run past the crop in;
@@ -251,7 +253,9 @@ class Unmasker:
         ``crop`` (its RGB in [0, 1]), ear loops beside the eyes join the region
         (``loops_beside_the_eyes``), what below the chin is not a plain mask's colour leaves it
         (``below_the_chin_not_the_mask``) and, with ``inside`` too, the gap between a plain
-        mask and the photo's border joins it (``to_the_photos_border``)."""
+        mask and the photo's border joins it (``to_the_photos_border``); with ``sources``
+        (``replicated_from``), the region goes on past the photo's border where it reaches it
+        (``past_the_border``)."""
         if predicted is not None:
             found = mask_region(predicted, landmarks_in_crop)
             if not found.any():
@@ -262,6 +266,8 @@ class Unmasker:
                 if inside is not None:
                     found |= to_the_photos_border(found, predicted, landmarks_in_crop, crop,
                                                   inside)
+            if sources is not None:
+                found = past_the_border(found, sources)
             region = found.astype(np.float32)
         else:
             region = lower_face_area(self.size, landmarks_in_crop)
@@ -319,7 +325,7 @@ class Unmasker:
             landmarks = self._region_landmarks(f, c, mask)
             inside = in_photo(c, image.shape)
             whole = self._region(landmarks, mask, feather, grow, inside, fade=False,
-                                 crop=batch[i])
+                                 crop=batch[i], sources=replicated_from(c, image.shape))
             wholes.append(whole)
             results.append(FaceResult(f, c, outputs[i], self._faded_past_crop(whole, inside),
                                       mask=mask, inside=inside, landmarks=landmarks))
@@ -417,6 +423,7 @@ class Unmasker:
                 first_output = warped(r.output, into, cv2.BORDER_REPLICATE)
                 shift = np.median(first_output[both] - output[both], axis=0)
                 output = np.clip(output + shift, 0.0, 1.0)
+            region = past_the_border(region, replicated_from(c, image.shape))
             region = self._feathered(region.astype(np.float32), feather) * inside
             region = self._faded_past_crop(region, inside) * eye_guard(region.shape, landmarks)
             if (region * (1.0 - cross)).max() <= 0:

@@ -219,6 +219,15 @@ def replicated_from(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
     return source.reshape(size, size)
 
 
+def past_the_border(region: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """(S, S) bool ``region`` gone on past the photo's border where it reaches it: each crop
+    pixel past the border is in it where the border pixel it repeats is (``sources``:
+    ``replicated_from``). The mask head leaves the crop's repeated pixels out, and a region
+    that stopped at the border faded out over the photo's last pixels as it was feathered,
+    keeping a faint line of the mask there."""
+    return region | region.ravel()[sources]
+
+
 def edges_run_past(region: np.ndarray, inside: np.ndarray | None = None
                    ) -> tuple[bool, bool, bool]:
     """(bottom, left, right): whether the region covers more than EDGE_SHARE of the stretch of

@@ -1199,6 +1199,37 @@ def test_a_mask_reaching_the_photos_border_is_not_past_the_crop(run64_mask, mask
     assert whole.outcome.startswith("partly unmasked"), whole.outcome
 
 
+def test_a_region_that_stops_at_the_photos_border_keeps_its_whole_weight_there(
+        run64_mask, masked_photos, monkeypatch):
+    """The mask head takes for mask what lies in the photo only (past the border the crop
+    repeats the border's pixels, which it leaves out): cut under the chin, the photo's last rows
+    are still replaced with the whole weight, not faded out by the feather."""
+    from mask2face.faces import face_crop
+    from mask2face.predict import PREDICT_FRAMING, Unmasker, in_photo, pasted_region
+    unmasker = Unmasker.load(run64_mask)
+    photo = masked_photos["astronaut"]
+    face = unmasker.finder.find(photo)[0]
+    cut = np.ascontiguousarray(photo[:int(face.landmarks[8, 1]) + 4])
+    size = unmasker.size
+    inside = in_photo(face_crop(unmasker.finder.find(cut)[0].landmarks, size,
+                                unmasker.config.data.crop_margin, *PREDICT_FRAMING), cut.shape)
+    assert inside[-1].max() == 0
+
+    def mask_in_the_photo(crops, generated=False):
+        """Mask from the nose down over the middle half, in the photo only."""
+        n, s = len(crops), crops.shape[1]
+        mask = np.zeros((n, s, s), np.float32)
+        mask[:, int(0.55 * s):, s // 4:3 * s // 4] = 1.0
+        return np.ones((n, s, s, 3), np.float32), mask * (inside == 1)
+    monkeypatch.setattr(unmasker, "run_model", mask_in_the_photo)
+    (result,) = unmasker.predict_faces(cut)[:1]
+    assert result.outcome == "unmasked", result.outcome
+    weight = pasted_region(cut.shape, [result])
+    columns = np.nonzero(weight[-12] > 0.99)[0][3:-3]  # inside the mask's feathered sides
+    assert len(columns) > 10
+    assert weight[-3:, columns].min() > 0.99, weight[-3:, columns].min()
+
+
 def test_only_the_stretches_of_the_crops_edge_inside_the_photo_count_and_fade():
     """A tilted face at the photo's bottom: the crop's bottom row lies in the photo only on its
     left (columns 0-40). A mask to the border in the middle ends with the photo: neither "past
