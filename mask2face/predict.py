@@ -156,7 +156,8 @@ class Unmasker:
     def run_model(self, crops: np.ndarray, generated: bool = False,
                   faces: np.ndarray | None = None,
                   kept: Callable[[np.ndarray], np.ndarray] | None = None,
-                  sources: np.ndarray | None = None
+                  sources: np.ndarray | None = None,
+                  found: Callable[[np.ndarray], np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, S, S, 3) float crops -> output images and predicted masks (or None).
 
@@ -168,7 +169,10 @@ class Unmasker:
         the first pass's masks, (N, S, S) bool of the pixels a hole model's hole leaves out
         before it is grown by HOLE_GROWTH_PX (the eyes predict never replaces, ``eye_guard``).
         ``sources``: (N, S, S) int, ``replicated_from`` each crop: a crop pixel past the
-        photo's border that repeats a border pixel in the hole is hole too."""
+        photo's border that repeats a border pixel in the hole is hole too. ``found``: given the
+        first pass's masks, (N, S, S) bool of what predict's region will take for mask
+        (``_found``), hole too: where the region takes in more than the head's mask (a plain
+        mask's last pixels at the photo's border), the hole pass paints it, not the crop."""
         def run(crops):
             # One pass: the composite, the generator's whole image (the composite where the
             # network has no separate one) and the mask.
@@ -188,6 +192,8 @@ class Unmasker:
             # the crops with what the first found greyed out, or filled with the colours round it
             # (``hole_surroundings``); its mask head is not asked again.
             holes = masks > MASK_THRESHOLDS[0]
+            if found is not None:
+                holes |= found(masks)
             if kept is not None:
                 holes &= ~kept(masks)
             if sources is not None:
@@ -213,13 +219,15 @@ class Unmasker:
         return (without_checkerboard(seen) if generated else images), masks
 
     def _run_on_faces(self, batch: np.ndarray, crops: Sequence, faces: Sequence[Face],
-                      shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]:
+                      shape: Sequence[int], regions: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
         """``run_model(batch, generated=True)`` on face crops; a model trained with
         ``face_outline`` is shown, in its hole, the hull of each face's fitted points in its
         crop. A hole model's hole never covers the eyes (``eye_guard``, drawn from the points
         the region will be: ``eyes_off_the_mask``): shown the eyes, it paints the face on
         under them; under a hole over them it painted eyes of its own, and their lower edge,
-        below the guard, showed as a dark smear under a real eye."""
+        below the guard, showed as a dark smear under a real eye. With ``regions``, what the
+        faces' regions will take for mask (``_found``) is hole too."""
         def guarded_eyes(masks):
             return np.stack([eye_guard((self.size, self.size),
                                        self._region_landmarks(f, c, mask)) == 0
@@ -228,6 +236,12 @@ class Unmasker:
         if self.config.training.hole_share > 0:
             options["kept"] = guarded_eyes
             options["sources"] = np.stack([replicated_from(c, shape) for c in crops])
+            if regions:
+                options["found"] = lambda masks: np.stack([
+                    self._found(self._region_landmarks(f, c, mask), mask, crop,
+                                in_photo(c, shape), sources)
+                    for f, c, mask, crop, sources in zip(faces, crops, masks, batch,
+                                                         options["sources"])])
         if self.config.training.face_outline:
             options["faces"] = np.stack([face_area(c.to_crop(f.landmarks), self.size)
                                          for c, f in zip(crops, faces)])
@@ -257,17 +271,9 @@ class Unmasker:
         (``replicated_from``), the region goes on past the photo's border where it reaches it
         (``past_the_border``)."""
         if predicted is not None:
-            found = mask_region(predicted, landmarks_in_crop)
+            found = self._found(landmarks_in_crop, predicted, crop, inside, sources)
             if not found.any():
                 return found.astype(np.float32)
-            if crop is not None:
-                found |= loops_beside_the_eyes(found, predicted, landmarks_in_crop, crop)
-                found &= ~below_the_chin_not_the_mask(found, predicted, landmarks_in_crop, crop)
-                if inside is not None:
-                    found |= to_the_photos_border(found, predicted, landmarks_in_crop, crop,
-                                                  inside)
-            if sources is not None:
-                found = past_the_border(found, sources)
             region = found.astype(np.float32)
         else:
             region = lower_face_area(self.size, landmarks_in_crop)
@@ -281,6 +287,24 @@ class Unmasker:
             # border is replaced to it, and does not run on past the crop there.
             region = region * inside
         return self._faded_past_crop(region, inside) if fade else region
+
+    @staticmethod
+    def _found(landmarks_in_crop: np.ndarray, predicted: np.ndarray,
+               crop: np.ndarray | None = None, inside: np.ndarray | None = None,
+               sources: np.ndarray | None = None) -> np.ndarray:
+        """(S, S) bool: what a face's region takes for mask before it is grown, feathered and
+        guarded (``_region``, whose arguments these are)."""
+        found = mask_region(predicted, landmarks_in_crop)
+        if not found.any():
+            return found
+        if crop is not None:
+            found |= loops_beside_the_eyes(found, predicted, landmarks_in_crop, crop)
+            found &= ~below_the_chin_not_the_mask(found, predicted, landmarks_in_crop, crop)
+            if inside is not None:
+                found |= to_the_photos_border(found, predicted, landmarks_in_crop, crop, inside)
+        if sources is not None:
+            found = past_the_border(found, sources)
+        return found
 
     def _faded_past_crop(self, region: np.ndarray, inside: np.ndarray | None) -> np.ndarray:
         """``region`` faded out along the crop's edges it runs past (``edges_run_past``)
@@ -310,7 +334,7 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        outputs, masks = self._run_on_faces(batch, crops, faces, image.shape)
+        outputs, masks = self._run_on_faces(batch, crops, faces, image.shape, regions=True)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop

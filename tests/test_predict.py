@@ -1625,6 +1625,28 @@ def test_a_hole_model_takes_the_streaks_past_the_photos_border_of_a_mask_for_hol
     np.testing.assert_array_equal(filled[:28], crops[0, :28])  # above the hole, as it was
 
 
+def test_what_the_region_takes_in_beyond_the_heads_mask_is_hole_too(run64_mask, monkeypatch):
+    """run_model's ``found`` (what predict's region will take for mask, ``_found``): pixels the
+    head left out that the region takes in (a plain mask's last pixels at the photo's border)
+    are in the hole, so the hole pass paints them; without it the crop's own pixels, the mask,
+    were pasted there. The eyes stay out of it (``kept``)."""
+    unmasker, seen = recording_hole_model(run64_mask, monkeypatch,
+                                          lambda s: (slice(s // 2, None), slice(16, s - 16)))
+    crops = np.random.default_rng(0).uniform(0.6, 1.0, (1, 64, 64, 3)).astype(np.float32)
+    extra = np.zeros((1, 64, 64), bool)
+    extra[:, 40:, 2:10] = True  # beside the head's mask, 6 px from it
+    kept = np.zeros((1, 64, 64), bool)
+    kept[:, 40:44, 2:10] = True
+    images, _ = unmasker.run_model(crops, generated=True)
+    np.testing.assert_array_equal(images[0, 46:, 2:8], crops[0, 46:, 2:8])  # the crop's own
+    seen.clear()
+    images, _ = unmasker.run_model(crops, generated=True, found=lambda masks: extra,
+                                   kept=lambda masks: kept)
+    assert (seen[1][0, 46:, 4:8] == 0.5).all()  # in the hole
+    np.testing.assert_allclose(images[0, 48:, 5:7], 0.5, atol=0.02)  # the hole pass's image
+    np.testing.assert_array_equal(seen[1][0, 40:42, 2:8], crops[0, 40:42, 2:8])  # kept
+
+
 def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_from_the_hole():
     """A hole model's face: deep inside the hole the luminance is the pass that saw the mask,
     near the hole's edge and outside it the hole pass's; colour (R - Y, B - Y) is the hole
