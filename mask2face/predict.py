@@ -219,15 +219,16 @@ class Unmasker:
         return (without_checkerboard(seen) if generated else images), masks
 
     def _run_on_faces(self, batch: np.ndarray, crops: Sequence, faces: Sequence[Face],
-                      shape: Sequence[int], regions: bool = False
+                      shape: Sequence[int], region_grow: float | None = None
                       ) -> tuple[np.ndarray, np.ndarray | None]:
         """``run_model(batch, generated=True)`` on face crops; a model trained with
         ``face_outline`` is shown, in its hole, the hull of each face's fitted points in its
         crop. A hole model's hole never covers the eyes (``eye_guard``, drawn from the points
         the region will be: ``eyes_off_the_mask``): shown the eyes, it paints the face on
         under them; under a hole over them it painted eyes of its own, and their lower edge,
-        below the guard, showed as a dark smear under a real eye. With ``regions``, what the
-        faces' regions will take for mask (``_found``) is hole too."""
+        below the guard, showed as a dark smear under a real eye. With ``region_grow`` (a
+        share of the crop, as ``PredictConfig.region_grow``), what the faces' regions will take
+        for mask (``_found``), grown by that, is hole too."""
         def guarded_eyes(masks):
             return np.stack([eye_guard((self.size, self.size),
                                        self._region_landmarks(f, c, mask)) == 0
@@ -236,10 +237,10 @@ class Unmasker:
         if self.config.training.hole_share > 0:
             options["kept"] = guarded_eyes
             options["sources"] = np.stack([replicated_from(c, shape) for c in crops])
-            if regions:
+            if region_grow is not None:
                 options["found"] = lambda masks: np.stack([
-                    self._found(self._region_landmarks(f, c, mask), mask, crop,
-                                in_photo(c, shape), sources)
+                    self._grown(self._found(self._region_landmarks(f, c, mask), mask, crop,
+                                            in_photo(c, shape), sources), region_grow) > 0
                     for f, c, mask, crop, sources in zip(faces, crops, masks, batch,
                                                          options["sources"])])
         if self.config.training.face_outline:
@@ -277,16 +278,22 @@ class Unmasker:
             region = found.astype(np.float32)
         else:
             region = lower_face_area(self.size, landmarks_in_crop)
-        if grow > 0:
-            width = max(1, int(round(grow * self.size)))
-            region = cv2.dilate(region, cv2.getStructuringElement(
-                cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
-        region = self._feathered(region, feather) * eye_guard(region.shape, landmarks_in_crop)
+        region = self._feathered(self._grown(region, grow), feather) \
+            * eye_guard(region.shape, landmarks_in_crop)
         if inside is not None:
             # Beyond the photo's border a crop repeats the photo's edge: a mask that reaches the
             # border is replaced to it, and does not run on past the crop there.
             region = region * inside
         return self._faded_past_crop(region, inside) if fade else region
+
+    def _grown(self, region: np.ndarray, grow: float) -> np.ndarray:
+        """(S, S) float ``region`` grown by ``grow`` (a share of the crop; 0: as it is)."""
+        region = region.astype(np.float32)
+        if grow > 0:
+            width = max(1, int(round(grow * self.size)))
+            region = cv2.dilate(region, cv2.getStructuringElement(
+                cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1)))
+        return region
 
     @staticmethod
     def _found(landmarks_in_crop: np.ndarray, predicted: np.ndarray,
@@ -334,7 +341,7 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        outputs, masks = self._run_on_faces(batch, crops, faces, image.shape, regions=True)
+        outputs, masks = self._run_on_faces(batch, crops, faces, image.shape, region_grow=grow)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop

@@ -1486,10 +1486,10 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
                                rtol=0, atol=1e-6)
 
 
-def recording_hole_model(run, monkeypatch, where):
+def recording_hole_model(run, monkeypatch, where, level=0.9):
     """The run's Unmasker made a hole model (hole_share 0.5, no hole shading) whose network
-    returns its crops as its image and 0.9 as the mask over ``where(size)`` (rows, columns),
-    and the list of what it is shown, pass by pass."""
+    returns its crops as its image and ``level`` as the mask over ``where(size)`` (rows,
+    columns), and the list of what it is shown, pass by pass."""
     from mask2face.predict import Unmasker
     unmasker = Unmasker.load(run)
     unmasker.config.training.hole_share = 0.5
@@ -1500,7 +1500,7 @@ def recording_hole_model(run, monkeypatch, where):
         seen.append(crops.copy())
         n, s = crops.shape[0], crops.shape[1]
         mask = np.zeros((n, s, s, 1), np.float32)
-        mask[(slice(None),) + where(s)] = 0.9
+        mask[(slice(None),) + where(s)] = level
         return {"image": crops, "generated": crops, "mask": mask}
     monkeypatch.setattr(unmasker, "network", network)
     return unmasker, seen
@@ -1645,6 +1645,25 @@ def test_what_the_region_takes_in_beyond_the_heads_mask_is_hole_too(run64_mask, 
     assert (seen[1][0, 46:, 4:8] == 0.5).all()  # in the hole
     np.testing.assert_allclose(images[0, 48:, 5:7], 0.5, atol=0.02)  # the hole pass's image
     np.testing.assert_array_equal(seen[1][0, 40:42, 2:8], crops[0, 40:42, 2:8])  # kept
+
+
+def test_a_grown_region_is_repainted_by_a_hole_model(run64_mask, sample_faces, monkeypatch):
+    """predict.region_grow with a hole model: the region grown past the head's mask is hole
+    too, so what is pasted there is the hole pass's image, not the crop's own pixels (with
+    which growing the region changed nothing beyond the hole's own 2 px)."""
+    unmasker, seen = recording_hole_model(run64_mask, monkeypatch,
+                                          lambda s: (slice(s // 2, None), slice(20, s - 20)),
+                                          level=1.0)
+    photo, face = sample_faces["astronaut"]
+    monkeypatch.setattr(unmasker.finder, "find", lambda image: [face])
+    size = unmasker.size
+    (plain,) = unmasker.predict_faces(photo, grow=0.0)
+    (grown,) = unmasker.predict_faces(photo, grow=0.12)
+    beside = (slice(size * 3 // 4, size - 4), slice(20 - 6, 20 - 4))  # 4-6 px left of it
+    assert (grown.region[beside] > 0.9).all() and (plain.region[beside] < 0.5).all()
+    crop = seen[0][0]
+    assert np.abs(plain.output[beside] - crop[beside]).max() < 1e-6  # the crop's own
+    np.testing.assert_allclose(grown.output[beside], 0.5, atol=0.02)  # the hole pass's image
 
 
 def test_with_shading_takes_light_from_the_mask_pass_inside_the_hole_and_colour_from_the_hole():
