@@ -637,6 +637,32 @@ def test_a_plain_masks_region_reaches_the_photos_border_it_stopped_short_of(samp
     assert not to_the_photos_border(region, p, lm, printed, inside).any()
 
 
+def test_a_plain_masks_region_reaches_the_photos_side_border_below_the_eyes(sample_faces):
+    """to_the_photos_border at a side: the photo ends a few columns beside a plain mask that
+    goes on to it, from under the eyes to the chin, and the head stops 4 columns short. The gap
+    joins the region from the eyes' lowest point down (a mask's upper corner at the photo's
+    side), never above it."""
+    from mask2face.landmarks import CHIN, EYES
+    from mask2face.predict import mask_region, to_the_photos_border
+    size = 128
+    lm, crop = astronaut_crop(sample_faces, size)
+    eyes = int(np.ceil(lm[EYES, 1].max()))
+    top, bottom = eyes - 3, int(lm[CHIN, 1])
+    left, right = int(lm[:, 0].min()) + 6, int(lm[:, 0].max()) - 2
+    inside = np.ones((size, size), np.float32)
+    inside[:, right + 1:] = 0.0                      # the photo's right border
+    blue = np.array([0.1, 0.3, 0.9], np.float32)
+    crop[top:bottom, left:right + 1] = blue          # the mask, on to the border
+    p = np.zeros((size, size), np.float32)
+    p[top:bottom, left:right - 3] = 0.95             # ... the head stops 4 columns short
+    region = mask_region(p, lm)
+    assert region[eyes + 2, right - 5] and not region[eyes + 2, right - 3:].any()
+    gained = to_the_photos_border(region, p, lm, crop, inside)
+    assert gained[eyes + 1:bottom - 1, right - 3:right + 1].all()  # below the eyes, to the border
+    assert not gained[:eyes].any()                   # nothing above the eyes' lowest point
+    assert not gained[:, right + 1:].any()           # nothing past the photo
+
+
 def test_largest_face_only_and_options_reach_predict(run64, masked_photos):
     from mask2face.predict import Unmasker
     a, b = masked_photos["astronaut"], masked_photos["grace_hopper"]
