@@ -194,8 +194,6 @@ class Unmasker:
             holes = masks > MASK_THRESHOLDS[0]
             if found is not None:
                 holes |= found(masks)
-            if kept is not None:
-                holes &= ~kept(masks)
             if sources is not None:
                 # Past the photo's border a crop repeats the border's pixels: where they repeat
                 # the mask, they are streaks of its colour, which the fill round the hole (or
@@ -203,6 +201,8 @@ class Unmasker:
                 flat = holes.reshape(len(holes), -1)
                 holes = holes | np.take_along_axis(flat, sources.reshape(len(holes), -1),
                                                    axis=1).reshape(holes.shape)
+            if kept is not None:
+                holes &= ~kept(masks)
             outlined = faces if self.config.training.face_outline else None
             _, filled, _ = run(with_hole(crops, holes, outlined,
                                          self.config.training.hole_surroundings))

@@ -210,17 +210,26 @@ def in_photo(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
 
 def replicated_from(crop: FaceCrop, shape: Sequence[int]) -> np.ndarray:
     """(S, S) int: for each crop pixel, the flat index (row * S + column) of the crop pixel whose
-    colour it shows: itself inside the photo of ``shape``; beyond the photo's border, where the
-    crop repeats the border's pixels (``FaceCrop.apply``), the crop pixel over the border pixel
-    it repeats (the nearest crop pixel where that lies outside the crop too)."""
+    colour it shows: itself where its centre lies in the photo of ``shape``; beyond the photo's
+    border, where the crop repeats the border's pixels (``FaceCrop.apply``), the crop pixel over
+    the border pixel it repeats (where that lies outside the crop too, the nearest crop pixel
+    in the photo to it that the lookup reaches)."""
     size = crop.size
     ys, xs = np.mgrid[0:size, 0:size]
     points = crop.to_photo(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64))
     h, w = shape[:2]
-    points = np.stack([np.clip(points[:, 0], 0, w - 1), np.clip(points[:, 1], 0, h - 1)], axis=1)
-    back = np.clip(np.round(crop.to_crop(points)), 0, size - 1).astype(np.int64)
-    inside = in_photo(crop, shape).ravel() > 0
+    clipped = np.stack([np.clip(points[:, 0], 0, w - 1), np.clip(points[:, 1], 0, h - 1)],
+                       axis=1)
+    back = np.clip(np.round(crop.to_crop(clipped)), 0, size - 1).astype(np.int64)
+    inside = np.all(points == clipped, axis=1)
     source = np.where(inside, np.arange(size * size), back[:, 1] * size + back[:, 0])
+    # A border pixel outside the crop: its nearest crop pixel can lie past the border too (a
+    # turned crop's corner); follow the lookup on until it lands in the photo.
+    for _ in range(size):
+        onward = source[source]
+        if np.array_equal(onward, source):
+            break
+        source = onward
     return source.reshape(size, size)
 
 

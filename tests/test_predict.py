@@ -1241,7 +1241,7 @@ def test_a_region_that_stops_at_the_photos_border_keeps_its_whole_weight_there(
                                 unmasker.config.data.crop_margin, *PREDICT_FRAMING), cut.shape)
     assert inside[-1].max() == 0
 
-    def mask_in_the_photo(crops, generated=False):
+    def mask_in_the_photo(crops, generated=False, **options):
         """Mask from the nose down over the middle half, in the photo only."""
         n, s = len(crops), crops.shape[1]
         mask = np.zeros((n, s, s), np.float32)
@@ -1604,8 +1604,8 @@ def test_replicated_from_names_the_border_pixel_each_crop_pixel_repeats():
     shift = FaceCrop(np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 0.0]]), 32)  # photo x = crop x - 10
     source = replicated_from(shift, (32, 40))
     rows, columns = np.mgrid[0:32, 0:32]
-    np.testing.assert_array_equal(source[:, 9:], (rows * 32 + columns)[:, 9:])
-    np.testing.assert_array_equal(source[:, :9], rows[:, :9] * 32 + 10)  # the border's column
+    np.testing.assert_array_equal(source[:, 10:], (rows * 32 + columns)[:, 10:])
+    np.testing.assert_array_equal(source[:, :10], rows[:, :10] * 32 + 10)  # the border's column
     angle, scale = np.deg2rad(20), 0.8
     cos, sin = scale * np.cos(angle), scale * np.sin(angle)
     turned = FaceCrop(np.array([[cos, sin, -4.0], [-sin, cos, 4.0]]), 48)  # past left, bottom
@@ -1613,14 +1613,26 @@ def test_replicated_from_names_the_border_pixel_each_crop_pixel_repeats():
     photo = np.dstack([xs * 4, ys * 3, (xs + ys) * 2]).astype(np.uint8)  # smooth, no repeats
     crop = turned.apply(photo).astype(np.float32)
     source = replicated_from(turned, photo.shape)
-    outside = in_photo(turned, photo.shape) == 0
+    cy, cx = np.mgrid[0:48, 0:48]
+    at = turned.to_photo(np.stack([cx.ravel(), cy.ravel()], axis=1).astype(np.float64))
+    outside = ~np.all((at >= 0) & (at <= [59, 63]), axis=1).reshape(48, 48)  # centre past it
     assert outside.sum() > 200
     repeated = crop.reshape(-1, 3)[source.ravel()].reshape(crop.shape)
     np.testing.assert_array_equal(repeated[~outside], crop[~outside])
+    np.testing.assert_array_equal(source[~outside], np.arange(48 * 48).reshape(48, 48)[~outside])
     # (the source is the nearest crop pixel to the border pixel: within a crop pixel's step,
     # 1.25 photo pixels, of 4 levels a photo pixel)
     assert np.abs(repeated - crop)[outside].max() <= 5.0
     assert np.abs(crop[outside] - crop[~outside].mean(axis=0)).max() > 40  # not a flat crop
+    # A crop turned past a photo's corner: a border pixel outside the crop, whose nearest crop
+    # pixel lies past the border too, still leads to a crop pixel in the photo.
+    corner = FaceCrop(np.array([[cos, sin, 20.0], [-sin, cos, -10.0]]), 64)
+    source = replicated_from(corner, (50, 50))
+    ys, xs = np.divmod(source.ravel(), 64)
+    points = corner.to_photo(np.stack([xs, ys], axis=1).astype(np.float64))
+    assert (in_photo(corner, (50, 50)) == 0).sum() > 500
+    reached = np.all((points > -1.0) & (points < 50.0), axis=1)  # the photo, to rounding
+    assert reached.all(), points[~reached]
 
 
 def test_a_hole_model_takes_the_streaks_past_the_photos_border_of_a_mask_for_hole(
@@ -1649,6 +1661,42 @@ def test_a_hole_model_takes_the_streaks_past_the_photos_border_of_a_mask_for_hol
     assert (filled[34:, 14:50, 0] > 0.7).all()  # the hole is filled with the light grey round it
     assert (filled[40:, 10:16, 0] > before[40:, 10:16, 0] + 0.1).all()  # ... not cyan beside them
     np.testing.assert_array_equal(filled[:28], crops[0, :28])  # above the hole, as it was
+
+
+def test_predict_shows_the_hole_pass_the_streaks_past_the_border_and_the_bridge_as_hole(
+        run64_mask, masked_photos, monkeypatch):
+    """predict_faces on a photo cut under the chin, its head finding mask from the nose down in
+    the photo only and 3 rows short of the border: the hole pass is shown the crop's rows past
+    the border (streaks of the mask) and the rows the bridge to the border takes in as hole."""
+    from mask2face.faces import face_crop
+    from mask2face.predict import PREDICT_FRAMING, in_photo
+    photo = masked_photos["astronaut"]
+    unmasker, seen = recording_hole_model(run64_mask, monkeypatch, lambda s: (slice(0), slice(0)))
+    face = unmasker.finder.find(photo)[0]
+    cut = np.ascontiguousarray(photo[:int(face.landmarks[8, 1]) - 4])
+    size = unmasker.size
+    inside = in_photo(face_crop(unmasker.finder.find(cut)[0].landmarks, size,
+                                unmasker.config.data.crop_margin, *PREDICT_FRAMING), cut.shape)
+    last = int(np.nonzero(inside[:, size // 2])[0].max()) - 1  # the photo's last row in the crop
+    assert last < size - 6
+    columns = slice(size // 4, 3 * size // 4)
+    network = unmasker.network
+
+    def head(crops):  # a plain mask the head finds from the nose down, 3 rows short
+        out = network(crops)
+        mask = np.zeros_like(out["mask"])
+        if len(seen) == 1:
+            crops[:, int(0.55 * size):, columns] = (0.1, 0.3, 0.9)
+            mask[:, int(0.55 * size):last - 2, columns] = 1.0
+        return {**out, "mask": mask}
+    monkeypatch.setattr(unmasker, "network", head)
+    monkeypatch.setattr(unmasker.finder, "find",
+                        lambda image, find=unmasker.finder.find: find(image)[:1])
+    unmasker.predict_faces(cut)
+    second = seen[1][0]
+    middle = slice(size // 4 + 4, 3 * size // 4 - 4)
+    assert (second[last - 2:last + 1, middle] == 0.5).all()  # the bridge: hole
+    assert (second[last + 1:, middle] == 0.5).all()  # past the border: hole
 
 
 def test_what_the_region_takes_in_beyond_the_heads_mask_is_hole_too(run64_mask, monkeypatch):
