@@ -219,16 +219,16 @@ class Unmasker:
         return (without_checkerboard(seen) if generated else images), masks
 
     def _run_on_faces(self, batch: np.ndarray, crops: Sequence, faces: Sequence[Face],
-                      shape: Sequence[int], region_grow: float | None = None
+                      sources: np.ndarray,
+                      found: Callable[[np.ndarray], np.ndarray] | None = None
                       ) -> tuple[np.ndarray, np.ndarray | None]:
         """``run_model(batch, generated=True)`` on face crops; a model trained with
         ``face_outline`` is shown, in its hole, the hull of each face's fitted points in its
         crop. A hole model's hole never covers the eyes (``eye_guard``, drawn from the points
         the region will be: ``eyes_off_the_mask``): shown the eyes, it paints the face on
         under them; under a hole over them it painted eyes of its own, and their lower edge,
-        below the guard, showed as a dark smear under a real eye. With ``region_grow`` (a
-        share of the crop, as ``PredictConfig.region_grow``), what the faces' regions will take
-        for mask (``_found``), grown by that, is hole too."""
+        below the guard, showed as a dark smear under a real eye. ``sources`` and ``found``
+        are ``run_model``'s (``sources``: ``replicated_from`` each crop)."""
         def guarded_eyes(masks):
             return np.stack([eye_guard((self.size, self.size),
                                        self._region_landmarks(f, c, mask)) == 0
@@ -236,13 +236,9 @@ class Unmasker:
         options = {}
         if self.config.training.hole_share > 0:
             options["kept"] = guarded_eyes
-            options["sources"] = np.stack([replicated_from(c, shape) for c in crops])
-            if region_grow is not None:
-                options["found"] = lambda masks: np.stack([
-                    self._grown(self._found(self._region_landmarks(f, c, mask), mask, crop,
-                                            in_photo(c, shape), sources), region_grow) > 0
-                    for f, c, mask, crop, sources in zip(faces, crops, masks, batch,
-                                                         options["sources"])])
+            options["sources"] = sources
+            if found is not None:
+                options["found"] = found
         if self.config.training.face_outline:
             options["faces"] = np.stack([face_area(c.to_crop(f.landmarks), self.size)
                                          for c, f in zip(crops, faces)])
@@ -260,7 +256,8 @@ class Unmasker:
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None,
                 fade: bool = True, crop: np.ndarray | None = None,
-                sources: np.ndarray | None = None) -> np.ndarray:
+                sources: np.ndarray | None = None, found: np.ndarray | None = None
+                ) -> np.ndarray:
         """Where the output replaces the photo, (S, S) float in [0, 1]; ``feather`` and ``grow``
         are shares of the crop (see PredictConfig); ``inside``: the crop's pixels that lie in
         the photo (``in_photo``; None: all), the only ones a region can run past the crop in;
@@ -270,9 +267,11 @@ class Unmasker:
         (``below_the_chin_not_the_mask``) and, with ``inside`` too, the gap between a plain
         mask and the photo's border joins it (``to_the_photos_border``); with ``sources``
         (``replicated_from``), the region goes on past the photo's border where it reaches it
-        (``past_the_border``)."""
+        (``past_the_border``); ``found``: ``_found``'s result for these arguments where it is
+        already worked out."""
         if predicted is not None:
-            found = self._found(landmarks_in_crop, predicted, crop, inside, sources)
+            if found is None:
+                found = self._found(landmarks_in_crop, predicted, crop, inside, sources)
             if not found.any():
                 return found.astype(np.float32)
             region = found.astype(np.float32)
@@ -341,7 +340,19 @@ class Unmasker:
         margin = self.config.data.crop_margin
         crops = [face_crop(f.landmarks, self.size, margin, *PREDICT_FRAMING) for f in faces]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
-        outputs, masks = self._run_on_faces(batch, crops, faces, image.shape, region_grow=grow)
+        insides = [in_photo(c, image.shape) for c in crops]
+        sources = np.stack([replicated_from(c, image.shape) for c in crops])
+        founds: list[np.ndarray] = []
+
+        def found(masks: np.ndarray) -> np.ndarray:
+            # What each face's region will take for mask (kept for the regions below), grown as
+            # the region is: a hole model's hole too.
+            founds[:] = [self._found(self._region_landmarks(f, c, mask), mask, crop, inside,
+                                     source)
+                         for f, c, mask, crop, inside, source
+                         in zip(faces, crops, masks, batch, insides, sources)]
+            return np.stack([self._grown(part, grow) > 0 for part in founds])
+        outputs, masks = self._run_on_faces(batch, crops, faces, sources, found)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop
@@ -354,9 +365,10 @@ class Unmasker:
                 continue
             mask = None if masks is None else masks[i]
             landmarks = self._region_landmarks(f, c, mask)
-            inside = in_photo(c, image.shape)
+            inside = insides[i]
             whole = self._region(landmarks, mask, feather, grow, inside, fade=False,
-                                 crop=batch[i], sources=replicated_from(c, image.shape))
+                                 crop=batch[i], sources=sources[i],
+                                 found=founds[i] if founds else None)
             wholes.append(whole)
             results.append(FaceResult(f, c, outputs[i], self._faded_past_crop(whole, inside),
                                       mask=mask, inside=inside, landmarks=landmarks))
@@ -384,8 +396,9 @@ class Unmasker:
                  for i in todo]
         batch = np.stack([c.apply(image) for c in crops]).astype(np.float32) / 255.0
         start = time.perf_counter()
+        sources = np.stack([replicated_from(c, image.shape) for c in crops])
         outputs, masks = self._run_on_faces(batch, crops, [results[i].face for i in todo],
-                                            image.shape)
+                                            sources)
         self.timing.model_s += time.perf_counter() - start
         size = self.size
         blend = max(fade_width(size), int(round(BELOW_BLEND * size)))
@@ -454,7 +467,7 @@ class Unmasker:
                 first_output = warped(r.output, into, cv2.BORDER_REPLICATE)
                 shift = np.median(first_output[both] - output[both], axis=0)
                 output = np.clip(output + shift, 0.0, 1.0)
-            region = past_the_border(region, replicated_from(c, image.shape))
+            region = past_the_border(region, sources[k])
             region = self._feathered(region.astype(np.float32), feather) * inside
             region = self._faded_past_crop(region, inside) * eye_guard(region.shape, landmarks)
             if (region * (1.0 - cross)).max() <= 0:
