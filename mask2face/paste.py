@@ -79,6 +79,8 @@ class FaceResult:
     # (continue_below)
     guard_landmarks: np.ndarray | None = None  # (68, 2) in the crop: a second fit (on the
     # result, ``Unmasker.guard_refitted_eyes``) whose eyes are guarded too
+    freed: np.ndarray | None = None  # (S, S) bool: guarded crop pixels that are the mask's top
+    # edge worn up to the lids, replaced all the same (``under_the_lids``)
 
     @property
     def changed(self) -> bool:
@@ -130,7 +132,7 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
         ys, xs = np.mgrid[y0:y1, x0:x1]
         points = result.crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1))
         half = 0.5 * np.sqrt(2.0) / result.crop.photo_scale
-        eyes = guarded(points, result.landmarks, half).reshape(alpha.shape)
+        eyes = guarded(points, result.landmarks, half, result.freed).reshape(alpha.shape)
         alpha[eyes] = 0.0
         if result.guard_landmarks is not None:  # the eyes fitted again on the result
             alpha[guarded(points, result.guard_landmarks, half).reshape(alpha.shape)] = 0.0

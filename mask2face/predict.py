@@ -49,15 +49,15 @@ from mask2face.paste import (BLOCK_GRAIN_BLUR, BLOCK_GRAIN_SHARE, COLOUR_MOST,  
 from mask2face.pixelation import Blocks, pixel_blocks
 from mask2face.region import (BELOW_CHIN_DELTA, BELOW_CHIN_MARGIN, BORDER_GAP,  # noqa: F401
                               EDGE_FADE, EDGE_LEAST, EDGE_SHARE, EYE_GUARD, EYE_GUARD_INNER,
-                              EYE_GUARD_SIDES, LOOPS_COLOUR_DELTA, LOOPS_UP, LOWER_FACE_GROWTH,
-                              MASK_THRESHOLDS, MIN_MASK_SHARE, PLAIN_MASK, PREDICT_FRAMING,
-                              SIDE_VIEW, SURE_TOP_REACH, below_eyes, below_the_chin_not_the_mask,
-                              below_the_sure_top, edge_fade,
+                              EYE_GUARD_SIDES, LID_RISE, LOOPS_COLOUR_DELTA, LOOPS_UP,
+                              LOWER_FACE_GROWTH, MASK_THRESHOLDS, MIN_MASK_SHARE, PLAIN_MASK,
+                              PREDICT_FRAMING, SIDE_VIEW, SURE_TOP_REACH, below_eyes,
+                              below_the_chin_not_the_mask, below_the_sure_top, edge_fade,
                               edges_run_past, eye_guard, eyes_off_the_mask, fade_width, guarded,
                               hysteresis, in_photo, joining, loops_beside_the_eyes,
                               lower_face_area, lower_lid, mask_region, past_the_border,
                               plain_mask_distance, replicated_from, runs_past_crop, side_view,
-                              to_the_photos_border)
+                              to_the_photos_border, under_the_lids)
 
 if TYPE_CHECKING:
     import keras
@@ -220,7 +220,8 @@ class Unmasker:
 
     def _run_on_faces(self, batch: np.ndarray, crops: Sequence, faces: Sequence[Face],
                       sources: np.ndarray,
-                      found: Callable[[np.ndarray], np.ndarray] | None = None
+                      found: Callable[[np.ndarray], np.ndarray] | None = None,
+                      freed: Sequence[np.ndarray] = ()
                       ) -> tuple[np.ndarray, np.ndarray | None]:
         """``run_model(batch, generated=True)`` on face crops; a model trained with
         ``face_outline`` is shown, in its hole, the hull of each face's fitted points in its
@@ -228,11 +229,13 @@ class Unmasker:
         the region will be: ``eyes_off_the_mask``): shown the eyes, it paints the face on
         under them; under a hole over them it painted eyes of its own, and their lower edge,
         below the guard, showed as a dark smear under a real eye. ``sources`` and ``found``
-        are ``run_model``'s (``sources``: ``replicated_from`` each crop)."""
+        are ``run_model``'s (``sources``: ``replicated_from`` each crop); ``freed``: each face's
+        guarded pixels that are the mask (``under_the_lids``), hole too, filled in by ``found``
+        before the hole is made (empty: none)."""
         def guarded_eyes(masks):
-            return np.stack([eye_guard((self.size, self.size),
-                                       self._region_landmarks(f, c, mask)) == 0
-                             for f, c, mask in zip(faces, crops, masks)])
+            return np.stack([eye_guard((self.size, self.size), self._region_landmarks(f, c, mask),
+                                       freed[i] if freed else None) == 0
+                             for i, (f, c, mask) in enumerate(zip(faces, crops, masks))])
         options = {}
         if self.config.training.hole_share > 0:
             options["kept"] = guarded_eyes
@@ -256,8 +259,8 @@ class Unmasker:
     def _region(self, landmarks_in_crop: np.ndarray, predicted: np.ndarray | None,
                 feather: float, grow: float, inside: np.ndarray | None = None,
                 fade: bool = True, crop: np.ndarray | None = None,
-                sources: np.ndarray | None = None, found: np.ndarray | None = None
-                ) -> np.ndarray:
+                sources: np.ndarray | None = None, found: np.ndarray | None = None,
+                freed: np.ndarray | None = None) -> np.ndarray:
         """Where the output replaces the photo, (S, S) float in [0, 1]; ``feather`` and ``grow``
         are shares of the crop (see PredictConfig); ``inside``: the crop's pixels that lie in
         the photo (``in_photo``; None: all), the only ones a region can run past the crop in;
@@ -268,7 +271,8 @@ class Unmasker:
         mask and the photo's border joins it (``to_the_photos_border``); with ``sources``
         (``replicated_from``), the region goes on past the photo's border where it reaches it
         (``past_the_border``); ``found``: ``_found``'s result for these arguments where it is
-        already worked out."""
+        already worked out; ``freed``: guarded pixels replaced all the same (``under_the_lids``).
+        """
         if predicted is not None:
             if found is None:
                 found = self._found(landmarks_in_crop, predicted, crop, inside, sources)
@@ -278,7 +282,7 @@ class Unmasker:
         else:
             region = lower_face_area(self.size, landmarks_in_crop)
         region = self._feathered(self._grown(region, grow), feather) \
-            * eye_guard(region.shape, landmarks_in_crop)
+            * eye_guard(region.shape, landmarks_in_crop, freed)
         if inside is not None:
             # Beyond the photo's border a crop repeats the photo's edge: a mask that reaches the
             # border is replaced to it, and does not run on past the crop there.
@@ -343,16 +347,20 @@ class Unmasker:
         insides = [in_photo(c, image.shape) for c in crops]
         sources = np.stack([replicated_from(c, image.shape) for c in crops])
         founds: list[np.ndarray] = []
+        freed: list[np.ndarray] = []
 
         def found(masks: np.ndarray) -> np.ndarray:
-            # What each face's region will take for mask (kept for the regions below), grown as
-            # the region is: a hole model's hole too.
-            founds[:] = [self._found(self._region_landmarks(f, c, mask), mask, crop, inside,
-                                     source)
-                         for f, c, mask, crop, inside, source
-                         in zip(faces, crops, masks, batch, insides, sources)]
+            # What each face's region will take for mask and the mask's top edge under the lids
+            # (kept for the regions below), grown as the region is: a hole model's hole too.
+            points = [self._region_landmarks(f, c, mask)
+                      for f, c, mask in zip(faces, crops, masks)]
+            founds[:] = [self._found(landmarks, mask, crop, inside, source)
+                         for landmarks, mask, crop, inside, source
+                         in zip(points, masks, batch, insides, sources)]
+            freed[:] = [under_the_lids(part, mask, landmarks)
+                        for part, mask, landmarks in zip(founds, masks, points)]
             return np.stack([self._grown(part, grow) > 0 for part in founds])
-        outputs, masks = self._run_on_faces(batch, crops, faces, sources, found)
+        outputs, masks = self._run_on_faces(batch, crops, faces, sources, found, freed)
         self.timing.model_s += time.perf_counter() - start
         self.timing.faces += len(faces)
         results, wholes = [], []  # wholes: each region before its fade past the crop
@@ -366,12 +374,16 @@ class Unmasker:
             mask = None if masks is None else masks[i]
             landmarks = self._region_landmarks(f, c, mask)
             inside = insides[i]
+            part, lids = (founds[i], freed[i]) if founds else (None, None)
+            if mask is not None and part is None:  # a model without a hole pass
+                part = self._found(landmarks, mask, batch[i], inside, sources[i])
+                lids = under_the_lids(part, mask, landmarks)
             whole = self._region(landmarks, mask, feather, grow, inside, fade=False,
-                                 crop=batch[i], sources=sources[i],
-                                 found=founds[i] if founds else None)
+                                 crop=batch[i], sources=sources[i], found=part, freed=lids)
             wholes.append(whole)
             results.append(FaceResult(f, c, outputs[i], self._faded_past_crop(whole, inside),
-                                      mask=mask, inside=inside, landmarks=landmarks))
+                                      mask=mask, inside=inside, landmarks=landmarks,
+                                      freed=lids))
         if masks is not None and self.config.predict.continue_below:
             self.continue_below(image, results, batch, wholes, feather)
         return results

@@ -1187,6 +1187,78 @@ def test_eye_guard_follows_the_lower_lid_and_frees_the_cheek_under_the_corners()
     assert guard[45, int(30 - side) + 1] == 1  # beside the eye, below the corner's height
 
 
+def test_a_mask_worn_up_to_the_lids_is_freed_from_the_guard_and_the_eyes_are_not():
+    """under_the_lids: the lower lids fitted on the mask's top edge (made-up eyes, lids at row 46
+    under the eyes' middle), the head sure of mask from row 44 down: the guarded pixels it is
+    sure of from the guard's lowest row up are freed, at most LID_RISE of the eye distance; none
+    above a pixel it is unsure of, none where the mask does not go on below the guard, and none
+    at all where it takes what lies above the eye for mask."""
+    from mask2face.predict import LID_RISE, eye_guard, under_the_lids
+    lm = made_up_eyes(40.0)
+    guard = eye_guard((128, 128), lm) == 0
+    predicted = np.zeros((128, 128), np.float32)
+    predicted[44:110, 20:108] = 0.95
+    found = predicted > 0.5
+    freed = under_the_lids(found, predicted, lm)
+    assert not (freed & ~guard).any()
+    for x0 in (30, 70):
+        assert freed[44:47, x0 + 9:x0 + 16].all()          # the mask's edge over the lid
+        assert not freed[:44, x0:x0 + 25].any()             # nothing the head is unsure of
+    after = eye_guard((128, 128), lm, freed)
+    assert after[44:47, 39:46].min() == 1 and after[44:47, 79:86].min() == 1
+    assert after[:44, 38:47].max() == 0 and after[:44, 78:87].max() == 0  # the lids and eyes
+    assert after[:41, 30:55].max() == 0 and after[:41, 70:95].max() == 0  # to the corners
+    # a row the head is unsure of between the mask and the guard's lowest row: nothing freed
+    gap = predicted.copy()
+    gap[46, :] = 0.5
+    assert not under_the_lids(gap > 0.4, gap, lm)[:, 39:46].any()
+    # the mask not below the guard (found stops above it): nothing freed
+    assert not under_the_lids(np.zeros_like(found), predicted, lm).any()
+    # sure of the whole eye (dark glasses joined to the mask, a head that says mask everywhere):
+    # the head does not tell the eye from the mask, nothing is freed
+    glasses = predicted.copy()
+    glasses[25:44, 20:108] = 0.99
+    assert not under_the_lids(glasses > 0.5, glasses, lm).any()
+    # sure from just under the eyes' centres down: no more than LID_RISE rows freed in a column
+    high = predicted.copy()
+    high[42:44, 20:108] = 0.99
+    freed = under_the_lids(high > 0.5, high, lm)
+    rise = int(np.floor(LID_RISE * 40.0))
+    assert rise < 5 and freed.sum(axis=0).max() == rise
+    for x in np.flatnonzero(freed.any(axis=0)):  # from each column's lowest guarded row up
+        floor = np.flatnonzero(guard[:, x]).max()
+        assert np.flatnonzero(freed[:, x]).min() > floor - rise
+    assert not freed[:42].any()  # nothing the head is unsure of
+    # the fit's eyes on the mask's top edge (the head sure from their upper lids down), the real
+    # eyes above, which the head does not take for mask: freed as far as the rise allows, the
+    # rows above kept
+    low_fit = predicted.copy()
+    low_fit[33:44, 20:108] = 0.99
+    on_the_fit = under_the_lids(low_fit > 0.5, low_fit, lm)
+    assert (on_the_fit >= freed).all() and on_the_fit.sum(axis=0).max() == rise
+    assert on_the_fit[43:47, 39:46].all() and not on_the_fit[:43, 39:46].any()
+    floor = np.flatnonzero(guard[:, 31]).max()  # beside a corner, where the lid's line rises
+    assert on_the_fit[floor - rise + 1:floor + 1, 31].all()
+    assert not on_the_fit[:floor - rise + 1, 31].any()
+
+
+def test_photo_pixels_over_freed_guard_pixels_are_replaced_and_those_touching_the_rest_not():
+    """guarded with ``freed``: a photo pixel (a quarter of a crop pixel each way) over a freed
+    crop pixel is not guarded; one that reaches a guarded pixel that is not freed is; without
+    ``freed`` the guard is the lid's line alone."""
+    from mask2face.predict import eye_guard, guarded
+    lm = made_up_eyes(40.0)
+    guard = eye_guard((128, 128), lm) == 0
+    freed = np.zeros((128, 128), bool)
+    freed[45:47, 38:47] = True
+    freed &= guard
+    assert freed[45:47, 39:46].all()
+    points = np.array([(42.0, 46.0), (42.0, 45.2), (42.0, 44.6), (42.0, 44.0), (60.0, 46.0)])
+    assert guarded(points, lm, 0.25).tolist() == [True, True, True, True, False]
+    assert guarded(points, lm, 0.25, freed).tolist() == [False, False, True, True, False]
+    assert guarded(points, lm, 0.25, np.zeros_like(freed)).tolist() == [True] * 4 + [False]
+
+
 def test_a_mask_reaching_the_photos_border_is_not_past_the_crop(run64_mask, masked_photos,
                                                                monkeypatch):
     """Cut a masked face just under its chin, so that the mask reaches the photo's bottom
