@@ -12,8 +12,9 @@ repository.
 ``--pairs DIR`` (a test folder of generated pairs, e.g. ``data/m2f22/test``) also runs each of
 ``--pairs-count`` masked crops through predict as a photo (detect, crop, model, paste) and reports,
 against the true mask and the clean crop: the share of the mask replaced (and of its thin parts),
-what was changed further than 4 px from it (and how much of that by over 12 levels, a change a
-person sees), how often the eyes changed (and how often they did
+what was changed further than 4 px from it (any paste weight, the feather's faint tail included;
+how much of that by over 12 levels, a change a person sees; and how much the paste replaced,
+weight 0.5 or more), how often the eyes changed (and how often they did
 off the drawn mask: a mask drawn up to the lids lies partly in the eye regions; the eyes placed on
 the clean crop by two fits, ``eye_figures``), the PSNR inside
 the mask and over the whole image, the detail inside the mask, and the identity distance to the
@@ -262,7 +263,8 @@ def beyond_band(truth: np.ndarray) -> np.ndarray:
 def region_figures(truth: np.ndarray, replaced: np.ndarray, weight: np.ndarray) -> dict:
     """How well a replaced region (``replaced``: weight >= 0.5; ``weight``: any change) follows
     the true mask: the mask's share replaced, its thin parts' share, and the pixels changed
-    further than OUTSIDE_BAND_PX from it, as a share of the mask's area."""
+    further than OUTSIDE_BAND_PX from it, as a share of the mask's area (``outside``: any weight,
+    the feather's faint tail included; ``outside replaced``: those ``replaced``)."""
     import cv2
     opened = cv2.morphologyEx(truth.astype(np.uint8), cv2.MORPH_OPEN,
                               np.ones((THIN_PX, THIN_PX), np.uint8))
@@ -270,7 +272,8 @@ def region_figures(truth: np.ndarray, replaced: np.ndarray, weight: np.ndarray) 
     area = max(int(truth.sum()), 1)
     return {"replaced": float((truth & replaced).sum() / area),
             "thin": float((thin & replaced).sum() / thin.sum()) if thin.sum() >= 20 else None,
-            "outside": float(((weight > 0) & beyond_band(truth)).sum() / area)}
+            "outside": float(((weight > 0) & beyond_band(truth)).sum() / area),
+            "outside replaced": float((replaced & beyond_band(truth)).sum() / area)}
 
 
 def visible_outside(truth: np.ndarray, masked: np.ndarray, out: np.ndarray) -> float:
@@ -391,7 +394,8 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
           f"{np.mean([f['outside'] for f in figures]):.1%}; changed there by over "
           f"{VISIBLE_LEVELS} levels: median "
           f"{np.median([f['visible outside'] for f in figures]):.1%}, mean "
-          f"{np.mean([f['visible outside'] for f in figures]):.1%}")
+          f"{np.mean([f['visible outside'] for f in figures]):.1%}; replaced there (weight "
+          f"0.5 or more): median {np.median([f['outside replaced'] for f in figures]):.1%}")
     for name, where in (("dlib", "dlib's fit in its HOG box"),
                         ("finder", "predict's face finder (BlazeFace, dlib's points)")):
         changes = np.array(eyes_changed[name]).reshape(-1, 2)

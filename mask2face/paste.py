@@ -81,6 +81,8 @@ class FaceResult:
     # result, ``Unmasker.guard_refitted_eyes``) whose eyes are guarded too
     freed: np.ndarray | None = None  # (S, S) bool: guarded crop pixels that are the mask's top
     # edge worn up to the lids, replaced all the same (``under_the_lids``)
+    guard_freed: np.ndarray | None = None  # (S, S) bool: those of them the second fit's guard
+    # spares too (at an eye whose lid it does not put lower)
 
     @property
     def changed(self) -> bool:
@@ -135,7 +137,8 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
         eyes = guarded(points, result.landmarks, half, result.freed).reshape(alpha.shape)
         alpha[eyes] = 0.0
         if result.guard_landmarks is not None:  # the eyes fitted again on the result
-            alpha[guarded(points, result.guard_landmarks, half).reshape(alpha.shape)] = 0.0
+            alpha[guarded(points, result.guard_landmarks, half,
+                          result.guard_freed).reshape(alpha.shape)] = 0.0
     generated = cv2.warpAffine(result.output.astype(np.float32), shifted, box,
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     region = photo[y0:y1, x0:x1]

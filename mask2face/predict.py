@@ -572,14 +572,23 @@ class Unmasker:
             if not (lower > REFIT_LID_MARGIN).any() or (lower > most).any():
                 continue
             result.guard_landmarks = refit
+            if result.freed is not None:
+                # The mask's edge freed under the first fit's lids (``under_the_lids``) is freed
+                # under the second guard too at an eye whose lid the new fit does not put lower;
+                # at one it does, the new guard keeps what it covers.
+                columns = np.arange(result.freed.shape[1])
+                left = columns < centres[:, 0].mean()
+                moved = lower > REFIT_LID_MARGIN
+                result.guard_freed = result.freed & ~((left & moved[0])
+                                                      | (~left & moved[1]))[None, :]
             parts = [result]
             if result.below is not None:  # the second crop: the same points in its frame
                 result.below.guard_landmarks = result.below.crop.to_crop(
                     result.crop.to_photo(refit))
                 parts.append(result.below)
             for part in parts:
-                part.region = (part.region * eye_guard(part.region.shape, part.guard_landmarks)
-                               ).astype(np.float32)
+                part.region = (part.region * eye_guard(part.region.shape, part.guard_landmarks,
+                                                       part.guard_freed)).astype(np.float32)
             again = True
         return again
 

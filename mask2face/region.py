@@ -507,8 +507,8 @@ def under_the_lids(found: np.ndarray, predicted: np.ndarray,
     to the lids: in each column the guard reaches, the pixels from the guard's lowest upwards
     that the head is sure of (SURE_LEVEL or more), where the pixel below the guard is mask
     (``found``, what the region takes for mask), at most LID_RISE of the eye distance of them;
-    nothing at an eye where the head takes for mask what lies that far above its upper lid (over
-    MASK_THRESHOLDS[1] within a pixel of either of its points raised so).
+    nothing at an eye where the head takes for mask what lies that far above its upper lid (at or
+    over MASK_THRESHOLDS[1] within a pixel of either of its points raised so).
     The lids are fitted on the masked face, and where the mask comes up to them the fit's lower
     lid sits on the mask's edge: the guard kept that edge, a line of the mask under the eye."""
     size = found.shape[0]
@@ -547,24 +547,34 @@ def guarded(points: np.ndarray, landmarks_in_crop: np.ndarray, half_pixel: float
     the corner's height. The nose bridge between the eyes, the cheek under the eye's corners and
     the temples beside them, where a mask's top edge and ear loops run, stay replaceable. The
     crop is eye-levelled. With ``freed`` ((S, S) bool crop pixels taken out of the guard,
-    ``under_the_lids``), a pixel whose touch of the guarded area lies only in freed crop
-    pixels is not guarded."""
+    ``under_the_lids``), a pixel that reaches freed crop pixels and no other guarded one is not
+    guarded."""
     touched = _touches_the_lids(points, landmarks_in_crop, half_pixel)
     if freed is None or not freed.any():
         return touched
-    # Which crop pixels each point's pixel reaches: samples across its width at most one crop
+    # Only the pixels near the freed ones can be spared.
+    ys, xs = np.nonzero(freed)
+    reach = half_pixel + 1.0
+    near_freed = touched & (points[:, 0] >= xs.min() - reach) & (points[:, 0] <= xs.max() + reach) \
+        & (points[:, 1] >= ys.min() - reach) & (points[:, 1] <= ys.max() + reach)
+    which = np.flatnonzero(near_freed)
+    # Which crop pixels each such pixel reaches: samples across its width at most one crop
     # pixel apart hit every crop pixel it overlaps.
     kept = _guarded_crop(freed.shape, landmarks_in_crop) & ~freed
     steps = np.linspace(-half_pixel, half_pixel, int(np.ceil(2 * half_pixel)) + 1)
-    near = np.zeros(len(points), bool)
+    reaches_kept = np.zeros(len(which), bool)
+    reaches_freed = np.zeros(len(which), bool)
     size = np.array(freed.shape[1::-1])
     for dx in steps:
         for dy in steps:
-            at = np.floor(points + [dx, dy] + 0.5).astype(np.int64)
+            at = np.floor(points[which] + [dx, dy] + 0.5).astype(np.int64)
             ok = ((at >= 0) & (at < size)).all(axis=1)
-            near[ok] |= kept[at[ok, 1], at[ok, 0]]
-            near[~ok] = True  # past the crop: as the lid's line says
-    return touched & near
+            reaches_kept[ok] |= kept[at[ok, 1], at[ok, 0]]
+            reaches_kept[~ok] = True  # past the crop: as the lid's line says
+            reaches_freed[ok] |= freed[at[ok, 1], at[ok, 0]]
+    spared = np.zeros(len(points), bool)
+    spared[which] = reaches_freed & ~reaches_kept
+    return touched & ~spared
 
 
 def _touches_the_lids(points: np.ndarray, landmarks_in_crop: np.ndarray,

@@ -74,7 +74,10 @@ def test_region_figures_count_the_mask_its_thin_parts_and_the_band_exactly():
     weight[30 - band, 25] = 0.3  # as far above the mask as the band reaches
     assert real_masks.region_figures(truth, replaced, weight)["outside"] == 0.0
     weight[30 - band - 1, 25] = 0.3  # one row further
-    assert real_masks.region_figures(truth, replaced, weight)["outside"] == 1 / 490
+    figures = real_masks.region_figures(truth, replaced, weight)
+    assert figures["outside"] == 1 / 490 and figures["outside replaced"] == 0.0
+    replaced[30 - band - 1, 25] = True  # ... and replaced there
+    assert real_masks.region_figures(truth, replaced, weight)["outside replaced"] == 1 / 490
 
 
 def test_masks_drawn_on_photos_are_the_only_change_and_the_photo_is_the_original(tmp_path,

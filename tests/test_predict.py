@@ -1597,6 +1597,75 @@ def recording_hole_model(run, monkeypatch, where, level=0.9):
     return unmasker, seen
 
 
+def test_the_masks_edge_under_the_lids_is_hole_region_and_pasted(run64_mask, sample_faces,
+                                                                 monkeypatch):
+    """Through predict_faces and paste: a head sure of mask from a row above the fitted lower
+    lids down, and of nothing above, frees the guard's lowest rows over the mask: the hole pass
+    is shown them grey, the region replaces them, the photo's pixels over them change, and every
+    photo pixel that reaches the rest of the guard stays as it was."""
+    from mask2face.predict import guarded, lowest_lids, paste
+    photo, face = sample_faces["astronaut"]
+    probe, _ = recording_hole_model(run64_mask, monkeypatch,
+                                    lambda s: (slice(s // 2, None), slice(None)))
+    monkeypatch.setattr(probe.finder, "find", lambda image: [face])
+    top = int(np.floor(lowest_lids(probe.predict_faces(photo)[0].landmarks).min())) - 1
+    unmasker, seen = recording_hole_model(run64_mask, monkeypatch,
+                                          lambda s: (slice(top, None), slice(None)), level=1.0)
+    monkeypatch.setattr(unmasker.finder, "find", lambda image: [face])
+    (result,) = unmasker.predict_faces(photo)
+    freed = result.freed
+    assert freed is not None and freed.sum() > 10
+    assert result.region[freed].min() > 0.5                     # the region replaces them
+    assert (seen[1][0][freed] == 0.5).all()                     # the hole pass: grey there
+    out = photo.copy()
+    paste(out, result)
+    ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+    points = result.crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1))
+    half = 0.5 * np.sqrt(2.0) / result.crop.photo_scale
+    before = guarded(points, result.landmarks, half).reshape(photo.shape[:2])
+    now = guarded(points, result.landmarks, half, freed).reshape(photo.shape[:2])
+    spared = before & ~now
+    assert spared.sum() > 10 and not (now & ~before).any()
+    assert np.any(out[spared] != photo[spared], axis=-1).mean() > 0.5
+    np.testing.assert_array_equal(out[now], photo[now])         # the rest of the guard kept
+
+
+def test_a_second_fit_lower_at_one_eye_guards_that_eyes_freed_edge_again(run64_mask,
+                                                                         sample_faces,
+                                                                         monkeypatch):
+    """The eyes fitted again on the result (``guard_refitted_eyes``) with the image-right eye's
+    lids two crop pixels lower: the second guard spares the other eye's freed edge, not that
+    eye's (the new fit may be the true lid), and the region follows."""
+    from mask2face.landmarks import RIGHT_EYE, eye_centres
+    from mask2face.predict import lowest_lids
+    photo, face = sample_faces["astronaut"]
+    probe, _ = recording_hole_model(run64_mask, monkeypatch,
+                                    lambda s: (slice(s // 2, None), slice(None)))
+    monkeypatch.setattr(probe.finder, "find", lambda image: [face])
+    first = probe.predict_faces(photo)[0]
+    top = int(np.floor(lowest_lids(first.landmarks).min())) - 1
+    unmasker, _ = recording_hole_model(run64_mask, monkeypatch,
+                                       lambda s: (slice(top, None), slice(None)), level=1.0)
+    monkeypatch.setattr(unmasker.finder, "find", lambda image: [face])
+    (before,) = unmasker.predict_faces(photo)
+    refit = face.landmarks.astype(np.float64).copy()
+    refit[RIGHT_EYE, 1] += 2.0 * first.crop.photo_scale
+    monkeypatch.setattr(unmasker.finder, "landmarks", lambda image, box: refit.copy())
+    _, (result,) = unmasker.unmask_faces(photo)
+    assert result.guard_landmarks is not None
+    columns = np.arange(result.region.shape[1])
+    right = columns >= eye_centres(result.landmarks)[:, 0].mean()
+    assert before.freed[:, right].any() and before.freed[:, ~right].any()
+    assert (result.freed == before.freed).all()
+    assert not result.guard_freed[:, right].any()
+    assert (result.guard_freed[:, ~right] == before.freed[:, ~right]).all()
+    from mask2face.predict import eye_guard
+    again = (eye_guard(result.region.shape, result.guard_landmarks) == 0) & result.freed
+    assert (again & right[None, :]).any()
+    assert result.region[again & right[None, :]].max() == 0
+    assert result.region[result.guard_freed].min() > 0.5
+
+
 def test_a_hole_models_hole_never_covers_the_eyes(run64_mask, sample_faces, monkeypatch):
     """A hole model whose mask head takes the eyes for mask too: the hole pass is shown the
     eyes as they are (what ``eye_guard`` keeps, drawn from the points the region is drawn
