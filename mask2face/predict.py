@@ -53,8 +53,9 @@ from mask2face.region import (BELOW_CHIN_DELTA, BELOW_CHIN_MARGIN, BORDER_GAP,  
                               LOWER_FACE_GROWTH, MASK_THRESHOLDS, MIN_MASK_SHARE, PLAIN_MASK,
                               PREDICT_FRAMING, SIDE_VIEW, SURE_TOP_REACH, below_eyes,
                               below_the_chin_not_the_mask, below_the_sure_top, edge_fade,
-                              edges_run_past, eye_guard, eyes_off_the_mask, fade_width, guarded,
-                              hysteresis, in_photo, joining, loops_beside_the_eyes,
+                              edges_run_past, eye_columns, eye_guard, eyes_off_the_mask,
+                              fade_width, guarded, hysteresis, in_photo, joining,
+                              loops_beside_the_eyes,
                               lower_face_area, lower_lid, mask_region, past_the_border,
                               plain_mask_distance, replicated_from, runs_past_crop, side_view,
                               to_the_photos_border, under_the_lids)
@@ -576,11 +577,8 @@ class Unmasker:
                 # The mask's edge freed under the first fit's lids (``under_the_lids``) is freed
                 # under the second guard too at an eye whose lid the new fit does not put lower;
                 # at one it does, the new guard keeps what it covers.
-                columns = np.arange(result.freed.shape[1])
-                left = columns < centres[:, 0].mean()
-                moved = lower > REFIT_LID_MARGIN
-                result.guard_freed = result.freed & ~((left & moved[0])
-                                                      | (~left & moved[1]))[None, :]
+                moved = (lower > REFIT_LID_MARGIN)[eye_columns(result.landmarks, self.size)]
+                result.guard_freed = result.freed & ~moved[None, :]
             parts = [result]
             if result.below is not None:  # the second crop: the same points in its frame
                 result.below.guard_landmarks = result.below.crop.to_crop(

@@ -517,24 +517,31 @@ def under_the_lids(found: np.ndarray, predicted: np.ndarray,
     centres = eye_centres(landmarks_in_crop)
     most = int(np.floor(LID_RISE * float(np.hypot(*(centres[1] - centres[0])))))
     rows = np.arange(size)
-    middle = centres[:, 0].mean()
     # Only where the head tells the eye from the mask: an eye where it takes for mask what lies
     # LID_RISE above its upper lid too (dark glasses, a head that says mask everywhere) frees
     # nothing. (A fit on the mask's top edge has the real eye above it, which the head does not
     # take for mask.)
-    seen = [max(float(cv2.getRectSubPix(predicted.astype(np.float32), (3, 3),
-                                        (float(x), float(y) - most)).max())
-                for x, y in landmarks_in_crop[eye][1:3]) < MASK_THRESHOLDS[1]
-            for eye in (LEFT_EYE, RIGHT_EYE)]
+    probability = predicted.astype(np.float32)
+    seen = np.array([max(float(cv2.getRectSubPix(probability, (3, 3),
+                                                 (float(x), float(y) - most)).max())
+                         for x, y in landmarks_in_crop[eye][1:3]) < MASK_THRESHOLDS[1]
+                     for eye in (LEFT_EYE, RIGHT_EYE)])
+    seen_above = seen[eye_columns(landmarks_in_crop, size)]
     for x in np.flatnonzero(inside.any(axis=0)):
         floor = int(rows[inside[:, x]].max())
-        if floor + 1 >= size or not found[floor + 1, x] or not seen[int(x >= middle)]:
+        if floor + 1 >= size or not found[floor + 1, x] or not seen_above[x]:
             continue
         for y in range(floor, max(-1, floor - most), -1):
             if not inside[y, x] or predicted[y, x] < SURE_LEVEL:
                 break
             freed[y, x] = True
     return freed
+
+
+def eye_columns(landmarks_in_crop: np.ndarray, size: int) -> np.ndarray:
+    """(S,) int: the eye each crop column belongs to, 0 for the image-left eye (LEFT_EYE), 1 for
+    the image-right one: the side of the point halfway between their centres it lies on."""
+    return (np.arange(size) >= eye_centres(landmarks_in_crop)[:, 0].mean()).astype(np.int64)
 
 
 def guarded(points: np.ndarray, landmarks_in_crop: np.ndarray, half_pixel: float,
