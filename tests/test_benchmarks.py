@@ -55,6 +55,23 @@ def test_visible_outside_counts_only_changes_a_person_sees_beyond_the_band():
     assert real_masks.visible_outside(truth, masked, out) == 100 / 400
 
 
+def test_changed_outside_counts_every_changed_pixel_beyond_the_band_and_no_other():
+    """``changed_outside``: past the band round the true mask, a pixel changed by a single level
+    in one channel counts; an unchanged one does not, whatever the paste's weight there."""
+    real_masks = _real_masks()
+    masked = np.full((60, 60, 3), 100, np.uint8)
+    truth = np.zeros((60, 60), bool)
+    truth[20:40, 20:40] = True  # 400 pixels
+    out = masked.copy()
+    out[truth] = 200
+    out[16:20, 20:40] = 200  # within the 4 px band
+    assert real_masks.changed_outside(truth, masked, out) == 0.0
+    out[0, 0:8, 2] = 101  # one level, beyond the band
+    assert real_masks.changed_outside(truth, masked, out) == 8 / 400
+    assert real_masks.changed_outside(truth, masked, out, levels=1) == 0.0
+    assert real_masks.visible_outside(truth, masked, out) == 0.0
+
+
 def test_region_figures_count_the_mask_its_thin_parts_and_the_band_exactly():
     """``region_figures``: the share of the true mask replaced, of its thin parts (a strap under
     THIN_PX wide) and what changed further than OUTSIDE_BAND_PX from it, as a share of its area:
