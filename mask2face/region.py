@@ -4,11 +4,12 @@ From the mask head's probability and the 68 landmarks fitted on the masked face:
 takes for mask on the lower face and below the eyes' top (``mask_region``), the ear loops of the
 mask's colour beside the eyes (``loops_beside_the_eyes``), less a collar or a neck below the
 chin that is not a plain mask's colour (``below_the_chin_not_the_mask``), plus a plain mask's
-last pixels at the photo's border (``to_the_photos_border``); never what the eye guard keeps
+last pixels at the photo's border (``to_the_photos_border``) and its top edge the head left
+out, found by its colour (``mask_coloured_top``); never what the eye guard keeps
 (``eye_guard`` on the crop, ``guarded`` for any pixel; less the mask's top edge where the fitted
-lids sit on it, ``under_the_lids``), nor, where predict's two fits of a face
-disagree, what lies between the eyes above the mask the head is sure of
-(``below_the_sure_top``). ``mask2face.predict`` grows, feathers and fades the region and pastes
+lids sit on it, ``under_the_lids``), nor, where predict's two fits of a face disagree, what
+lies between the eyes above the mask the head is sure of (``below_the_sure_top``, a plain mask's
+colour counting as sure). ``mask2face.predict`` grows, feathers and fades the region and pastes
 through it; docs/quality.md says why each step is as it is.
 """
 
@@ -105,6 +106,24 @@ LID_RISE = 0.2
 # either way and none only with it.
 LOOPS_UP = 0.3
 LOOPS_COLOUR_DELTA = 25.0
+# A plain mask's top edge by its colour (session 38): the head leaves out a white fold under an
+# eye's corner or a stiff mask's tip on the nose bridge, and is unsure (0.2-0.9) of the soft top
+# edge the fitted lids sit on. The mask's colour is its median where the head is sure, over the
+# nose (TOP_EDGE_BODY eye distances below the eyes' lowest point; nearer the eyes it was the skin
+# under them or a glasses' rim on drawn masks, and the edge "found" there took the lids); a pixel
+# is the mask's (mask_coloured) within TOP_EDGE_DELTA (Lab, lightness counted half) of it and
+# under TOP_EDGE_NEARER times as far from it as from the forehead's, for a plain mask
+# (PLAIN_MASK) that is not the skin's colour itself (its median within LOOPS_COLOUR_DELTA of the
+# forehead's). Such pixels join the region up to TOP_EDGE_REACH eye distances from it, from the
+# eyes' top to the nose tip outside the eye guard (mask_coloured_top), are freed from the guard
+# as the head's sure ones are (under_the_lids), and count as sure where the two fits disagree
+# (below_the_sure_top). Judged blind on the dev photos it changes (46 on 20 pixels or more):
+# better on 4 and 13 of 40, worse on 1 and 4; the eye figures on drawn masks do not move
+# (docs/quality.md, "The mask's top edge by its colour").
+TOP_EDGE_REACH = 0.12
+TOP_EDGE_DELTA = 12.0
+TOP_EDGE_NEARER = 0.6
+TOP_EDGE_BODY = (0.3, 0.9)
 # Below the chin (below_the_chin_not_the_mask): from BELOW_CHIN_MARGIN of the crop under the
 # fitted chin down, the head's mask stays mask only where it is within BELOW_CHIN_DELTA (Lab,
 # lightness counted half) of the colour of a plain mask (one whose body over the mouth and chin
@@ -357,10 +376,7 @@ def loops_beside_the_eyes(region: np.ndarray, predicted: np.ndarray,
     distance = float(np.hypot(*(centres[1] - centres[0])))
     top = float(landmarks_in_crop[EYES, 1].min())
     first, last = max(0, int(np.floor(top - LOOPS_UP * distance))), max(0, int(np.floor(top)))
-    brows = float(landmarks_in_crop[BROWS, 1].min())
-    forehead = np.zeros((size, size), bool)
-    forehead[max(0, int(brows - 0.3 * distance)):max(0, int(brows - 0.05 * distance)),
-             max(0, int(centres[0][0])):max(0, int(centres[1][0]))] = True
+    forehead = _forehead(size, landmarks_in_crop)
     body = region & (predicted > MASK_THRESHOLDS[1])
     if last <= first or body.sum() < 20 or forehead.sum() < 10:
         return extra
@@ -378,6 +394,81 @@ def loops_beside_the_eyes(region: np.ndarray, predicted: np.ndarray,
     if not candidates.any():
         return extra
     return joining(candidates, region)
+
+
+def mask_coloured_top(region: np.ndarray, predicted: np.ndarray,
+                      landmarks_in_crop: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """(S, S) bool: what ``region`` (``mask_region``'s) gains at a plain mask's top edge where the
+    head left it out (a white fold under an eye's corner, a stiff mask's tip on the nose bridge):
+    from the eyes' top down to the nose tip, within TOP_EDGE_REACH eye distances of the region,
+    inside the face (the hull of its landmarks) and outside the eye guard, the pixels of the
+    mask's colour (``top_edge_colours``) that join the region through such pixels."""
+    size = region.shape[0]
+    none = np.zeros((size, size), bool)
+    colours = top_edge_colours(region, predicted, landmarks_in_crop, crop)
+    if colours is None:
+        return none
+    centres = eye_centres(landmarks_in_crop)
+    reach = TOP_EDGE_REACH * float(np.hypot(*(centres[1] - centres[0])))
+    to_region = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2,
+                                      cv2.DIST_MASK_PRECISE)
+    face = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(face, np.round(cv2.convexHull(
+        landmarks_in_crop.astype(np.float32))).astype(np.int32), 1)
+    edge = ~region & (to_region <= reach) & (face > 0) & mask_coloured(*colours) \
+        & below_eyes(size, landmarks_in_crop) & (eye_guard(region.shape, landmarks_in_crop) > 0)
+    edge[int(np.floor(landmarks_in_crop[NOSE_TIP, 1])):] = False
+    if not edge.any():
+        return none
+    return joining(edge, region)
+
+
+def top_edge_colours(region: np.ndarray, predicted: np.ndarray, landmarks_in_crop: np.ndarray,
+                     crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each crop pixel's distance (CIELAB, lightness counted half; ``crop`` RGB in [0, 1]) from a
+    plain mask's colour and from the forehead's (``_forehead``), or None where the mask is not
+    plain, is the skin's colour or too little of either is seen. The mask's colour is its median
+    where the head is sure (SURE_LEVEL) over the nose, TOP_EDGE_BODY eye distances below the eyes'
+    lowest point (the fitted nose tip of a masked face may lie anywhere under the mask, and the
+    head's region just under the eyes may be skin or a glasses' rim); plain: PLAIN_MASK of it
+    within LOOPS_COLOUR_DELTA of that median; the skin's colour: within LOOPS_COLOUR_DELTA of the
+    forehead's."""
+    size = region.shape[0]
+    centres = eye_centres(landmarks_in_crop)
+    distance = float(np.hypot(*(centres[1] - centres[0])))
+    low = float(landmarks_in_crop[EYES, 1].max())
+    rows = np.arange(size)[:, None]
+    body = region & (predicted >= SURE_LEVEL) & (rows >= low + TOP_EDGE_BODY[0] * distance) \
+        & (rows <= low + TOP_EDGE_BODY[1] * distance)
+    forehead = _forehead(size, landmarks_in_crop)
+    if body.sum() < 20 or forehead.sum() < 10:
+        return None
+    to_mask = plain_mask_distance(crop, body)
+    if to_mask is None:
+        return None
+    lab = cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab)
+    to_skin = np.linalg.norm((lab - np.median(lab[forehead], axis=0))
+                             * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
+    if np.median(to_skin[body]) < LOOPS_COLOUR_DELTA:
+        return None
+    return to_mask, to_skin
+
+
+def mask_coloured(to_mask: np.ndarray, to_skin: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the pixels within TOP_EDGE_DELTA of the mask's colour and under
+    TOP_EDGE_NEARER times as far from it as from the skin's (``top_edge_colours``)."""
+    return (to_mask < TOP_EDGE_DELTA) & (to_mask < TOP_EDGE_NEARER * to_skin)
+
+
+def _forehead(size: int, landmarks_in_crop: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the forehead above the brows between the eyes, the face's own skin colour."""
+    centres = eye_centres(landmarks_in_crop)
+    distance = float(np.hypot(*(centres[1] - centres[0])))
+    brows = float(landmarks_in_crop[BROWS, 1].min())
+    forehead = np.zeros((size, size), bool)
+    forehead[max(0, int(brows - 0.3 * distance)):max(0, int(brows - 0.05 * distance)),
+             max(0, int(centres[0][0])):max(0, int(centres[1][0]))] = True
+    return forehead
 
 
 def plain_mask_distance(crop: np.ndarray, body: np.ndarray) -> np.ndarray | None:
@@ -502,10 +593,11 @@ def _guarded_crop(shape: Sequence[int], landmarks_in_crop: np.ndarray) -> np.nda
 
 
 def under_the_lids(found: np.ndarray, predicted: np.ndarray,
-                   landmarks_in_crop: np.ndarray) -> np.ndarray:
+                   landmarks_in_crop: np.ndarray, crop: np.ndarray | None = None) -> np.ndarray:
     """(S, S) bool: the guarded crop pixels (``eye_guard``) that are the mask's top edge, worn up
     to the lids: in each column the guard reaches, the pixels from the guard's lowest upwards
-    that the head is sure of (SURE_LEVEL or more), where the pixel below the guard is mask
+    that the head is sure of (SURE_LEVEL or more) or, with ``crop`` (RGB in [0, 1]), that are a
+    plain mask's colour (``mask_coloured``), where the pixel below the guard is mask
     (``found``, what the region takes for mask), at most LID_RISE of the eye distance of them;
     nothing at an eye where the head takes for mask what lies that far above its upper lid (at or
     over MASK_THRESHOLDS[1] within a pixel of either of its points raised so).
@@ -527,12 +619,17 @@ def under_the_lids(found: np.ndarray, predicted: np.ndarray,
                          for x, y in landmarks_in_crop[eye][1:3]) < MASK_THRESHOLDS[1]
                      for eye in (LEFT_EYE, RIGHT_EYE)])
     seen_above = seen[eye_columns(landmarks_in_crop, size)]
+    mask_like = predicted >= SURE_LEVEL
+    if crop is not None:
+        colours = top_edge_colours(found, predicted, landmarks_in_crop, crop)
+        if colours is not None:
+            mask_like = mask_like | mask_coloured(*colours)
     for x in np.flatnonzero(inside.any(axis=0)):
         floor = int(rows[inside[:, x]].max())
         if floor + 1 >= size or not found[floor + 1, x] or not seen_above[x]:
             continue
         for y in range(floor, max(-1, floor - most), -1):
-            if not inside[y, x] or predicted[y, x] < SURE_LEVEL:
+            if not inside[y, x] or not mask_like[y, x]:
                 break
             freed[y, x] = True
     return freed
@@ -603,13 +700,18 @@ def _touches_the_lids(points: np.ndarray, landmarks_in_crop: np.ndarray,
 
 
 def below_the_sure_top(region: np.ndarray, predicted: np.ndarray,
-                       landmarks_in_crop: np.ndarray, width: int) -> np.ndarray:
+                       landmarks_in_crop: np.ndarray, width: int,
+                       coloured: np.ndarray | None = None) -> np.ndarray:
     """(S, S) float weight a feathered region is multiplied by: between the eyes' outer corners,
     1 from the highest pixel of ``region`` (``mask_region``'s) the head is sure of in each
     column (the highest within ``width`` columns either side), falling to 0 over SURE_TOP_REACH
-    rows above it; 1 everywhere else. A column with nothing sure near it keeps nothing there."""
+    rows above it; 1 everywhere else. A column with nothing sure near it keeps nothing there.
+    ``coloured``: (S, S) bool pixels of a plain mask's colour (``mask_coloured``), which count as
+    sure where ``region`` has them (a white fold the head half believes in)."""
     size = region.shape[0]
     sure = region & (predicted > MASK_THRESHOLDS[1])
+    if coloured is not None:
+        sure |= region & coloured
     top = np.where(sure.any(axis=0), sure.argmax(axis=0), 2 * size).astype(np.float32)[None, :]
     top = cv2.erode(top, np.ones((1, 2 * max(0, width) + 1), np.uint8),
                     borderType=cv2.BORDER_REPLICATE)

@@ -1235,6 +1235,74 @@ def test_a_mask_worn_up_to_the_lids_is_freed_from_the_guard_and_the_eyes_are_not
     assert not on_the_fit[:47 - rise, 39:46].any()
 
 
+def made_up_face() -> np.ndarray:
+    """``made_up_eyes(40)`` with brows at row 28, the nose tip at (62, 80) and the jaw a U from
+    (20, 40) down to row 120 and up to (108, 40): a face whose hull holds the eyes and the mask."""
+    lm = made_up_eyes(40.0)
+    lm[17:27] = np.stack([np.linspace(30, 94, 10), np.full(10, 28.0)], axis=1)
+    lm[30] = (62.0, 80.0)
+    angles = np.linspace(np.pi, 0.0, 17)
+    lm[0:17] = np.stack([64 + 44 * np.cos(angles), 40 + 80 * np.sin(angles)], axis=1)
+    return lm
+
+
+SKIN, WHITE_MASK = (0.8, 0.6, 0.5), (0.92, 0.93, 0.95)
+
+
+def test_a_plain_masks_top_edge_the_head_left_out_joins_the_region_by_its_colour():
+    """mask_coloured_top: a white mask the head is sure of from row 60 down and a white fold on
+    the nose bridge above it the head does not see: the fold's pixels within TOP_EDGE_REACH of the
+    eye distance of the region join it, those further up do not, nor skin beside it, nor anything
+    the eye guard keeps; a printed mask (not plain) gains nothing."""
+    from mask2face.predict import TOP_EDGE_REACH, eye_guard, mask_coloured_top
+    lm = made_up_face()
+    crop = np.empty((128, 128, 3), np.float32)
+    crop[:] = SKIN
+    crop[60:110, 25:104] = WHITE_MASK
+    crop[48:60, 58:67] = WHITE_MASK  # the fold, between the eyes' guards
+    crop[43:47, 40:46] = WHITE_MASK  # white under a lid, in the guard
+    predicted = np.zeros((128, 128), np.float32)
+    predicted[60:110, 25:104] = 0.95
+    region = predicted > 0.5
+    added = mask_coloured_top(region, predicted, lm, crop)
+    reach = int(np.floor(TOP_EDGE_REACH * 40.0))
+    assert 3 <= reach <= 6
+    assert added[60 - reach:60, 58:67].all()
+    assert not added[:60 - reach].any()
+    assert not added[:, :58].any() and not added[:, 67:].any()  # the skin beside it
+    assert not (added & (eye_guard((128, 128), lm) == 0)).any()
+    printed = crop.copy()
+    printed[60:110, 25:104:4] = (0.8, 0.1, 0.1)  # red stripes: the mask is no one colour
+    printed[60:110, 26:104:4] = (0.8, 0.1, 0.1)
+    assert not mask_coloured_top(region, predicted, lm, printed).any()
+
+
+def test_the_masks_top_edge_under_the_lids_is_freed_by_its_colour_where_the_head_is_unsure():
+    """under_the_lids with the crop: the head sure of a white mask from row 48 down and unsure
+    (0.3) of its top edge in rows 44-47, over the lower lids (row 46): the guarded pixels of the
+    mask's colour are freed from the guard's lowest row up, as the head's sure pixels are; without
+    the crop, or where those rows are skin, nothing is."""
+    from mask2face.predict import eye_guard, under_the_lids
+    lm = made_up_face()
+    guard = eye_guard((128, 128), lm) == 0
+    crop = np.empty((128, 128, 3), np.float32)
+    crop[:] = SKIN
+    crop[44:110, 20:108] = WHITE_MASK
+    predicted = np.zeros((128, 128), np.float32)
+    predicted[48:110, 20:108] = 0.95
+    predicted[44:48, 20:108] = 0.3
+    found = predicted > 0.2
+    freed = under_the_lids(found, predicted, lm, crop)
+    assert not (freed & ~guard).any()
+    for x0 in (30, 70):
+        assert freed[44:47, x0 + 9:x0 + 16].all()
+        assert not freed[:44, x0:x0 + 25].any()
+    assert not under_the_lids(found, predicted, lm).any()
+    skin = crop.copy()
+    skin[44:48] = SKIN
+    assert not under_the_lids(found, predicted, lm, skin).any()
+
+
 def test_photo_pixels_over_freed_guard_pixels_are_replaced_and_those_touching_the_rest_not():
     """guarded with ``freed``: a photo pixel (a quarter of a crop pixel each way) over a freed
     crop pixel is not guarded; one that reaches a guarded pixel that is not freed is; without
@@ -1630,6 +1698,38 @@ def test_the_masks_edge_under_the_lids_is_hole_region_and_pasted(run64_mask, sam
     np.testing.assert_array_equal(out[now], photo[now])         # the rest of the guard kept
 
 
+def test_predict_hands_the_face_crop_to_the_colour_checks_of_the_masks_top_edge(
+        run64_mask, sample_faces, monkeypatch):
+    """predict_faces gives under_the_lids each face's crop (RGB in [0, 1]) so that a plain
+    mask's colour frees its edge under the lids; _found adds mask_coloured_top's pixels."""
+    import mask2face.predict as predict
+    photo, face = sample_faces["astronaut"]
+    unmasker, _ = recording_hole_model(run64_mask, monkeypatch,
+                                       lambda s: (slice(s // 2, None), slice(None)))
+    monkeypatch.setattr(unmasker.finder, "find", lambda image: [face])
+    crops = []
+
+    def recording(found, predicted, landmarks, crop=None):
+        crops.append(crop)
+        return np.zeros_like(found)
+    monkeypatch.setattr(predict, "under_the_lids", recording)
+    (result,) = unmasker.predict_faces(photo)
+    expected = result.crop.apply(photo).astype(np.float32) / 255.0
+    assert crops and all(c is not None for c in crops)
+    np.testing.assert_allclose(crops[0], expected, atol=1e-6)
+    # _found: the fold above a white mask joins what the region takes for mask
+    lm = made_up_face()
+    crop = np.empty((128, 128, 3), np.float32)
+    crop[:] = SKIN
+    crop[60:110, 25:104] = WHITE_MASK
+    crop[55:60, 58:67] = WHITE_MASK
+    predicted = np.zeros((128, 128), np.float32)
+    predicted[60:110, 25:104] = 0.95
+    found = predict.Unmasker._found(lm, predicted, crop)
+    assert found[56:60, 58:67].all()
+    assert not predict.Unmasker._found(lm, predicted)[56:60, 58:67].any()
+
+
 def test_a_second_fit_lower_at_one_eye_guards_that_eyes_freed_edge_again(run64_mask,
                                                                          sample_faces,
                                                                          monkeypatch):
@@ -1941,6 +2041,11 @@ def test_below_the_sure_top_fades_between_the_eyes_and_nowhere_else():
     gap[60:, 50:60] = False  # nothing sure in ten columns: two either side take their neighbours'
     weight = below_the_sure_top(gap, predicted, lm, 2)
     assert weight[:, 53:57].max() == 0 and weight[60:, 50:52].min() == 1
+    # the fringe of a plain mask's colour counts as sure: kept from its top (row 44)
+    coloured = np.zeros((128, 128), bool)
+    coloured[44:] = True
+    weight = below_the_sure_top(region, predicted, lm, 2, coloured)
+    assert weight[44:].min() == 1 and weight[:43, 30:95].max() == 0
 
 
 def test_where_the_two_fits_disagree_nothing_above_the_masks_sure_top_is_replaced(
