@@ -56,10 +56,10 @@ from mask2face.region import (BELOW_CHIN_DELTA, BELOW_CHIN_MARGIN, BORDER_GAP,  
                               below_the_chin_not_the_mask, below_the_sure_top, edge_fade,
                               edges_run_past, eye_columns, eye_guard, eyes_off_the_mask,
                               fade_width, guarded, hysteresis, in_photo, joining,
-                              loops_beside_the_eyes, mask_coloured, mask_coloured_top,
+                              loops_beside_the_eyes, mask_coloured_top,
                               lower_face_area, lower_lid, mask_region, past_the_border,
                               plain_mask_distance, replicated_from, runs_past_crop, side_view,
-                              to_the_photos_border, top_edge_colours, under_the_lids)
+                              to_the_photos_border, under_the_lids)
 
 if TYPE_CHECKING:
     import keras
@@ -527,7 +527,7 @@ class Unmasker:
         start = time.perf_counter()
         blocks = pixel_blocks(image) if results and self.config.predict.match_blocks else None
         out = self._pasted(image, results, blocks)
-        if self.guard_refitted_eyes(out, results, image):
+        if self.guard_refitted_eyes(out, results):
             out = self._pasted(image, results, blocks)
         self.timing.paste_s += time.perf_counter() - start
         return out, results
@@ -542,8 +542,7 @@ class Unmasker:
             paste(out, result, blocks=blocks, tone=tone)
         return out
 
-    def guard_refitted_eyes(self, unmasked: np.ndarray, results: Sequence[FaceResult],
-                            photo: np.ndarray | None = None) -> bool:
+    def guard_refitted_eyes(self, unmasked: np.ndarray, results: Sequence[FaceResult]) -> bool:
         """Fit each changed face's 68 points again, on ``unmasked`` (the photo with the results
         pasted) in the face's own box: where a lower lid lies lower there (by over
         REFIT_LID_MARGIN crop pixels, and by no more than REFIT_LID_MOST of the eye distance)
@@ -552,8 +551,7 @@ class Unmasker:
         both fits: its region (and its second crop's) loses what the new guard covers and
         ``paste`` keeps every photo pixel either guard reaches. Where the two fits' eyes lie over
         REFIT_DOUBT of the eye distance apart, the region also loses what lies between the
-        eyes above the top of the mask the head is sure of (``below_the_sure_top``; with
-        ``photo``, the masked photo, a plain mask's colour counts as sure: ``mask_coloured``).
+        eyes above the top of the mask the head is sure of (``below_the_sure_top``).
         Returns whether any face's region changed (the faces are then to be pasted again)."""
         again = False
         for result in results:
@@ -570,13 +568,8 @@ class Unmasker:
                 taken = mask_region(result.mask, result.landmarks)
                 if taken.any():
                     width = max(1, int(round(self.config.predict.feather * self.size)))
-                    coloured = None
-                    if photo is not None:
-                        crop = result.crop.apply(photo).astype(np.float32) / 255.0
-                        colours = top_edge_colours(taken, result.mask, result.landmarks, crop)
-                        coloured = None if colours is None else mask_coloured(*colours)
                     result.region = (result.region * below_the_sure_top(
-                        taken, result.mask, result.landmarks, width, coloured)).astype(np.float32)
+                        taken, result.mask, result.landmarks, width)).astype(np.float32)
                     again = True
             most = REFIT_LID_MOST * distance
             if not (lower > REFIT_LID_MARGIN).any() or (lower > most).any():

@@ -8,9 +8,9 @@ last pixels at the photo's border (``to_the_photos_border``) and its top edge th
 out, found by its colour (``mask_coloured_top``); never what the eye guard keeps
 (``eye_guard`` on the crop, ``guarded`` for any pixel; less the mask's top edge where the fitted
 lids sit on it, ``under_the_lids``), nor, where predict's two fits of a face disagree, what
-lies between the eyes above the mask the head is sure of (``below_the_sure_top``, a plain mask's
-colour counting as sure). ``mask2face.predict`` grows, feathers and fades the region and pastes
-through it; docs/quality.md says why each step is as it is.
+lies between the eyes above the mask the head is sure of (``below_the_sure_top``).
+``mask2face.predict`` grows, feathers and fades the region and pastes through it;
+docs/quality.md says why each step is as it is.
 """
 
 from __future__ import annotations
@@ -115,11 +115,12 @@ LOOPS_COLOUR_DELTA = 25.0
 # under TOP_EDGE_NEARER times as far from it as from the forehead's, for a plain mask
 # (PLAIN_MASK) that is not the skin's colour itself (its median within LOOPS_COLOUR_DELTA of the
 # forehead's). Such pixels join the region up to TOP_EDGE_REACH eye distances from it, from the
-# eyes' top to the nose tip outside the eye guard (mask_coloured_top), are freed from the guard
-# as the head's sure ones are (under_the_lids), and count as sure where the two fits disagree
-# (below_the_sure_top). Judged blind on the dev photos it changes (46 on 20 pixels or more):
-# better on 4 and 13 of 40, worse on 1 and 4; the eye figures on drawn masks do not move
-# (docs/quality.md, "The mask's top edge by its colour").
+# eyes' top to the nose tip, inside the face's hull and outside the eye guard
+# (mask_coloured_top), and in the guard those the head gives over MASK_THRESHOLDS[0] are freed
+# as its sure ones are (under_the_lids; an eye's white is a white mask's colour, and the head
+# does not take it for mask). Judged blind on the dev photos it changes: better on 4 and 13 of
+# 40, worse on 1 and 4; the eye figures on drawn masks do not move (docs/quality.md, "The mask's
+# top edge by its colour").
 TOP_EDGE_REACH = 0.12
 TOP_EDGE_DELTA = 12.0
 TOP_EDGE_NEARER = 0.6
@@ -597,7 +598,8 @@ def under_the_lids(found: np.ndarray, predicted: np.ndarray,
     """(S, S) bool: the guarded crop pixels (``eye_guard``) that are the mask's top edge, worn up
     to the lids: in each column the guard reaches, the pixels from the guard's lowest upwards
     that the head is sure of (SURE_LEVEL or more) or, with ``crop`` (RGB in [0, 1]), that are a
-    plain mask's colour (``mask_coloured``), where the pixel below the guard is mask
+    plain mask's colour (``mask_coloured``) and over its low threshold (MASK_THRESHOLDS[0]),
+    where the pixel below the guard is mask
     (``found``, what the region takes for mask), at most LID_RISE of the eye distance of them;
     nothing at an eye where the head takes for mask what lies that far above its upper lid (at or
     over MASK_THRESHOLDS[1] within a pixel of either of its points raised so).
@@ -623,7 +625,9 @@ def under_the_lids(found: np.ndarray, predicted: np.ndarray,
     if crop is not None:
         colours = top_edge_colours(found, predicted, landmarks_in_crop, crop)
         if colours is not None:
-            mask_like = mask_like | mask_coloured(*colours)
+            # ... and where the head half believes in it: an eye's white is a white mask's
+            # colour, and the head does not take it for mask.
+            mask_like = mask_like | (mask_coloured(*colours) & (predicted > MASK_THRESHOLDS[0]))
     for x in np.flatnonzero(inside.any(axis=0)):
         floor = int(rows[inside[:, x]].max())
         if floor + 1 >= size or not found[floor + 1, x] or not seen_above[x]:
@@ -700,18 +704,13 @@ def _touches_the_lids(points: np.ndarray, landmarks_in_crop: np.ndarray,
 
 
 def below_the_sure_top(region: np.ndarray, predicted: np.ndarray,
-                       landmarks_in_crop: np.ndarray, width: int,
-                       coloured: np.ndarray | None = None) -> np.ndarray:
+                       landmarks_in_crop: np.ndarray, width: int) -> np.ndarray:
     """(S, S) float weight a feathered region is multiplied by: between the eyes' outer corners,
     1 from the highest pixel of ``region`` (``mask_region``'s) the head is sure of in each
     column (the highest within ``width`` columns either side), falling to 0 over SURE_TOP_REACH
-    rows above it; 1 everywhere else. A column with nothing sure near it keeps nothing there.
-    ``coloured``: (S, S) bool pixels of a plain mask's colour (``mask_coloured``), which count as
-    sure where ``region`` has them (a white fold the head half believes in)."""
+    rows above it; 1 everywhere else. A column with nothing sure near it keeps nothing there."""
     size = region.shape[0]
     sure = region & (predicted > MASK_THRESHOLDS[1])
-    if coloured is not None:
-        sure |= region & coloured
     top = np.where(sure.any(axis=0), sure.argmax(axis=0), 2 * size).astype(np.float32)[None, :]
     top = cv2.erode(top, np.ones((1, 2 * max(0, width) + 1), np.uint8),
                     borderType=cv2.BORDER_REPLICATE)
