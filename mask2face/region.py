@@ -444,12 +444,11 @@ def top_edge_colours(region: np.ndarray, predicted: np.ndarray, landmarks_in_cro
     forehead = _forehead(size, landmarks_in_crop)
     if body.sum() < 20 or forehead.sum() < 10:
         return None
-    to_mask = plain_mask_distance(crop, body)
+    lab = cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab)
+    to_mask = _plain_distance(lab, body)
     if to_mask is None:
         return None
-    lab = cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab)
-    to_skin = np.linalg.norm((lab - np.median(lab[forehead], axis=0))
-                             * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
+    to_skin = _shade_distance(lab, np.median(lab[forehead], axis=0))
     if np.median(to_skin[body]) < LOOPS_COLOUR_DELTA:
         return None
     return to_mask, to_skin
@@ -477,12 +476,21 @@ def plain_mask_distance(crop: np.ndarray, body: np.ndarray) -> np.ndarray | None
     (``crop`` RGB in [0, 1]; lightness counted half, so that the mask in its own shadow is still
     near it), or None where the mask is not plain (under PLAIN_MASK of its body within
     LOOPS_COLOUR_DELTA of that median): a print's or a two-tone mask's colour says little."""
-    lab = cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab)
-    to_mask = np.linalg.norm((lab - np.median(lab[body], axis=0))
-                             * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
+    return _plain_distance(cv2.cvtColor(crop.astype(np.float32), cv2.COLOR_RGB2Lab), body)
+
+
+def _plain_distance(lab: np.ndarray, body: np.ndarray) -> np.ndarray | None:
+    """``plain_mask_distance`` on the crop's CIELAB ``lab``."""
+    to_mask = _shade_distance(lab, np.median(lab[body], axis=0))
     if (to_mask[body] < LOOPS_COLOUR_DELTA).mean() < PLAIN_MASK:
         return None
     return to_mask
+
+
+def _shade_distance(lab: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """(S, S) float: each pixel's CIELAB distance from ``colour`` with lightness counted half, so
+    that a colour in its own shadow is still near it."""
+    return np.linalg.norm((lab - colour) * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
 
 
 def joining(pieces: np.ndarray, region: np.ndarray) -> np.ndarray:

@@ -38,15 +38,22 @@ def test_eye_change_off_the_mask_leaves_out_a_mask_drawn_up_to_the_lids():
     assert np.isnan(real_masks.eye_change(masked, out, eyes, np.ones((40, 40), bool))[1])
 
 
+def _a_square_mask_replaced():
+    """A 60 px grey photo (masked), a 20 px square true mask in it (400 pixels) and a result that
+    replaced the mask and nothing else."""
+    masked = np.full((60, 60, 3), 100, np.uint8)
+    truth = np.zeros((60, 60), bool)
+    truth[20:40, 20:40] = True
+    out = masked.copy()
+    out[truth] = 200
+    return masked, truth, out
+
+
 def test_visible_outside_counts_only_changes_a_person_sees_beyond_the_band():
     """Past the band round the true mask, pixels moved by more than VISIBLE_LEVELS count (as a
     share of the mask's area); the band itself and a faint change beyond it do not."""
     real_masks = _real_masks()
-    masked = np.full((60, 60, 3), 100, np.uint8)
-    truth = np.zeros((60, 60), bool)
-    truth[20:40, 20:40] = True  # 400 pixels
-    out = masked.copy()
-    out[truth] = 200
+    masked, truth, out = _a_square_mask_replaced()
     out[18:20, 20:40] = 200   # inside the 4 px band: no harm counted
     assert real_masks.visible_outside(truth, masked, out) == 0.0
     out[0:10, 0:10] = 100 + real_masks.VISIBLE_LEVELS  # faint, beyond the band
@@ -59,11 +66,7 @@ def test_changed_outside_counts_every_changed_pixel_beyond_the_band_and_no_other
     """``changed_outside``: past the band round the true mask, a pixel changed by a single level
     in one channel counts; an unchanged one does not, whatever the paste's weight there."""
     real_masks = _real_masks()
-    masked = np.full((60, 60, 3), 100, np.uint8)
-    truth = np.zeros((60, 60), bool)
-    truth[20:40, 20:40] = True  # 400 pixels
-    out = masked.copy()
-    out[truth] = 200
+    masked, truth, out = _a_square_mask_replaced()
     out[16:20, 20:40] = 200  # within the 4 px band
     assert real_masks.changed_outside(truth, masked, out) == 0.0
     out[0, 0:8, 2] = 101  # one level, beyond the band
