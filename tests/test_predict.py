@@ -2100,3 +2100,82 @@ def test_where_the_two_fits_disagree_nothing_above_the_masks_sure_top_is_replace
         else:
             assert fringe.mean() > 0.9
         assert region[top + 1:top + 6, lo:hi + 1].min() > 0.99
+
+
+def _guard_floor_scene(mask_colour=(90, 150, 210), eye_colour=(40, 30, 30)):
+    """Made-up photo pixels for ``guarded_mask_edge``: skin, an eye at rows 30-36, a mask from
+    row 37 down; the guard keeps rows 0-39 (its floor at row 39) and the paste takes the mask
+    under it, where the head is sure of it."""
+    photo = np.full((80, 100, 3), (200, 150, 120), np.uint8)
+    photo[37:, 20:80] = mask_colour
+    photo[30:37, 30:45] = eye_colour
+    kept = np.zeros((80, 100), bool)
+    kept[:40, 15:85] = True
+    weight = np.zeros((80, 100), np.float32)
+    weight[40:, 20:80] = 1.0
+    head = np.zeros((80, 100), np.float32)
+    head[37:, 20:80] = 0.95
+    return photo, weight, kept, head
+
+
+def test_a_plain_masks_top_edge_the_guard_keeps_in_the_photos_pixels_is_pasted():
+    """guarded_mask_edge: the three rows of a blue mask that the guard keeps above its floor are
+    given up, and nothing else: not the eye above them, not the skin beside them, nothing beyond
+    the rise; an eye's white over a white mask that the head does not take for mask stays, as
+    does everything where the mask is a print or the skin's colour."""
+    from mask2face.region import guarded_mask_edge
+    photo, weight, kept, head = _guard_floor_scene()
+    edge = guarded_mask_edge(photo, weight, kept, head, 1.0, 8.0)
+    expected = np.zeros_like(kept)
+    expected[37:40, 20:80] = True
+    np.testing.assert_array_equal(edge, expected)
+    # a chunk of the mask reaching far up into the guard: given up within the rise only
+    photo[25:37, 60:80] = (90, 150, 210)
+    head[25:37, 60:80] = 0.95
+    edge = guarded_mask_edge(photo, weight, kept, head, 1.0, 8.0)
+    assert edge[31:40, 60:80].all() and not edge[:31].any()
+    # an eye's white right on a white mask: the head does not take it for mask, it stays
+    white = (242, 243, 246)
+    photo, weight, kept, head = _guard_floor_scene(white, (250, 250, 250))
+    edge = guarded_mask_edge(photo, weight, kept, head, 1.0, 8.0)
+    assert edge[37:40, 20:80].all() and not edge[:37].any()
+    head[30:37, 30:45] = 0.95  # (a head that says mask there would take it: the check matters)
+    assert guarded_mask_edge(photo, weight, kept, head, 1.0, 8.0)[30:37, 30:45].any()
+    # a print of two colours, or a mask of the skin's own colour: nothing
+    photo, weight, kept, head = _guard_floor_scene()
+    photo[37:, 50:80] = (210, 40, 40)
+    assert not guarded_mask_edge(photo, weight, kept, head, 1.0, 8.0).any()
+    photo, weight, kept, head = _guard_floor_scene((205, 152, 118))
+    assert not guarded_mask_edge(photo, weight, kept, head, 1.0, 8.0).any()
+
+
+def test_the_paste_takes_the_masks_edge_the_guard_kept_and_shows_it_in_the_region():
+    """paste: made-up eyes whose lower lids (row 46 under their middle) lie three rows into a
+    blue mask that starts at row 44, the region from row 47 down: the mask's rows between the
+    lids and the region are pasted too, the eyes above keep every value, and pasted_region
+    counts them given the photo (as --save-region and the web page do), not without it."""
+    from mask2face.faces import Face, FaceCrop
+    from mask2face.predict import FaceResult, paste, pasted_region
+    lm = made_up_eyes(40.0)
+    photo = np.full((128, 128, 3), (200, 150, 120), np.uint8)
+    photo[44:110, 20:108] = (90, 150, 210)
+    photo[36:44, 38:47] = photo[36:44, 78:87] = (40, 30, 30)  # the eyes
+    crop = FaceCrop(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), 128)
+    region = np.zeros((128, 128), np.float32)
+    region[47:110, 20:108] = 1.0
+    head = np.zeros((128, 128), np.float32)
+    head[44:110, 20:108] = 0.95
+    output = np.full((128, 128, 3), (0.8, 0.6, 0.5), np.float32)
+    face = Face((20.0, 20.0, 108.0, 120.0), 1.0, lm.astype(np.float32), "test")
+    result = FaceResult(face, crop, output, region, mask=head, landmarks=lm)
+    out = photo.copy()
+    paste(out, result, match=False)
+    edge = np.zeros((128, 128), bool)
+    edge[44:47, 39:46] = edge[44:47, 79:86] = True  # under each eye's middle, in the guard
+    assert (out[edge] == np.round(np.array([0.8, 0.6, 0.5]) * 255)).all()
+    np.testing.assert_array_equal(out[:44], photo[:44])  # the eyes and all above them
+    assert pasted_region(photo.shape, [result], photo)[edge].min() == 1.0
+    assert pasted_region(photo.shape, [result])[edge].max() == 0.0
+    kept = photo.copy()
+    paste(kept, result, match=False, mask_edge=False)
+    np.testing.assert_array_equal(kept[edge], photo[edge])
