@@ -149,10 +149,9 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
             if number in shown:
                 rows += [tile(photo), tile(region_overlay(photo, results)), tile(out)]
             if jpeg is not None and folder == "with_mask":
-                saved = as_jpeg(photo, jpeg)
-                _, again = unmasker.unmask_faces(saved)
-                same.append(same_outcome(results, pasted_region(photo.shape, results, photo),
-                                         again, pasted_region(photo.shape, again, saved)))
+                _, again = unmasker.unmask_faces(as_jpeg(photo, jpeg))
+                same.append(same_outcome(results, pasted_region(photo.shape, results),
+                                         again, pasted_region(photo.shape, again)))
         if folder == "with_mask":
             print(f"with_mask: {len(files)} photos, a face found in {found} "
                   f"({found / len(files):.1%}); "
@@ -363,7 +362,7 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
     people = {"result": [], "masked photo": []}
     for name, masked, clean, truth in triples:
         out, results = unmasker.unmask_faces(masked)
-        weight = pasted_region(masked.shape, results, masked)
+        weight = pasted_region(masked.shape, results)
         missed += not results
         figures.append(region_figures(truth, weight >= 0.5, weight))
         figures[-1]["changed outside"] = changed_outside(truth, masked, out)

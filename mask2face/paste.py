@@ -19,9 +19,7 @@ import numpy as np
 from mask2face.faces import Face, FaceCrop
 from mask2face.images import luminance
 from mask2face.pixelation import Blocks, in_blocks
-from mask2face.landmarks import eye_centres
-from mask2face.region import (LID_RISE, MASK_THRESHOLDS, eyes_told_apart, guarded,
-                              guarded_mask_edge, runs_past_crop)
+from mask2face.region import MASK_THRESHOLDS, guarded, runs_past_crop
 
 # Matching a paste's grain to its photo (match_photo): the grain is measured on the face within
 # 3 x RING_PX crop pixels around the region; the blur that gives the added noise its grain size
@@ -111,8 +109,7 @@ class FaceResult:
 
 def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
           blocks: Blocks | None = None, tone: np.ndarray | None = None,
-          shift: np.ndarray | None = None, face_tone: bool = True,
-          colours: np.ndarray | None = None, mask_edge: bool = True) -> None:
+          shift: np.ndarray | None = None, face_tone: bool = True) -> None:
     """Blend a face's output into the photo in place, only where its region is > 0; only the
     face's bounding box is warped. ``match`` gives the output the photo's grain first
     (``match_photo``), with ``blocks`` (a pixelated photo's, ``pixel_blocks``) its blocks
@@ -120,9 +117,7 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
     ``shift``: the chroma shift to give the output instead of one measured
     (``matched_to_photo``); the face's second crop (``result.below``) is pasted with the first's.
     Without ``tone``, a face with no colour in a colour photo is pasted in its own tone
-    (``grey_face_tone``) unless ``face_tone`` is off. A plain mask's top edge that the eye guard
-    keeps is pasted too (``guarded_mask_edge``, on the colours of ``colours``, the photo's
-    pixels: ``photo`` itself where None), unless ``mask_edge`` is off."""
+    (``grey_face_tone``) unless ``face_tone`` is off."""
     inverse = result.crop.inverse
     x0, y0, x1, y1 = crop_box(result.crop, photo.shape)
     if x1 <= x0 or y1 <= y0:
@@ -133,11 +128,6 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
     alpha = cv2.warpAffine(result.region.astype(np.float32), shifted, box, flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     eyes = None
-    head = None  # the mask head's probability on the photo's pixels
-    if result.mask is not None:
-        head = cv2.warpAffine(result.mask.astype(np.float32), shifted, box,
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=0)
     if result.landmarks is not None and alpha.any():
         # The eye guard on the photo's own pixels: a photo pixel that reaches the guarded area
         # (its half-diagonal, in crop pixels) keeps its value, however the warp mixed weights.
@@ -145,25 +135,10 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
         points = result.crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1))
         half = 0.5 * np.sqrt(2.0) / result.crop.photo_scale
         eyes = guarded(points, result.landmarks, half, result.freed).reshape(alpha.shape)
-        kept = eyes.copy()
+        alpha[eyes] = 0.0
         if result.guard_landmarks is not None:  # the eyes fitted again on the result
-            kept |= guarded(points, result.guard_landmarks, half,
-                            result.guard_freed).reshape(alpha.shape)
-        alpha[kept] = 0.0
-        if mask_edge and head is not None:
-            # The mask's top edge the guard keeps in the photo's own pixels, finer than the
-            # crop's, where the fitted lid lies a crop pixel or two into the mask.
-            centres = eye_centres(result.landmarks)
-            rise = LID_RISE * float(np.hypot(*(centres[1] - centres[0]))) \
-                * result.crop.photo_scale
-            # Beside an eye where the head takes what lies above it for mask too (dark glasses,
-            # a head that says mask everywhere), nothing.
-            beside = (points[:, 0] >= centres[:, 0].mean()).astype(np.int64)
-            allowed = eyes_told_apart(result.mask, result.landmarks)[beside].reshape(alpha.shape)
-            edge = guarded_mask_edge((photo if colours is None else colours)[y0:y1, x0:x1],
-                                     alpha, kept, head, result.crop.photo_scale, rise, allowed)
-            alpha[edge] = 1.0
-            eyes &= ~edge
+            alpha[guarded(points, result.guard_landmarks, half,
+                          result.guard_freed).reshape(alpha.shape)] = 0.0
     generated = cv2.warpAffine(result.output.astype(np.float32), shifted, box,
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     region = photo[y0:y1, x0:x1]
@@ -181,8 +156,11 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
             # have (judged blind on the 40 dev photos it changed most: without them better on
             # 29, worse on 2, 9 ties; a speckle seen on 2 results against 29).
             face[eyes] = 0
-        # What the head thinks may be mask is no reference.
-        visible = None if head is None else head <= MASK_THRESHOLDS[0]
+        visible = None
+        if result.mask is not None:  # what the head thinks may be mask is no reference
+            visible = cv2.warpAffine(result.mask.astype(np.float32), shifted, box,
+                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                     borderValue=0) <= MASK_THRESHOLDS[0]
         generated, shift, tone = matched_to_photo(region, generated, alpha,
                                                   result.crop.photo_scale, face > 0, visible,
                                                   blocks=blocks, tone=tone, shift=shift,
@@ -191,7 +169,7 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
     if result.below is not None:
-        paste(photo, result.below, match, blocks, tone, shift, face_tone, colours, mask_edge)
+        paste(photo, result.below, match, blocks, tone, shift, face_tone)
 
 
 def match_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray,
@@ -310,7 +288,7 @@ def results_tone(image: np.ndarray, results: Sequence[FaceResult]) -> np.ndarray
     changed = [r for r in results if r.changed]
     if not changed:
         return None
-    return photo_tone(image, pasted_region(image.shape, changed, image) > 0,
+    return photo_tone(image, pasted_region(image.shape, changed) > 0,
                       around_faces(image.shape, changed))
 
 
@@ -474,18 +452,15 @@ def without_haze(generated: np.ndarray, target: np.ndarray | None,
     return cv2.cvtColor(painted, cv2.COLOR_LAB2RGB) * 255.0
 
 
-def pasted_region(shape: Sequence[int], results: Sequence[FaceResult],
-                  photo: np.ndarray | None = None) -> np.ndarray:
+def pasted_region(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndarray:
     """(H, W) float in [0, 1] for a photo of ``shape``: each face's region as paste lays it
-    onto the photo (1 where the output replaces the photo wholly). The mask's top edge in the
-    eye guard (``guarded_mask_edge``) is told by the photo's colours: counted only with
-    ``photo`` (the photo the results were found on, as it was)."""
+    onto the photo (1 where the output replaces the photo wholly)."""
     def white(result: FaceResult) -> FaceResult:  # its output all 1, as is what it pastes past
         return replace(result, output=np.ones(result.output.shape, np.float32),
                        below=None if result.below is None else white(result.below))
     weight = np.zeros((shape[0], shape[1], 3), np.uint8)
     for result in results:
-        paste(weight, white(result), match=False, colours=photo, mask_edge=photo is not None)
+        paste(weight, white(result), match=False)
     return weight[..., 0].astype(np.float32) / 255.0
 
 
@@ -493,6 +468,6 @@ def region_overlay(photo: np.ndarray, results: Sequence[FaceResult],
                    color: Sequence[int] = (255, 0, 0), opacity: float = 0.6) -> np.ndarray:
     """A copy of the photo with every face's pasted region tinted ``color`` (at ``opacity``
     where the region is whole): where predict replaced the photo, for a person to judge."""
-    alpha = pasted_region(photo.shape, results, photo)[..., None] * opacity
+    alpha = pasted_region(photo.shape, results)[..., None] * opacity
     tinted = photo.astype(np.float32) * (1 - alpha) + np.asarray(color, np.float32) * alpha
     return np.round(tinted).astype(np.uint8)

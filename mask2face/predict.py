@@ -839,7 +839,7 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             else:
                 save_like(target, out, source, kind)  # the photo's own mode, alpha, metadata
             if save_region:
-                weight = pasted_region(image.shape, results, image)
+                weight = pasted_region(image.shape, results)
                 write_image(region_path(target), np.round(weight * 255).astype(np.uint8))
             report.written.append(str(target))
             changed, _ = count_unmasked(outcomes)  # partly unmasked counts, as in the summary

@@ -125,24 +125,6 @@ TOP_EDGE_REACH = 0.12
 TOP_EDGE_DELTA = 12.0
 TOP_EDGE_NEARER = 0.6
 TOP_EDGE_BODY = (0.3, 0.9)
-# The mask's top edge in the guard, in the photo's own pixels (guarded_mask_edge, session 39):
-# the guard is drawn on the crop's 128 px and kept in the photo pixel by pixel, so where the
-# fitted lid lies a crop pixel or two into the mask, a line or a chunk of the mask one to a few
-# photo pixels high stays under the eye, cut off straight by the paste beneath it (reviewers
-# named such a line on 6 of 40 zoomed rows). The guard's floor is where a guarded photo pixel
-# has a pasted one (weight 0.5 or more) under it; the mask's colour is that of the pixels the
-# head is sure of (SURE_LEVEL) within the rise below the floor that are not the skin's (over
-# EDGE_SKIN_APART from the median of the guard's pixels above the rise); for a plain mask
-# (PLAIN_MASK within LOOPS_COLOUR_DELTA of its median), the guarded pixels of that colour
-# (mask_coloured) that the head gives over MASK_THRESHOLDS[0] (or, within a crop pixel of the
-# floor, where the crop cannot tell, over EDGE_NEAR_HEAD) and that join the floor, within
-# LID_RISE of the eye distance above it, are pasted too. Judged blind on the 24 dev photos it
-# changes by over 8 levels on 20 pixels: better on 7, worse on 1, 16 ties; the eye figures on
-# the three drawn sets do not move. Taken with the mask's colours nearest each pixel (its print
-# too) instead of a plain mask's one, the lower lids and an eye's white of drawn pairs went too
-# (dlib's eye figure on draws 1 and 2: 3.3 -> 4.7 %, 2.7 -> 4.0 %).
-EDGE_SKIN_APART = 20.0
-EDGE_NEAR_HEAD = 0.1
 # Below the chin (below_the_chin_not_the_mask): from BELOW_CHIN_MARGIN of the crop under the
 # fitted chin down, the head's mask stays mask only where it is within BELOW_CHIN_DELTA (Lab,
 # lightness counted half) of the colour of a plain mask (one whose body over the mouth and chin
@@ -641,8 +623,12 @@ def under_the_lids(found: np.ndarray, predicted: np.ndarray,
     # LID_RISE above its upper lid too (dark glasses, a head that says mask everywhere) frees
     # nothing. (A fit on the mask's top edge has the real eye above it, which the head does not
     # take for mask.)
-    told = eyes_told_apart(predicted, landmarks_in_crop)
-    seen_above = told[eye_columns(landmarks_in_crop, size)]
+    probability = predicted.astype(np.float32)
+    seen = np.array([max(float(cv2.getRectSubPix(probability, (3, 3),
+                                                 (float(x), float(y) - most)).max())
+                         for x, y in landmarks_in_crop[eye][1:3]) < MASK_THRESHOLDS[1]
+                     for eye in (LEFT_EYE, RIGHT_EYE)])
+    seen_above = seen[eye_columns(landmarks_in_crop, size)]
     mask_like = predicted >= SURE_LEVEL
     if crop is not None:
         colours = top_edge_colours(found, predicted, landmarks_in_crop, crop)
@@ -659,69 +645,6 @@ def under_the_lids(found: np.ndarray, predicted: np.ndarray,
                 break
             freed[y, x] = True
     return freed
-
-
-def eyes_told_apart(predicted: np.ndarray, landmarks_in_crop: np.ndarray) -> np.ndarray:
-    """(2,) bool, for the image-left eye and the image-right one: whether the head tells the
-    eye from the mask, not taking for mask (MASK_THRESHOLDS[1]) what lies LID_RISE of the eye
-    distance above its upper lid (within a pixel of either of its points raised so). Dark
-    glasses joined to the mask, or a head that says mask everywhere, do not."""
-    centres = eye_centres(landmarks_in_crop)
-    most = int(np.floor(LID_RISE * float(np.hypot(*(centres[1] - centres[0])))))
-    probability = predicted.astype(np.float32)
-    return np.array([max(float(cv2.getRectSubPix(probability, (3, 3),
-                                                 (float(x), float(y) - most)).max())
-                         for x, y in landmarks_in_crop[eye][1:3]) < MASK_THRESHOLDS[1]
-                     for eye in (LEFT_EYE, RIGHT_EYE)])
-
-
-def guarded_mask_edge(photo: np.ndarray, weight: np.ndarray, kept: np.ndarray,
-                      head: np.ndarray, photo_scale: float, rise: float,
-                      allowed: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) bool: the photo pixels the eye guard keeps (``kept``) that are a plain mask's top
-    edge, to be pasted as the mask under them is (EDGE_SKIN_APART above says how). ``photo``:
-    (H, W, 3) uint8 RGB, the photo's own pixels; ``weight``: the paste's, 0 on ``kept``;
-    ``head``: the mask head's probability on the photo's pixels; ``photo_scale``: photo pixels
-    per crop pixel; ``rise``: how far above the guard's floor a pixel may be (photo pixels);
-    ``allowed``: (H, W) bool, the only pixels that may be given up (beside an eye the head
-    tells from the mask, ``eyes_told_apart``; None: all)."""
-    released = np.zeros(kept.shape, bool)
-    floor = np.zeros_like(released)
-    floor[:-1] = kept[:-1] & ~kept[1:] & (weight[1:] >= 0.5)
-    most = int(np.ceil(rise))
-    if not floor.any() or most < 1:
-        return released
-    seeds = floor.astype(np.uint8)
-    reach = np.ones((most + 1, 2 * most + 1), np.uint8)
-    # What lies within the rise above (zone) and below (band) the floor, across as far each way.
-    zone = kept & (cv2.dilate(seeds, reach, anchor=(most, 0)) > 0)
-    band = (cv2.dilate(seeds, reach, anchor=(most, most)) > 0) & ~kept & (weight >= 0.9) \
-        & (head >= SURE_LEVEL)
-    above = kept & ~zone
-    if band.sum() < 10 or above.sum() < 10:
-        return released
-    lab = cv2.cvtColor(photo.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    to_skin = _shade_distance(lab, np.median(lab[above], axis=0))
-    body = band & (to_skin > EDGE_SKIN_APART)
-    if body.sum() < 10:
-        return released
-    to_mask = _plain_distance(lab, body)
-    if to_mask is None:
-        return released
-    near = cv2.dilate(seeds, np.ones((max(1, int(np.ceil(photo_scale))), 3), np.uint8),
-                      anchor=(1, 0)) > 0  # within a crop pixel above the floor
-    if allowed is not None:
-        zone &= allowed
-    joins = zone & mask_coloured(to_mask, to_skin) \
-        & ((head > MASK_THRESHOLDS[0]) | (near & (head > EDGE_NEAR_HEAD)))
-    released = joins & floor
-    step = np.ones((3, 3), np.uint8)
-    for _ in range(most + 1):
-        grown = (cv2.dilate(released.astype(np.uint8), step) > 0) & joins
-        if (grown == released).all():
-            break
-        released = grown
-    return released
 
 
 def eye_columns(landmarks_in_crop: np.ndarray, size: int) -> np.ndarray:
