@@ -199,9 +199,10 @@ class TrainingConfig:
                                    "so that where the model is unsure (beside the jaw) it paints "
                                    "what lies beside the hole rather than a grey; predict fills "
                                    "its holes the same way")
-    zoom_share: float = _key(0.0, "Share of training pairs enlarged 1.15-1.5 times about a point "
-                             "a little below the middle, so that the mask runs on to the crop's "
-                             "bottom and sides as in a close-up; 0 = off", min=0.0, max=1.0)
+    zoom_share: float = _key(0.0, "Share of training pairs enlarged 1.15-1.5 times about the "
+                             "eyes' row, so that the mask runs on to the crop's bottom and sides "
+                             "as in a close-up while the eyes stay where predict's crops have "
+                             "them; 0 = off", min=0.0, max=1.0)
     early_stopping_patience: int = _key(5, "Epochs without improvement before stopping", min=1,
                                         max=100000)
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",

@@ -140,23 +140,28 @@ def _move(images, draws):
 
 # In a close-up the crop predict cuts is filled by the face, and a mask runs on to the crop's
 # bottom and sides (or past the photo's border, whose rows a crop repeats). ``zoom_share`` of the
-# pairs is enlarged by ZOOM_RANGE about a point moved down by up to ZOOM_DOWN and sideways by up
-# to ZOOM_SIDE of the side (edges repeated), identically on input, target and mask.
+# pairs is enlarged by ZOOM_RANGE about the eyes' row (ZOOM_EYES of the side down: where a
+# training crop has them, ``glasses.usual_eyes``) and a point up to ZOOM_SIDE of the side either
+# way of the middle (edges repeated), identically on input, target and mask. Predict's crop is
+# cut from the fitted eyes, so its eyes lie on that row whatever the photo: a pair enlarged about
+# a point below the middle (up to session 40) moved the eyes and the mask's top edge up the crop
+# by as much as 0.3 of its side, and the head so trained took more just under the eyes for mask
+# (docs/model.md, "Close-ups about the eyes").
 ZOOM_RANGE = (1.15, 1.5)
-ZOOM_DOWN = 0.15
-ZOOM_SIDE = 0.08
+ZOOM_EYES = 0.38
+ZOOM_SIDE = 0.03
 
 
 def _zoom(images, draws):
     """The same enlargement of every image (``draws``: three numbers in [0, 1))."""
     size = tf.cast(tf.shape(images[0])[0], tf.float32)
     zoom = ZOOM_RANGE[0] + (ZOOM_RANGE[1] - ZOOM_RANGE[0]) * draws[0]
-    dy = ZOOM_DOWN * size * draws[1]
     dx = ZOOM_SIDE * size * (2.0 * draws[2] - 1.0)
-    centre = size / 2
-    # The output pixel (x, y) samples the input at (x - c) / zoom + c + shift.
+    centre, eyes = size / 2, ZOOM_EYES * size
+    # The output pixel (x, y) samples the input at ((x - c) / zoom + c + dx, (y - e) / zoom + e):
+    # the eyes' row e stays where it is.
     transform = tf.stack([1.0 / zoom, 0.0, centre - centre / zoom + dx,
-                          0.0, 1.0 / zoom, centre - centre / zoom + dy, 0.0, 0.0])
+                          0.0, 1.0 / zoom, eyes - eyes / zoom, 0.0, 0.0])
     return _transform(images, transform)
 
 
