@@ -153,7 +153,8 @@ ZOOM_SIDE = 0.03
 
 
 def _zoom(images, draws):
-    """The same enlargement of every image (``draws``: three numbers in [0, 1))."""
+    """The same enlargement of every image (``draws``: numbers in [0, 1); ``draws[0]`` sets the
+    zoom, ``draws[2]`` the sideways shift, ``draws[1]`` is not used)."""
     size = tf.cast(tf.shape(images[0])[0], tf.float32)
     zoom = ZOOM_RANGE[0] + (ZOOM_RANGE[1] - ZOOM_RANGE[0]) * draws[0]
     dx = ZOOM_SIDE * size * (2.0 * draws[2] - 1.0)
