@@ -140,25 +140,32 @@ def _move(images, draws):
 
 # In a close-up the crop predict cuts is filled by the face, and a mask runs on to the crop's
 # bottom and sides (or past the photo's border, whose rows a crop repeats). ``zoom_share`` of the
-# pairs is enlarged by ZOOM_RANGE about the eyes' row (ZOOM_EYES of the side down: where a
-# training crop has them, ``glasses.usual_eyes``) and a point up to ZOOM_SIDE of the side either
-# way of the middle (edges repeated), identically on input, target and mask. Predict's crop is
-# cut from the fitted eyes, so its eyes lie on that row whatever the photo: a pair enlarged about
-# a point below the middle (up to session 40) moved the eyes and the mask's top edge up the crop
-# by as much as 0.3 of its side, and the head so trained took more just under the eyes for mask
-# (docs/model.md, "Close-ups about the eyes").
+# pairs is enlarged by ZOOM_RANGE about the eyes' row (where a training crop cut with the run's
+# ``crop_margin`` has them, ``eye_row``: 0.38 of the side down for the default 0.3) and a point
+# up to ZOOM_SIDE of the side either way of the middle (edges repeated), identically on input,
+# target and mask. Predict's crop is cut from the fitted eyes, so its eyes lie on that row
+# whatever the photo: a pair enlarged about a point below the middle (up to session 40) moved
+# the eyes and the mask's top edge up the crop by as much as 0.3 of its side, and the head so
+# trained took more just under the eyes for mask (docs/model.md, "Close-ups about the eyes").
 ZOOM_RANGE = (1.15, 1.5)
-ZOOM_EYES = 0.38
 ZOOM_SIDE = 0.03
 
 
-def _zoom(images, draws):
-    """The same enlargement of every image (``draws``: numbers in [0, 1); ``draws[0]`` sets the
-    zoom, ``draws[2]`` the sideways shift, ``draws[1]`` is not used)."""
+def eye_row(crop_margin: float) -> float:
+    """The row a training crop cut with ``crop_margin`` has its eyes on, as a share of its side
+    from the top (``glasses.usual_eyes``)."""
+    from mask2face.glasses import usual_eyes
+    return float(usual_eyes(1, crop_margin)[0, 1])
+
+
+def _zoom(images, draws, eyes_row: float):
+    """The same enlargement of every image about ``eyes_row`` (a share of the side from the
+    top, ``eye_row``); ``draws``: numbers in [0, 1), ``draws[0]`` sets the zoom, ``draws[2]`` the
+    sideways shift, ``draws[1]`` is not used."""
     size = tf.cast(tf.shape(images[0])[0], tf.float32)
     zoom = ZOOM_RANGE[0] + (ZOOM_RANGE[1] - ZOOM_RANGE[0]) * draws[0]
     dx = ZOOM_SIDE * size * (2.0 * draws[2] - 1.0)
-    centre, eyes = size / 2, ZOOM_EYES * size
+    centre, eyes = size / 2, eyes_row * size
     # The output pixel (x, y) samples the input at ((x - c) / zoom + c + dx, (y - e) / zoom + e):
     # the eyes' row e stays where it is.
     transform = tf.stack([1.0 / zoom, 0.0, centre - centre / zoom + dx,
@@ -183,7 +190,8 @@ def _reframe(images, draws):
 
 def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True,
              hole_share: float = 0.0, hole_spread: int = 0, face=None,
-             zoom_share: float = 0.0, surroundings: bool = False):
+             zoom_share: float = 0.0, surroundings: bool = False,
+             eyes_row: float | None = None):
     """One random draw per pair: the same flip and photometric change on input and target.
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
@@ -193,8 +201,8 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     ``face`` (the face's area, uint8 (S, S, 1)), moved with the pair, the hole is grey over the
     face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``); with ``surroundings``,
     filled with the colours round it (``surroundings_fill``); else mid grey.
-    A share ``zoom_share`` of the pairs is enlarged as a close-up's crop shows its face
-    (``_zoom``)."""
+    A share ``zoom_share`` of the pairs is enlarged as a close-up's crop shows its face, about
+    the eyes' row ``eyes_row`` (``_zoom``; None: ``eye_row`` of the default margin, 0.3)."""
     faces = [] if face is None else [face]  # moved with the pair where there is one
     flip = tf.random.stateless_uniform([], seed) < 0.5
     masked, clean, mask, *faces = [
@@ -218,9 +226,11 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     draws = tf.random.stateless_uniform([5], seed + 3, -1.0, 1.0)
     masked, clean, mask, *faces = _move([masked, clean, mask, *faces], draws)
     if zoom_share > 0:
+        eyes_row = eye_row(0.3) if eyes_row is None else eyes_row
         draws = tf.random.stateless_uniform([4], seed + 7)
         masked, clean, mask, *faces = tf.cond(
-            draws[3] < zoom_share, lambda: tuple(_zoom([masked, clean, mask, *faces], draws)),
+            draws[3] < zoom_share,
+            lambda: tuple(_zoom([masked, clean, mask, *faces], draws, eyes_row)),
             lambda: (masked, clean, mask, *faces))
     mask = tf.round(mask)
     draws = tf.random.stateless_uniform([5], seed + 4)
@@ -345,8 +355,8 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
                  cache: bool | None = None, unmasked_share: float = 0.0,
                  degrade: bool = True, hole_share: float = 0.0,
                  hole_spread: int = 0, face_outline: bool = False,
-                 zoom_share: float = 0.0, hole_surroundings: bool = False
-                 ) -> tf.data.Dataset:
+                 zoom_share: float = 0.0, hole_surroundings: bool = False,
+                 crop_margin: float = 0.3) -> tf.data.Dataset:
     """A batched dataset of (masked, targets) where targets is {"image": rgb+mask, "mask": mask}
     (or just rgb+mask when the model has no mask head).
 
@@ -368,6 +378,8 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
             needed) and beyond it (``hole_fill``).
         zoom_share: share of the training pairs enlarged as a close-up (``_zoom``).
         hole_surroundings: a hole is filled with the colours round it (``surroundings_fill``).
+        crop_margin: the margin the pairs' crops were cut with (``data.crop_margin``): where
+            their eyes lie, which a close-up keeps in place (``eye_row``).
     """
     if face_outline and hole_surroundings:
         raise UsageError("training.face_outline and training.hole_surroundings fill the hole "
@@ -397,12 +409,13 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
     if training:
         ds = ds.shuffle(min(len(pairs), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     if training and augment:
+        row = eye_row(crop_margin)
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda pair, s: _augment(*pair[:3], tf.cast(s % (2 ** 31 - 1), tf.int32),
                                      unmasked_share, degrade, hole_share,
                                      hole_spread, pair[3] if outlined else None,
-                                     zoom_share, hole_surroundings),
+                                     zoom_share, hole_surroundings, row),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

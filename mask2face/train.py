@@ -267,7 +267,8 @@ def datasets(config: Config, train_pairs: "PairSet", val_pairs: "PairSet | None"
                             unmasked_share=t.unmasked_share if mask_head else 0.0,
                             hole_share=t.hole_share if mask_head else 0.0,
                             hole_spread=t.hole_spread, face_outline=t.face_outline,
-                            zoom_share=t.zoom_share, hole_surroundings=t.hole_surroundings)
+                            zoom_share=t.zoom_share, hole_surroundings=t.hole_surroundings,
+                            crop_margin=config.data.crop_margin)
     val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
         if val_pairs else None
     return train_ds, val_ds

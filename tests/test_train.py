@@ -105,16 +105,16 @@ def test_zoomed_pairs_enlarge_input_target_and_mask_alike():
     that row, the same on input, target and mask, while a patch on the row stays on it."""
     import tensorflow as tf
 
-    from mask2face.data import ZOOM_EYES, ZOOM_RANGE, _zoom
+    from mask2face.data import ZOOM_RANGE, _zoom, eye_row
     size = 64
     square = np.zeros((size, size, 1), np.float32)
     square[36:44, 28:36] = 1.0  # 8 x 8, centred on column 32, rows 36-44
-    eyes = ZOOM_EYES * size
+    eyes = eye_row(0.3) * size
     square[int(eyes) - 1:int(eyes) + 2, 20:24] = 1.0  # a mark on the eyes' row, to the left
     images = [tf.constant(np.repeat(square, 3, axis=2)), tf.constant(np.repeat(square, 3, 2)),
               tf.constant(square)]
     draws = tf.constant([1.0, 1.0, 0.5])  # the largest zoom, no sideways shift
-    out = [image.numpy() for image in _zoom(images, draws)]
+    out = [image.numpy() for image in _zoom(images, draws, eye_row(0.3))]
     for image in out[1:]:
         np.testing.assert_array_equal(image[..., 0], out[0][..., 0])
     lower = out[2][..., 0].copy()
@@ -128,6 +128,28 @@ def test_zoomed_pairs_enlarge_input_target_and_mask_alike():
     assert abs(columns.mean() - 31.5) <= 0.6
     mark_rows = np.nonzero(out[2][: int(eyes) + 6, :28, 0] > 0.5)[0]
     assert abs(mark_rows.mean() - ((int(eyes) - eyes) * ZOOM_RANGE[1] + eyes)) <= 1.0
+
+
+def test_the_zoom_turns_about_the_row_the_crop_puts_the_eyes_on():
+    """eye_row(margin) is where face_crop with that margin puts a frontal face's eyes (eye
+    distance d, mouth 1.1 d below them), so a run with another crop_margin zooms about its own
+    pairs' eyes; a wider margin puts them lower, nearer the middle."""
+    from mask2face.data import eye_row
+    from mask2face.faces.crops import face_crop
+    from mask2face.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
+    d = 40.0
+    points = np.zeros((68, 2))
+    points[:] = (200.0, 260.0)
+    points[LEFT_EYE] = (180.0, 200.0)
+    points[RIGHT_EYE] = (180.0 + d, 200.0)
+    points[MOUTH] = (180.0 + d / 2, 200.0 + 1.1 * d)
+    rows = {}
+    for margin in (0.2, 0.3, 0.5):
+        crop = face_crop(points, 128, margin=margin)
+        rows[margin] = crop.to_crop(points[LEFT_EYE])[:, 1].mean() / 128
+        assert abs(rows[margin] - eye_row(margin)) < 0.005
+    assert rows[0.2] < rows[0.3] < rows[0.5] < 0.5
+    assert abs(eye_row(0.3) - 0.38) < 0.005
 
 
 def test_zoom_share_enlarges_that_share_of_the_training_pairs(tmp_path):
