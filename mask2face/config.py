@@ -243,6 +243,11 @@ class PredictConfig:
     match_blocks: bool = _key(True, "In a pixelated photo (a small image shown enlarged, made of "
                               "blocks a few pixels wide) the repainted face is made of the photo's "
                               "blocks too, on its grid; false: pasted smooth")
+    mirrored_head: bool = _key(True, "The mask head looks at each face crop a second time, "
+                               "mirrored: below the middle of the nose a pixel either look takes "
+                               "for mask is mask (the head misses the far side or the bottom of "
+                               "some masks seen one way round, not the other); above it, the "
+                               "first look alone. One more model pass per face; false: one look")
     hole_shading: bool = _key(False, "A model trained with holes (hole_share): inside the hole "
                               "(a few pixels in from its edge) the repainted face takes its light "
                               "and shade from the pass that sees the mask (nearer the person by "

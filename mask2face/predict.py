@@ -33,7 +33,7 @@ from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import Face, face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
                               save_like, write_image)
-from mask2face.landmarks import LEFT_EYE, RIGHT_EYE, eye_centres, face_area
+from mask2face.landmarks import LEFT_EYE, NOSE_BRIDGE_LOW, RIGHT_EYE, eye_centres, face_area
 # Model files live in mask2face.modelfiles, what a face's region is in mask2face.region and how
 # its result is laid on the photo in mask2face.paste; their names stay importable from here.
 from mask2face.modelfiles import (BUNDLED_MODEL, KerasNetwork, Network, find_model,  # noqa: F401
@@ -117,6 +117,13 @@ REFIT_DOUBT = 0.25
 # shows as coloured dots; from CHECKER_LEVELS on, the output is smoothed there
 # (``without_checkerboard``).
 CHECKER_LEVELS = 3.0
+# ``predict.mirrored_head``: the mask head's second look, at the crop mirrored, counts from the
+# nose bridge's lowest point down and below the top of what the first look is sure of (its
+# highest within MIRROR_REACH of the crop's side either way), fading in over MIRROR_FADE_PX crop
+# rows (``mirrored_masks``).
+# Measured: docs/quality.md, "The mask head looks twice".
+MIRROR_FADE_PX = 4.0
+MIRROR_REACH = 0.06
 
 
 @dataclass
@@ -159,7 +166,8 @@ class Unmasker:
                   faces: np.ndarray | None = None,
                   kept: Callable[[np.ndarray], np.ndarray] | None = None,
                   sources: np.ndarray | None = None,
-                  found: Callable[[np.ndarray], np.ndarray] | None = None
+                  found: Callable[[np.ndarray], np.ndarray] | None = None,
+                  mirror_below: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """(N, S, S, 3) float crops -> output images and predicted masks (or None).
 
@@ -174,7 +182,10 @@ class Unmasker:
         photo's border that repeats a border pixel in the hole is hole too. ``found``: given the
         first pass's masks, (N, S, S) bool of what predict's region will take for mask
         (``_found``), hole too: where the region takes in more than the head's mask (a plain
-        mask's last pixels at the photo's border), the hole pass paints it, not the crop."""
+        mask's last pixels at the photo's border), the hole pass paints it, not the crop.
+        ``mirror_below``: (N,) crop rows; with ``predict.mirrored_head`` the mask head also sees
+        each crop mirrored, and below its row (``mirrored_masks``) what it finds either way round
+        is mask."""
         def run(crops):
             # One pass: the composite, the generator's whole image (the composite where the
             # network has no separate one) and the mask.
@@ -189,6 +200,9 @@ class Unmasker:
             return (np.concatenate(images), np.concatenate(whole),
                     np.concatenate(masks) if masks else None)
         images, seen, masks = run(crops)
+        if masks is not None and mirror_below is not None and self.config.predict.mirrored_head:
+            mirrored = run(np.ascontiguousarray(crops[:, :, ::-1]))[2][:, :, ::-1]
+            masks = mirrored_masks(masks, mirrored, mirror_below)
         if masks is not None and self.config.training.hole_share > 0:
             # A model trained with holes fills the mask without seeing it: a second pass over
             # the crops with what the first found greyed out, or filled with the colours round it
@@ -247,6 +261,8 @@ class Unmasker:
         if self.config.training.face_outline:
             options["faces"] = np.stack([face_area(c.to_crop(f.landmarks), self.size)
                                          for c, f in zip(crops, faces)])
+        options["mirror_below"] = np.array([c.to_crop(f.landmarks)[NOSE_BRIDGE_LOW, 1]
+                                            for c, f in zip(crops, faces)])
         return self.run_model(batch, generated=True, **options)
 
     @staticmethod
@@ -591,6 +607,35 @@ class Unmasker:
                                                        part.guard_freed)).astype(np.float32)
             again = True
         return again
+
+
+def mirrored_masks(masks: np.ndarray, mirrored: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """(N, S, S) the mask head's probabilities ``masks`` joined (the larger of the two) with
+    ``mirrored`` (the head's on the mirrored crops, mirrored back) below each crop's row
+    ``below`` (the nose bridge's lowest point) and below the top of what the first look is sure
+    of (over MASK_THRESHOLDS[1]) in each column, the highest within MIRROR_REACH of the side
+    either way (where the first look found none in a column, the nearest column's), fading in
+    over MIRROR_FADE_PX rows under that line. Seen one way round, the head misses the far side
+    of some masks, a corner at the bottom, an ear loop, that it finds the other way round; the
+    mask's top edge, near the eyes, is the first look's: mirrored, a tilted face's mask rises
+    higher on the other side, and the fitted lids can lie above the real ones."""
+    size = masks.shape[1]
+    rows = np.arange(size, dtype=np.float32)[:, None]
+    columns = np.arange(size)
+    reach = max(1, int(round(MIRROR_REACH * size)))
+    out = np.array(masks, copy=True)
+    for k in range(len(masks)):
+        sure = masks[k] > MASK_THRESHOLDS[1]
+        found = sure.any(axis=0)
+        line = np.full(size, float(below[k]), np.float32)
+        if found.any():
+            tops = np.interp(columns, columns[found], np.argmax(sure, axis=0)[found])
+            padded = np.pad(tops, reach, mode="edge")
+            highest = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1).min(axis=1)
+            line = np.maximum(line, highest.astype(np.float32))
+        weight = np.clip((rows - line[None, :]) / MIRROR_FADE_PX, 0.0, 1.0)
+        out[k] = np.maximum(masks[k], mirrored[k] * weight)
+    return out.astype(masks.dtype)
 
 
 def lowest_lids(landmarks_in_crop: np.ndarray) -> np.ndarray:

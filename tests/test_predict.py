@@ -726,7 +726,7 @@ def test_eyes_are_byte_identical_whatever_the_model_paints(run64_mask, masked_ph
     from mask2face.predict import Unmasker, lower_lid, paste
     unmasker = Unmasker.load(run64_mask)
 
-    def white_everywhere(crops, generated=False):
+    def white_everywhere(crops, generated=False, **_):
         n, s = len(crops), crops.shape[1]
         return np.ones((n, s, s, 3), np.float32), np.ones((n, s, s), np.float32)
     monkeypatch.setattr(unmasker, "run_model", white_everywhere)
@@ -777,7 +777,7 @@ def test_eyes_fitted_too_high_are_kept_by_a_fit_on_the_result(run64_mask, sample
     high = replace(face, landmarks=(face.landmarks - [0.0, up]).astype(np.float32))
     monkeypatch.setattr(unmasker.finder, "find", lambda image, detector=None: [high])
 
-    def as_it_is(crops, generated=False):  # "mask" everywhere, the face painted as it is
+    def as_it_is(crops, generated=False, **_):  # "mask" everywhere, the face painted as it is
         return crops.copy(), np.ones(crops.shape[:3], np.float32)
     monkeypatch.setattr(unmasker, "run_model", as_it_is)
     ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
@@ -1342,7 +1342,7 @@ def test_a_mask_reaching_the_photos_border_is_not_past_the_crop(run64_mask, mask
     from mask2face.predict import Unmasker, in_photo
     unmasker = Unmasker.load(run64_mask)
 
-    def mask_to_the_bottom(crops, generated=False):
+    def mask_to_the_bottom(crops, generated=False, **_):
         """Mask from the nose down to the crop's bottom, over its middle half."""
         n, s = len(crops), crops.shape[1]
         mask = np.zeros((n, s, s), np.float32)
@@ -1457,7 +1457,7 @@ def gaiter_photo(sample_faces, below=(40, 90, 200)):
     photo[nose:end, x0:x1] = (40, 90, 200)
     photo[chin + (chin - nose) // 2:end, x0:x1] = below
 
-    def bluish(crops, generated=False):
+    def bluish(crops, generated=False, **_):
         mask = ((crops[..., 2] > 0.6) & (crops[..., 0] < 0.3)).astype(np.float32)
         return np.full(crops.shape, 0.8, np.float32), mask
     return photo, bluish
@@ -1489,7 +1489,7 @@ def test_a_mask_running_on_below_the_crop_is_replaced_through_a_second_crop(
     # rest is not the same mask, nothing below the crop is replaced, and the face is "partly".
     photo, bluish = gaiter_photo(sample_faces, below=(200, 60, 40))
 
-    def reddish_too(crops, generated=False):
+    def reddish_too(crops, generated=False, **_):
         images, mask = bluish(crops)
         return images, np.maximum(mask, (crops[..., 0] > 0.6).astype(np.float32))
     monkeypatch.setattr(unmasker, "run_model", reddish_too)
@@ -1539,7 +1539,7 @@ def test_the_second_crop_takes_the_first_crops_tone_where_they_meet(
     photo, bluish = gaiter_photo(sample_faces)
     calls = []
 
-    def two_tones(crops, generated=False):
+    def two_tones(crops, generated=False, **_):
         images, mask = bluish(crops)
         calls.append(crops)
         return (images if len(calls) == 1 else np.full(crops.shape, 0.5, np.float32)), mask
@@ -1566,7 +1566,7 @@ def test_the_second_crop_is_given_the_first_crops_colour_shift(
     unmasker = Unmasker.load(run64_mask)
     photo, bluish = gaiter_photo(sample_faces)
 
-    def grey(crops, generated=False):
+    def grey(crops, generated=False, **_):
         return np.full(crops.shape, 0.6, np.float32), bluish(crops)[1]
     monkeypatch.setattr(unmasker, "run_model", grey)
     (result,) = unmasker.predict_faces(photo)[:1]
@@ -1657,14 +1657,88 @@ def test_a_model_trained_with_holes_fills_them_in_a_second_pass(run64_mask, monk
                                rtol=0, atol=1e-6)
 
 
-def recording_hole_model(run, monkeypatch, where, level=0.9):
+def test_mirrored_masks_join_the_second_look_below_the_nose_only():
+    """mirrored_masks: below each crop's row the larger of the two looks, above it the first
+    look alone, and a fade of MIRROR_FADE_PX rows between."""
+    from mask2face.predict import MIRROR_FADE_PX, mirrored_masks
+    first = np.zeros((2, 32, 32), np.float32)
+    first[:, :, :16] = 0.3  # nowhere sure: only the row counts
+    second = np.zeros_like(first)
+    second[:, :, 16:] = 0.9
+    second[:, :, :16] = 0.1
+    joined = mirrored_masks(first, second, np.array([10.0, 20.0]))
+    for k, row in enumerate((10, 20)):
+        np.testing.assert_array_equal(joined[k, :row + 1], first[k, :row + 1])
+        below = int(row + MIRROR_FADE_PX)
+        np.testing.assert_allclose(joined[k, below:, 16:], 0.9)
+        np.testing.assert_allclose(joined[k, below:, :16], 0.3)  # the larger of the two
+        fading = joined[k, row + 1:below, 20]
+        assert np.all(np.diff(fading) > 0) and 0 < fading[0] < fading[-1] < 0.9
+
+
+def test_the_second_look_never_raises_the_masks_top_edge():
+    """mirrored_masks: where the first look is sure of a mask from row 40 down (its left
+    half), the second look adds the far side and the bottom but nothing above row 40, in any
+    column, though it finds mask from row 25 and the nose's row is 20; with the first look sure
+    of nothing, the nose's row alone."""
+    from mask2face.predict import MIRROR_FADE_PX, mirrored_masks
+    size = 64
+    first = np.zeros((1, size, size), np.float32)
+    first[0, 40:, :32] = 0.95
+    second = np.zeros_like(first)
+    second[0, 25:, :] = 0.9
+    joined = mirrored_masks(first, second, np.array([20.0]))
+    np.testing.assert_array_equal(joined[0, :41], first[0, :41])
+    np.testing.assert_allclose(joined[0, int(40 + MIRROR_FADE_PX):, 32:], 0.9)  # the far side
+    nothing = mirrored_masks(np.zeros_like(first), second, np.array([20.0]))
+    assert (nothing[0, :21] == 0).all() and (nothing[0, 30:] == np.float32(0.9)).all()
+
+
+def test_the_mask_head_looks_at_the_crop_mirrored_too(run64_mask, monkeypatch):
+    """predict.mirrored_head: a head that finds the mask on the crop's left half only (as it
+    misses a mask's far side) is asked again with the crop mirrored; below the given row the
+    masks, and so the hole the second pass is shown, take in the right half too, above it
+    not; switched off, one look."""
+    from mask2face.predict import Unmasker
+    unmasker = Unmasker.load(run64_mask)
+    unmasker.config.training.hole_share = 0.5
+    unmasker.config.predict.hole_shading = False
+    unmasker.config.training.hole_surroundings = False  # a grey hole, to be seen
+    seen = []
+
+    def network(crops):
+        seen.append(crops.copy())
+        n, s = crops.shape[0], crops.shape[1]
+        mask = np.zeros((n, s, s, 1), np.float32)
+        # the left half of the crop where it is dark: the crop is dark all over, so the
+        # mirrored crop's left half is the crop's right half
+        mask[:, 8:, :s // 2] = 0.9 * (crops[:, 8:, :s // 2, :1] < 0.5)
+        return {"image": crops, "generated": crops, "mask": mask}
+    monkeypatch.setattr(unmasker, "network", network)
+    crops = np.full((1, 64, 64, 3), 0.2, np.float32)
+    _, masks = unmasker.run_model(crops, generated=True, mirror_below=np.array([30.0]))
+    assert len(seen) == 3  # the head, the head mirrored, the hole pass
+    np.testing.assert_array_equal(seen[1], crops[:, :, ::-1])
+    assert (masks[0, 8:31, 32:] == 0).all()            # above the row: the first look only
+    assert (masks[0, 40:, 32:] > 0.8).all()            # below it: the far side too
+    assert (masks[0, 8:, :32] > 0.8).all()
+    assert (seen[2][0, 44:, 40:] != crops[0, 44:, 40:]).any(axis=-1).all()  # hole there
+    seen.clear()
+    unmasker.config.predict.mirrored_head = False
+    _, masks = unmasker.run_model(crops, generated=True, mirror_below=np.array([30.0]))
+    assert len(seen) == 2 and (masks[0, :, 32:] == 0).all()
+
+
+def recording_hole_model(run, monkeypatch, where, level=0.9, mirrored=False):
     """The run's Unmasker made a hole model (hole_share 0.5, no hole shading) whose network
     returns its crops as its image and ``level`` as the mask over ``where(size)`` (rows,
-    columns), and the list of what it is shown, pass by pass."""
+    columns), and the list of what it is shown, pass by pass: the head's, the hole's (with
+    ``mirrored``, the head's second look at the crop mirrored between them)."""
     from mask2face.predict import Unmasker
     unmasker = Unmasker.load(run)
     unmasker.config.training.hole_share = 0.5
     unmasker.config.predict.hole_shading = False
+    unmasker.config.predict.mirrored_head = mirrored
     seen = []
 
     def network(crops):
@@ -1778,17 +1852,23 @@ def test_a_second_fit_lower_at_one_eye_guards_that_eyes_freed_edge_again(run64_m
     assert result.region[result.guard_freed].min() > 0.5
 
 
-def test_a_hole_models_hole_never_covers_the_eyes(run64_mask, sample_faces, monkeypatch):
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_hole_models_hole_never_covers_the_eyes(run64_mask, sample_faces, monkeypatch,
+                                                  mirrored):
     """A hole model whose mask head takes the eyes for mask too: the hole pass is shown the
     eyes as they are (what ``eye_guard`` keeps, drawn from the points the region is drawn
-    from), and the rest of what the head found greyed out."""
+    from), and the rest of what the head found greyed out; the same with the head's second,
+    mirrored look."""
     from mask2face.predict import HOLE_GROWTH_PX, eye_guard
     unmasker, seen = recording_hole_model(run64_mask, monkeypatch,
-                                          lambda s: (slice(s // 4, None), slice(None)))
+                                          lambda s: (slice(s // 4, None), slice(None)),
+                                          mirrored=mirrored)
     photo, face = sample_faces["astronaut"]
     monkeypatch.setattr(unmasker.finder, "find", lambda image: [face])
     results = unmasker.predict_faces(photo)
-    first, second = seen[0][0], seen[1][0]
+    first, second = seen[0][0], seen[2 if mirrored else 1][0]
+    if mirrored:
+        np.testing.assert_array_equal(seen[1][0], first[:, ::-1])
     eyes = eye_guard(first.shape[:2], results[0].landmarks) == 0
     # (the hole is grown by HOLE_GROWTH_PX after, as in training: it reaches that far in)
     width = 2 * HOLE_GROWTH_PX + 1
