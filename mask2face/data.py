@@ -190,8 +190,7 @@ def _reframe(images, draws):
 
 def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bool = True,
              hole_share: float = 0.0, hole_spread: int = 0, face=None,
-             zoom_share: float = 0.0, surroundings: bool = False,
-             eyes_row: float | None = None):
+             zoom_share: float = 0.0, surroundings: bool = False, *, eyes_row: float):
     """One random draw per pair: the same flip and photometric change on input and target.
 
     A share ``unmasked_share`` of the pairs becomes an unmasked face with an empty mask, so the
@@ -202,7 +201,7 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     face and OUTSIDE_FACE_GREY beyond it (``training.face_outline``); with ``surroundings``,
     filled with the colours round it (``surroundings_fill``); else mid grey.
     A share ``zoom_share`` of the pairs is enlarged as a close-up's crop shows its face, about
-    the eyes' row ``eyes_row`` (``_zoom``; None: ``eye_row`` of the default margin, 0.3)."""
+    the eyes' row ``eyes_row`` (``_zoom``, ``eye_row``)."""
     faces = [] if face is None else [face]  # moved with the pair where there is one
     flip = tf.random.stateless_uniform([], seed) < 0.5
     masked, clean, mask, *faces = [
@@ -226,7 +225,6 @@ def _augment(masked, clean, mask, seed, unmasked_share: float = 0.0, degrade: bo
     draws = tf.random.stateless_uniform([5], seed + 3, -1.0, 1.0)
     masked, clean, mask, *faces = _move([masked, clean, mask, *faces], draws)
     if zoom_share > 0:
-        eyes_row = eye_row(0.3) if eyes_row is None else eyes_row
         draws = tf.random.stateless_uniform([4], seed + 7)
         masked, clean, mask, *faces = tf.cond(
             draws[3] < zoom_share,
@@ -415,7 +413,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
             lambda pair, s: _augment(*pair[:3], tf.cast(s % (2 ** 31 - 1), tf.int32),
                                      unmasked_share, degrade, hole_share,
                                      hole_spread, pair[3] if outlined else None,
-                                     zoom_share, hole_surroundings, row),
+                                     zoom_share, hole_surroundings, eyes_row=row),
             num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)

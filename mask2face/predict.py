@@ -635,7 +635,7 @@ def mirrored_masks(masks: np.ndarray, mirrored: np.ndarray, below: np.ndarray) -
             line = np.maximum(line, highest.astype(np.float32))
         weight = np.clip((rows - line[None, :]) / MIRROR_FADE_PX, 0.0, 1.0)
         out[k] = np.maximum(masks[k], mirrored[k] * weight)
-    return out.astype(masks.dtype)
+    return out
 
 
 def lowest_lids(landmarks_in_crop: np.ndarray) -> np.ndarray:
