@@ -71,7 +71,11 @@ log = logging.getLogger(__name__)
 # to what the first crop replaced (``continue_below``).
 BELOW_FRAMING = (1.5, 0.15)
 # ... where the median colour of what it finds there lies within this Lab distance of the
-# first crop's mask where it leaves the crop.
+# first crop's mask where it leaves the crop; where it does not, the pixels of it within this
+# distance of that colour, joined to where the mask leaves the crop through such pixels (a mask
+# going on below the chin over a collar or a coat the head also takes for mask: all of it was
+# left before, at a straight seam). Judged blind on the 13 masked dev photos the second step
+# changes: better on 9, worse on 1, 3 ties; strict 3 against 0.
 BELOW_COLOUR_DELTA = 20.0
 # The two outputs cross-fade over this share of the first crop above its bottom, the second's
 # colour shifted to the first's there (the median difference where both fill the mask). Across
@@ -412,11 +416,11 @@ class Unmasker:
                        feather: float) -> None:
         """For each face whose region runs past its crop's bottom or a side where the photo goes
         on, look again through a wider, lower crop (BELOW_FRAMING) and set ``below``: the mask
-        found there, joined to where the first region left its crop, replaced beyond the first
-        crop (over its last BELOW_BLEND, where the two outputs cross-fade); the first region is
-        then not faded at those edges. ``first_crops``: the (N, S, S, 3) float crops the results
-        were made from, and ``wholes`` their regions before the fade past the crop, in their
-        order."""
+        found there, joined to where the first region left its crop and of that mask's colour
+        (BELOW_COLOUR_DELTA), replaced beyond the first crop (over its last BELOW_BLEND, where
+        the two outputs cross-fade); the first region is then not faded at those edges.
+        ``first_crops``: the (N, S, S, 3) float crops the results were made from, and ``wholes``
+        their regions before the fade past the crop, in their order."""
         runs_past = [edges_run_past(whole, r.inside) for whole, r in zip(wholes, results)]
         todo = [i for i, r in enumerate(results) if r.mask is not None and r.inside is not None
                 and r.changed and any(runs_past[i])]
@@ -483,7 +487,16 @@ class Unmasker:
                 if beyond.sum() < 10:
                     continue
                 if _colour_distance(first_crops[i][band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
-                    continue
+                    # Not all of it: the pixels within that distance of the band's colour,
+                    # joined to the band through such pixels.
+                    close = part & (_colour_distances(batch[k], first_crops[i][band])
+                                    <= BELOW_COLOUR_DELTA)
+                    _, near = cv2.connectedComponents(close.astype(np.uint8), connectivity=8)
+                    kept = np.unique(near[close & seeds])
+                    part = np.isin(near, kept[kept > 0])
+                    beyond = part & (warped(core, into) < 0.5)
+                    if beyond.sum() < 10:
+                        continue
                 region |= part
                 went[e] = True
             if not any(went):
@@ -644,12 +657,22 @@ def lowest_lids(landmarks_in_crop: np.ndarray) -> np.ndarray:
                      for eye in (LEFT_EYE, RIGHT_EYE)])
 
 
+def _median_lab(pixels: np.ndarray) -> np.ndarray:
+    """(3,) the median Lab colour of RGB pixels in [0, 1] (N, 3)."""
+    lab = cv2.cvtColor(pixels.reshape(-1, 1, 3).astype(np.float32), cv2.COLOR_RGB2Lab)
+    return np.median(lab.reshape(-1, 3), axis=0)
+
+
 def _colour_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Lab distance between the median colours of two sets of RGB pixels in [0, 1] (N, 3)."""
-    def median_lab(pixels):
-        lab = cv2.cvtColor(pixels.reshape(-1, 1, 3).astype(np.float32), cv2.COLOR_RGB2Lab)
-        return np.median(lab.reshape(-1, 3), axis=0)
-    return float(np.linalg.norm(median_lab(a) - median_lab(b)))
+    return float(np.linalg.norm(_median_lab(a) - _median_lab(b)))
+
+
+def _colour_distances(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """(H, W) Lab distance of each pixel of ``image`` (RGB in [0, 1]) from the median colour of
+    ``pixels`` (N, 3)."""
+    lab = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2Lab)
+    return np.linalg.norm(lab - _median_lab(pixels), axis=-1)
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

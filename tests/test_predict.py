@@ -1485,8 +1485,10 @@ def test_a_mask_running_on_below_the_crop_is_replaced_through_a_second_crop(
     assert column.min() > 0.95, column.min()
     out = unmasker.unmask(photo)
     assert (out[bottom + 10, middle] != photo[bottom + 10, middle]).any()
-    # The same face over a coat of another colour, which the head also takes for mask: the
-    # rest is not the same mask, nothing below the crop is replaced, and the face is "partly".
+    # The same face over a coat of another colour from a little under the chin, which the head
+    # also takes for mask: the gaiter is replaced down to the coat, a few rows past the crop,
+    # and the coat is not (the median colour of what the head finds below the crop is the
+    # coat's: before, nothing below the crop was replaced, a seam across the gaiter).
     photo, bluish = gaiter_photo(sample_faces, below=(200, 60, 40))
 
     def reddish_too(crops, generated=False, **_):
@@ -1497,8 +1499,14 @@ def test_a_mask_running_on_below_the_crop_is_replaced_through_a_second_crop(
     # (``below`` may be set: this head also takes the skin beside the face for mask, and that
     # goes on past the crop's sides; below the crop nothing is replaced)
     assert coat.outcome.startswith("partly unmasked"), coat.outcome
-    below_crop = pasted_region(photo.shape, [coat])[bottom + 1:bottom + 25, middle - 3:middle + 4]
-    assert below_crop.max() == 0
+    weight = pasted_region(photo.shape, [coat])
+    nose, chin = int(face.landmarks[30, 1]), int(face.landmarks[8, 1])
+    coat_top = chin + (chin - nose) // 2  # gaiter_photo's
+    assert coat_top > bottom + 3
+    assert weight[bottom + 1:coat_top, middle - 3:middle + 4].min() > 0.95
+    feather = int(np.ceil(unmasker.config.predict.feather * unmasker.size
+                          * coat.below.crop.photo_scale))
+    assert weight[coat_top + 2 * feather:coat_top + 25, middle - 3:middle + 4].max() == 0
 
 
 def test_a_mask_running_on_past_the_crops_side_is_replaced_through_the_second_crop(
