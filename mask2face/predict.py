@@ -486,14 +486,12 @@ class Unmasker:
                 beyond = part & (warped(core, into) < 0.5)
                 if beyond.sum() < 10:
                     continue
-                if _colour_distance(first_crops[i][band], batch[k][beyond]) > BELOW_COLOUR_DELTA:
+                colour = _median_lab(first_crops[i][band])
+                if np.linalg.norm(_median_lab(batch[k][beyond]) - colour) > BELOW_COLOUR_DELTA:
                     # Not all of it: the pixels within that distance of the band's colour,
                     # joined to the band through such pixels.
-                    close = part & (_colour_distances(batch[k], first_crops[i][band])
-                                    <= BELOW_COLOUR_DELTA)
-                    _, near = cv2.connectedComponents(close.astype(np.uint8), connectivity=8)
-                    kept = np.unique(near[close & seeds])
-                    part = np.isin(near, kept[kept > 0])
+                    close = part & (_lab_distances(batch[k], colour) <= BELOW_COLOUR_DELTA)
+                    part = joining(close, close & seeds)
                     beyond = part & (warped(core, into) < 0.5)
                     if beyond.sum() < 10:
                         continue
@@ -663,16 +661,10 @@ def _median_lab(pixels: np.ndarray) -> np.ndarray:
     return np.median(lab.reshape(-1, 3), axis=0)
 
 
-def _colour_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Lab distance between the median colours of two sets of RGB pixels in [0, 1] (N, 3)."""
-    return float(np.linalg.norm(_median_lab(a) - _median_lab(b)))
-
-
-def _colour_distances(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """(H, W) Lab distance of each pixel of ``image`` (RGB in [0, 1]) from the median colour of
-    ``pixels`` (N, 3)."""
+def _lab_distances(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """(H, W) Lab distance of each pixel of ``image`` (RGB in [0, 1]) from ``colour`` (Lab)."""
     lab = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2Lab)
-    return np.linalg.norm(lab - _median_lab(pixels), axis=-1)
+    return np.linalg.norm(lab - colour, axis=-1)
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
