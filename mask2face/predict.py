@@ -873,9 +873,9 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
 
     A result file that exists already is left alone (the photo is skipped) unless ``overwrite``.
     ``save_region`` also writes each result's replaced region (``region_path``: 255 where the
-    output replaced the photo wholly, 0 where the photo is untouched). ``label``: each result's
-    XMP says it was made by mask2face (IPTC digital source type
-    compositeWithTrainedAlgorithmicMedia).
+    output replaced the photo wholly, 0 where the photo is untouched). ``label``: each result in
+    which a face was changed says in its XMP that it was made by mask2face (IPTC digital source
+    type compositeWithTrainedAlgorithmicMedia).
     A photo that fails for any reason (no face in it too) is reported and the batch goes on.
     """
     from tqdm.auto import tqdm
@@ -893,7 +893,8 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             if not results:
                 raise ImageReadError(f"{photo}: no face found")
             outcomes = report.faces[str(photo)] = [r.outcome for r in results]  # even if
-            kind = UNMASKED if label else None                                   # writing fails
+            # writing fails. A photo whose faces were all left as they were is no composite.
+            kind = UNMASKED if label and any(r.changed for r in results) else None
             if side_by_side:
                 save_like(target, np.hstack([image, out]), source_type=kind)
             else:

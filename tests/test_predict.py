@@ -1103,6 +1103,31 @@ def test_save_region_writes_what_was_replaced_beside_the_result(tmp_path, run64,
     assert not changed[weight == 0].any()  # nothing outside the saved region was touched
 
 
+def test_only_a_result_with_a_face_changed_is_labelled_as_made_by_mask2face(tmp_path):
+    """A photo whose faces were all left as they were (a side view, no mask seen) is written as
+    it was, without the label that calls it a composite; one with a face changed has it."""
+    from types import SimpleNamespace
+
+    from mask2face.images import UNMASKED
+    from mask2face.predict import FaceResult, predict_files
+    photo = tmp_path / "a.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(photo)
+
+    def stub(changed):
+        region = np.full((8, 8), float(changed), np.float32)
+        results = [FaceResult(None, None, np.zeros((8, 8, 3)), region,
+                              "" if changed else "side view")]
+        return SimpleNamespace(
+            config=SimpleNamespace(faces=SimpleNamespace(max_image_pixels=10 ** 8)),
+            unmask_faces=lambda image: (image.copy(), results))
+    for changed in (False, True):
+        target = tmp_path / f"out_{changed}.png"
+        report = predict_files(stub(changed), [str(photo)], str(target))
+        assert report.written == [str(target)]
+        xmp = Image.open(target).info.get("XML:com.adobe.xmp", "")
+        assert (UNMASKED in xmp) is changed
+
+
 def test_the_paste_fades_out_at_the_crops_edges_instead_of_a_straight_seam():
     from mask2face.predict import edge_fade, fade_width
     fade = edge_fade(128)
