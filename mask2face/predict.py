@@ -483,7 +483,8 @@ class Unmasker:
                 # ... and it is the same mask: its colour (median, Lab) beyond the first crop
                 # is that of the band where it left it (a dark coat under a face the head
                 # mistook for a mask is not).
-                beyond = part & (warped(core, into) < 0.5)
+                past_first = warped(core, into) < 0.5
+                beyond = part & past_first
                 if beyond.sum() < 10:
                     continue
                 colour = _median_lab(first_crops[i][band])
@@ -492,8 +493,7 @@ class Unmasker:
                     # joined to the band through such pixels.
                     close = part & (_lab_distances(batch[k], colour) <= BELOW_COLOUR_DELTA)
                     part = joining(close, close & seeds)
-                    beyond = part & (warped(core, into) < 0.5)
-                    if beyond.sum() < 10:
+                    if (part & past_first).sum() < 10:
                         continue
                 region |= part
                 went[e] = True
