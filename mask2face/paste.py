@@ -18,6 +18,7 @@ import numpy as np
 
 from mask2face.faces import Face, FaceCrop
 from mask2face.images import luminance
+from mask2face.landmarks import BROWS, LEFT_EYE, RIGHT_EYE
 from mask2face.pixelation import Blocks, in_blocks
 from mask2face.region import MASK_THRESHOLDS, guarded, runs_past_crop
 
@@ -26,6 +27,20 @@ from mask2face.region import MASK_THRESHOLDS, guarded, runs_past_crop
 # (photo pixels).
 RING_PX = 3
 GRAIN_SIGMA = 0.5
+# ... and checked on the forehead (``forehead``: FOREHEAD eye distances above the brows): the ring
+# round a mask worn up to the eyes can hold little skin but glasses' rims, a nose bridge, hair
+# strands or the face's outline, whose edges the lower quartile no longer leaves out (on a 113 px
+# drawn pair, a ring that was all glasses asked for a grain of 36 levels where the forehead has 4
+# and the clean face under the mask 9.6; the face came out a speckle of light and dark dots). The
+# forehead alone is too smooth a guide (stubble, pores and a noisy photo's mottle show on the
+# lower face more than above the brows). Measured against the clean face under the mask on 299
+# drawn pairs and 445 real photos with drawn masks, the ring's figure is 1.34 / 1.29 times the
+# clean face's (median), the forehead's 0.70 / 0.62, their geometric mean 0.97 / 0.90 (within
+# 1.5 times on 85 / 74 %, against 60 / 59 % for the ring's). So the grain asked for is the
+# geometric mean of the two where the forehead shows GRAIN_MIN_PIXELS and is the smoother; the
+# ring's where a fringe or a hat makes the forehead's figure the larger.
+FOREHEAD = (0.12, 0.6)
+GRAIN_MIN_PIXELS = 50
 # ... and to its skin's colour: the paste's chroma (a*, b* of CIELAB) is moved COLOUR_PULL of the
 # way from its median over the repainted face to the median over the skin in that ring, by at
 # most COLOUR_MOST. Skin is what lies within SKIN_HUES (degrees in the a*-b* plane, red 0,
@@ -164,7 +179,9 @@ def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
         generated, shift, tone = matched_to_photo(region, generated, alpha,
                                                   result.crop.photo_scale, face > 0, visible,
                                                   blocks=blocks, tone=tone, shift=shift,
-                                                  face_tone=face_tone)
+                                                  face_tone=face_tone,
+                                                  brow=forehead(alpha.shape,
+                                                                result.face.landmarks - [x0, y0]))
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
@@ -185,7 +202,8 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
                      scale: float, face: np.ndarray | None = None,
                      visible: np.ndarray | None = None, seed: int = 0,
                      blocks: Blocks | None = None, tone: np.ndarray | None = None,
-                     shift: np.ndarray | None = None, face_tone: bool = False
+                     shift: np.ndarray | None = None, face_tone: bool = False,
+                     brow: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The generator's image (float, 0-255, warped onto ``photo``'s pixels) with the photo's
     grain: where the photo's own finest detail (the Laplacian of the visible face around the
@@ -197,6 +215,8 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     ``scale`` is photo pixels per crop pixel; the ring of face the grain is measured on is
     RING_PX crop pixels times it around the region. ``visible`` (where given) marks the photo
     pixels that may serve as a reference: not a part of the mask left outside the region.
+    ``brow`` (bool, ``forehead``) is where the grain is measured too: where it is the smoother,
+    the grain asked for is the geometric mean of the two figures.
     ``tone`` (``photo_tone``: the photo is black and white or toned) gives the image that colour
     last, its lightness kept; without it, ``face_tone`` looks for a face with no colour in a
     colour photo (``grey_face_tone``, on the same ring of skin) and gives the image its tone.
@@ -233,7 +253,7 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
         # paints every face in colour.
         tone = grey_face_tone(photo, skin)
     core = alpha > 0.98
-    enough = skin.sum() >= 50 and core.sum() >= 50
+    enough = skin.sum() >= GRAIN_MIN_PIXELS and core.sum() >= GRAIN_MIN_PIXELS
     target = skin_chroma(source, skin) if enough else None  # the skin's colour, for both steps
     if enough and face is not None:
         generated = without_haze(generated, target, face & (alpha > 0.5))
@@ -246,6 +266,10 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
             generated = block_grain(source, generated, skin, core, seen, blocks, seed)
     elif enough:
         wanted, has = grain(source, skin), grain(generated, core)
+        if brow is not None:
+            brow = brow & (outside > 0) & (True if visible is None else visible)
+            if brow.sum() >= GRAIN_MIN_PIXELS:
+                wanted = min(wanted, float(np.sqrt(wanted * grain(source, brow))))
         missing = np.sqrt(max(wanted ** 2 - has ** 2, 0.0))
         if missing > 0.5:
             noise = np.random.default_rng(seed).standard_normal(alpha.shape).astype(np.float32)
@@ -313,6 +337,24 @@ def around_faces(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndar
             around[y0:max(y0, y1), x0:max(x0, x1)] = True
             result = result.below
     return around
+
+
+def forehead(shape: Sequence[int], landmarks: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the forehead of a face whose 68 ``landmarks`` (x, y) lie in an image of
+    ``shape``: the band from FOREHEAD[0] to FOREHEAD[1] eye distances above the brows, square
+    to the eye line (where a matched paste's grain is checked, ``matched_to_photo``)."""
+    left, right = landmarks[LEFT_EYE].mean(axis=0), landmarks[RIGHT_EYE].mean(axis=0)
+    distance = float(np.hypot(*(right - left)))
+    band = np.zeros(tuple(shape[:2]), np.uint8)
+    if distance < 1e-6:
+        return band > 0
+    across = (right - left) / distance
+    up = np.array([across[1], -across[0]])  # image rows grow downwards
+    brows = landmarks[BROWS].astype(np.float64)
+    outline = np.concatenate([brows + up * FOREHEAD[0] * distance,
+                              (brows + up * FOREHEAD[1] * distance)[::-1]])
+    cv2.fillPoly(band, [np.round(outline).astype(np.int32)], 1)
+    return band > 0
 
 
 def skin_ring(alpha: np.ndarray, scale: float, face: np.ndarray | None = None,

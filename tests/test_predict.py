@@ -907,10 +907,11 @@ def test_a_haze_on_the_repainted_face_is_pulled_towards_the_skin_but_lips_are_no
     np.testing.assert_allclose(out[20, 30:70], generated[20, 30:70], atol=0.5)
 
 
-def test_the_grain_is_the_skins_not_the_eyes(sample_faces):
-    """paste: the grain a repainted face gets is measured on the skin around it, not on the eyes,
-    lids and brows above a mask worn up to them: in a photo whose skin has a faint grain and
-    whose eyes are all lashes (coarse noise), a smooth output gets no more than the skin's."""
+def lids_up_paste(sample_faces, seed: int):
+    """A made-up face for the grain tests: the astronaut's face as skin of a faint grain (2
+    levels), the eye guard's pixels, a mask region worn up to the lids across the face, its
+    weight on the photo, the core well inside it, and ``paste`` (photo in, result out) with a
+    smooth output there; and ``lap_std``, the spread of an image's Laplacian over some pixels."""
     import cv2
 
     from mask2face.faces import face_crop
@@ -919,30 +920,60 @@ def test_the_grain_is_the_skins_not_the_eyes(sample_faces):
     photo, face = sample_faces["astronaut"]
     crop = face_crop(face.landmarks, 128, 0.3, *PREDICT_FRAMING)
     lm = crop.to_crop(face.landmarks)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     skin = np.clip(150 + rng.normal(0, 2, photo.shape[:2] + (1,)), 0, 255)
     skin = np.repeat(skin, 3, axis=2).astype(np.uint8)
     ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
     eyes = guarded(crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1)), lm,
                    0.5).reshape(photo.shape[:2])
-    skin[eyes] = rng.integers(40, 250, photo.shape, dtype=np.uint8)[eyes]
     region = np.zeros((128, 128), np.float32)
-    low = int(np.ceil(lm[EYES, 1].max())) + 1
-    region[low:, :] = 1.0  # a mask worn up to the lids, across the face
-    result = FaceResult(face, crop, np.full((128, 128, 3), 0.6, np.float32), region,
-                        landmarks=lm)
-    out = skin.copy()
-    paste(out, result, match=True)
+    region[int(np.ceil(lm[EYES, 1].max())) + 1:, :] = 1.0  # a mask worn up to the lids
     weight = cv2.warpAffine(region, crop.inverse, photo.shape[1::-1])
     core = cv2.erode((weight > 0.999).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    result = FaceResult(face, crop, np.full((128, 128, 3), 0.6, np.float32), region,
+                        landmarks=lm)
+
+    def pasted(image):
+        out = image.copy()
+        paste(out, result, match=True)
+        return out
 
     def lap_std(image, where):
         gray = image.mean(axis=-1).astype(np.float32)
         return float(cv2.Laplacian(gray, cv2.CV_32F, ksize=1)[where].std())
     assert core.sum() > 1000
+    return rng, skin, eyes, weight, core, pasted, lap_std
+
+
+def test_the_grain_is_the_skins_not_the_eyes(sample_faces):
+    """paste: the grain a repainted face gets is measured on the skin around it, not on the eyes,
+    lids and brows above a mask worn up to them: in a photo whose skin has a faint grain and
+    whose eyes are all lashes (coarse noise), a smooth output gets no more than the skin's."""
+    rng, skin, eyes, weight, core, pasted, lap_std = lids_up_paste(sample_faces, 0)
+    skin[eyes] = rng.integers(40, 250, skin.shape, dtype=np.uint8)[eyes]
+    out = pasted(skin)
     skin_grain = lap_std(skin, ~eyes & (weight == 0))
     grain = lap_std(out, core)
     assert 0.5 * skin_grain < grain < 2.0 * skin_grain, (grain, skin_grain)
+
+
+def test_the_grain_is_checked_on_the_forehead(sample_faces):
+    """paste: where the face round a mask worn up to the eyes is all edges (glasses' rims, hair
+    strands: coarse noise in every unguarded pixel near the region), the grain a repainted face
+    gets lies between the forehead's and theirs (their geometric mean), well under theirs."""
+    import cv2
+    rng, skin, eyes, weight, core, pasted, lap_std = lids_up_paste(sample_faces, 1)
+    near = cv2.dilate((weight > 0).astype(np.uint8), np.ones((41, 41), np.uint8)) > 0
+    edges = near & (weight == 0) & ~eyes
+    coarse = np.clip(150 + rng.normal(0, 12, skin.shape[:2] + (1,)), 0, 255).astype(np.uint8)
+    skin[edges] = np.repeat(coarse, 3, axis=2)[edges]
+    out = pasted(skin)
+    assert edges.sum() > 1000
+    skin_grain = lap_std(skin, ~edges & ~eyes & (weight == 0))
+    edge_grain = lap_std(skin, cv2.erode(edges.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    assert edge_grain > 5 * skin_grain
+    grain = lap_std(out, core)
+    assert skin_grain < grain < 0.6 * edge_grain, (grain, skin_grain, edge_grain)
 
 
 def sepia_copy(grey: np.ndarray, tone=(6.0, 14.0)) -> np.ndarray:
