@@ -33,12 +33,13 @@ GRAIN_SIGMA = 0.5
 # drawn pair, a ring that was all glasses asked for a grain of 36 levels where the forehead has 4
 # and the clean face under the mask 9.6; the face came out a speckle of light and dark dots). The
 # forehead alone is too smooth a guide (stubble, pores and a noisy photo's mottle show on the
-# lower face more than above the brows). Measured against the clean face under the mask on 299
-# drawn pairs and 445 real photos with drawn masks, the ring's figure is 1.34 / 1.29 times the
-# clean face's (median), the forehead's 0.70 / 0.62, their geometric mean 0.97 / 0.90 (within
-# 1.5 times on 85 / 74 %, against 60 / 59 % for the ring's). So the grain asked for is the
-# geometric mean of the two where the forehead shows GRAIN_MIN_PIXELS and is the smoother; the
-# ring's where a fringe or a hat makes the forehead's figure the larger.
+# lower face more than above the brows). Measured against the clean face under the mask
+# (benchmarks/paste_references.py) on 299 drawn pairs and 150 real photos with drawn masks, the
+# ring's figure is 1.35 / 1.41 times the clean face's (median), the forehead's 0.70 / 0.61,
+# their geometric mean 0.97 / 0.89 (within 1.5 times on 86 / 75 %, against 59 / 54 % for the
+# ring's). So the grain asked for is the geometric mean of the two where the forehead shows
+# GRAIN_MIN_PIXELS and is the smoother; the ring's where a fringe or a hat makes the forehead's
+# figure the larger.
 FOREHEAD = (0.12, 0.6)
 GRAIN_MIN_PIXELS = 50
 # ... and to its skin's colour: the paste's chroma (a*, b* of CIELAB) is moved COLOUR_PULL of the
@@ -122,66 +123,98 @@ class FaceResult:
         return runs_past_crop(self.region, self.inside)
 
 
-def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
-          blocks: Blocks | None = None, tone: np.ndarray | None = None,
-          shift: np.ndarray | None = None, face_tone: bool = True) -> None:
-    """Blend a face's output into the photo in place, only where its region is > 0; only the
-    face's bounding box is warped. ``match`` gives the output the photo's grain first
-    (``match_photo``), with ``blocks`` (a pixelated photo's, ``pixel_blocks``) its blocks
-    (``in_blocks``) and with ``tone`` (a monochrome photo's, ``photo_tone``) its one colour.
-    ``shift``: the chroma shift to give the output instead of one measured
-    (``matched_to_photo``); the face's second crop (``result.below``) is pasted with the first's.
-    Without ``tone``, a face with no colour in a colour photo is pasted in its own tone
-    (``grey_face_tone``) unless ``face_tone`` is off."""
-    inverse = result.crop.inverse
-    x0, y0, x1, y1 = crop_box(result.crop, photo.shape)
+@dataclass
+class PasteFrame:
+    """Where ``paste`` lays a face's result on a photo: the bounding box ``x0, y0, x1, y1`` of its
+    crop warped back (clipped to the photo), the affine map ``to_box`` from crop to box pixels,
+    the weight ``alpha`` (box-sized) with every pixel the eye guard reaches at 0, and those
+    pixels ``eyes`` (None where the result has no landmarks or replaces nothing)."""
+
+    box: tuple[int, int, int, int]
+    to_box: np.ndarray
+    alpha: np.ndarray
+    eyes: np.ndarray | None
+
+    def warped(self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+        """A crop-sized float image warped into the box."""
+        x0, y0, x1, y1 = self.box
+        return cv2.warpAffine(image.astype(np.float32), self.to_box, (int(x1 - x0), int(y1 - y0)),
+                              flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+
+
+def paste_frame(shape: Sequence[int], result: FaceResult) -> PasteFrame | None:
+    """The ``PasteFrame`` of ``result`` on a photo of ``shape``; None where its crop lies
+    outside the photo."""
+    x0, y0, x1, y1 = crop_box(result.crop, shape)
     if x1 <= x0 or y1 <= y0:
-        return
-    shifted = inverse.copy()
-    shifted[:, 2] -= [x0, y0]
-    box = (int(x1 - x0), int(y1 - y0))
-    alpha = cv2.warpAffine(result.region.astype(np.float32), shifted, box, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    eyes = None
+        return None
+    to_box = result.crop.inverse.copy()
+    to_box[:, 2] -= [x0, y0]
+    frame = PasteFrame((x0, y0, x1, y1), to_box, np.zeros(0), None)
+    alpha = frame.warped(result.region)
     if result.landmarks is not None and alpha.any():
         # The eye guard on the photo's own pixels: a photo pixel that reaches the guarded area
         # (its half-diagonal, in crop pixels) keeps its value, however the warp mixed weights.
         ys, xs = np.mgrid[y0:y1, x0:x1]
         points = result.crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1))
         half = 0.5 * np.sqrt(2.0) / result.crop.photo_scale
-        eyes = guarded(points, result.landmarks, half, result.freed).reshape(alpha.shape)
-        alpha[eyes] = 0.0
+        frame.eyes = guarded(points, result.landmarks, half, result.freed).reshape(alpha.shape)
+        alpha[frame.eyes] = 0.0
         if result.guard_landmarks is not None:  # the eyes fitted again on the result
             alpha[guarded(points, result.guard_landmarks, half,
                           result.guard_freed).reshape(alpha.shape)] = 0.0
-    generated = cv2.warpAffine(result.output.astype(np.float32), shifted, box,
-                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    frame.alpha = alpha
+    return frame
+
+
+def paste_references(frame: PasteFrame, result: FaceResult
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """What a paste's grain, colour and tone are measured on (``matched_to_photo``), box-sized
+    bool: the face (its 68 points' hull) less what the eye guard keeps, the pixels the mask
+    head does not take for mask (None where it has no head), and the forehead (``forehead``)."""
+    x0, y0 = frame.box[:2]
+    face = np.zeros(frame.alpha.shape, np.uint8)
+    hull = cv2.convexHull(np.round(result.face.landmarks - [x0, y0]).astype(np.int32))
+    cv2.fillConvexPoly(face, hull, 1)
+    if frame.eyes is not None:
+        # Eyes, lashes and brows are no skin's grain: measured on them, the noise added to a
+        # face repainted under a mask worn up to the lids was a speckle the photo did not have
+        # (judged blind on the 40 dev photos it changed most: without them better on 29, worse
+        # on 2, 9 ties; a speckle seen on 2 results against 29).
+        face[frame.eyes] = 0
+    visible = None
+    if result.mask is not None:  # what the head thinks may be mask is no reference
+        visible = frame.warped(result.mask) <= MASK_THRESHOLDS[0]
+    return face > 0, visible, forehead(frame.alpha.shape, result.face.landmarks - [x0, y0])
+
+
+def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
+          blocks: Blocks | None = None, tone: np.ndarray | None = None,
+          shift: np.ndarray | None = None, face_tone: bool = True) -> None:
+    """Blend a face's output into the photo in place, only where its region is > 0; only the
+    face's bounding box is warped (``paste_frame``). ``match`` gives the output the photo's
+    grain first (``match_photo``), with ``blocks`` (a pixelated photo's, ``pixel_blocks``) its
+    blocks (``in_blocks``) and with ``tone`` (a monochrome photo's, ``photo_tone``) its one
+    colour. ``shift``: the chroma shift to give the output instead of one measured
+    (``matched_to_photo``); the face's second crop (``result.below``) is pasted with the first's.
+    Without ``tone``, a face with no colour in a colour photo is pasted in its own tone
+    (``grey_face_tone``) unless ``face_tone`` is off."""
+    frame = paste_frame(photo.shape, result)
+    if frame is None:
+        return
+    x0, y0, x1, y1 = frame.box
+    alpha = frame.alpha
     region = photo[y0:y1, x0:x1]
     changed = alpha > 1e-3
     if not changed.any():
         return
-    generated = generated * 255.0
+    generated = frame.warped(result.output, cv2.BORDER_REPLICATE) * 255.0
     if match:
-        face = np.zeros(alpha.shape, np.uint8)
-        hull = cv2.convexHull(np.round(result.face.landmarks - [x0, y0]).astype(np.int32))
-        cv2.fillConvexPoly(face, hull, 1)
-        if eyes is not None:
-            # Eyes, lashes and brows are no skin's grain: measured on them, the noise added to
-            # a face repainted under a mask worn up to the lids was a speckle the photo did not
-            # have (judged blind on the 40 dev photos it changed most: without them better on
-            # 29, worse on 2, 9 ties; a speckle seen on 2 results against 29).
-            face[eyes] = 0
-        visible = None
-        if result.mask is not None:  # what the head thinks may be mask is no reference
-            visible = cv2.warpAffine(result.mask.astype(np.float32), shifted, box,
-                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                     borderValue=0) <= MASK_THRESHOLDS[0]
+        face, visible, brow = paste_references(frame, result)
         generated, shift, tone = matched_to_photo(region, generated, alpha,
-                                                  result.crop.photo_scale, face > 0, visible,
+                                                  result.crop.photo_scale, face, visible,
                                                   blocks=blocks, tone=tone, shift=shift,
-                                                  face_tone=face_tone,
-                                                  brow=forehead(alpha.shape,
-                                                                result.face.landmarks - [x0, y0]))
+                                                  face_tone=face_tone, brow=brow)
     a = alpha[changed][:, None]
     blended = region[changed].astype(np.float32) * (1 - a) + generated[changed] * a
     region[changed] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
@@ -237,16 +270,10 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     outside = (alpha <= 1e-3).astype(np.uint8)
     source = photo.astype(np.float32)
 
-    # Grain: the standard deviation of the luminance's Laplacian (the finest detail), estimated
-    # from its lower quartile of magnitudes (|x| of a normal variable has its 25th percentile at
-    # 0.3186 sigma): edges, lashes and a strap left in the ring are the upper values and do not
-    # count. Noise is scaled so that its own Laplacian adds what the image lacks.
+    # Noise is scaled so that its own Laplacian adds the grain (``grain_level``) the image lacks.
     def laplacian(gray):
         return cv2.Laplacian(gray, cv2.CV_32F, ksize=1)
-
-    def grain(image, where):
-        values = np.abs(laplacian(luminance(image))[where])
-        return float(np.percentile(values, 25)) / 0.3186 if values.size else 0.0
+    grain = grain_level
     skin = skin_ring(alpha, scale, face, visible)
     if tone is None and face_tone:
         # A face with no colour in a colour photo is pasted in its own tone; the generator
@@ -337,6 +364,16 @@ def around_faces(shape: Sequence[int], results: Sequence[FaceResult]) -> np.ndar
             around[y0:max(y0, y1), x0:max(x0, x1)] = True
             result = result.below
     return around
+
+
+def grain_level(image: np.ndarray, where: np.ndarray) -> float:
+    """An image's grain over ``where`` (bool): the standard deviation of its luminance's
+    Laplacian (the finest detail), estimated from its lower quartile of magnitudes (|x| of a
+    normal variable has its 25th percentile at 0.3186 sigma): edges, lashes and a strap left
+    there are the upper values and do not count. 0 where ``where`` is empty."""
+    values = np.abs(cv2.Laplacian(luminance(image.astype(np.float32)), cv2.CV_32F,
+                                  ksize=1)[where])
+    return float(np.percentile(values, 25)) / 0.3186 if values.size else 0.0
 
 
 def forehead(shape: Sequence[int], landmarks: np.ndarray) -> np.ndarray:

@@ -976,6 +976,25 @@ def test_the_grain_is_checked_on_the_forehead(sample_faces):
     assert skin_grain < grain < 0.6 * edge_grain, (grain, skin_grain, edge_grain)
 
 
+def test_grain_level_is_the_noises_and_not_a_few_edges():
+    """paste.grain_level: on noise of a known spread it gives the spread of the noise's
+    Laplacian, and lines whose Laplacian reaches 15 % of the pixels do not move it far."""
+    import cv2
+
+    from mask2face.paste import grain_level
+    rng = np.random.default_rng(0)
+    noise = np.clip(128 + rng.normal(0, 4, (120, 120, 1)), 0, 255).repeat(3, axis=2)
+    truth = float(cv2.Laplacian(noise[..., 0].astype(np.float32), cv2.CV_32F, ksize=1).std())
+    everywhere = np.ones((120, 120), bool)
+    assert abs(grain_level(noise, everywhere) - truth) < 0.1 * truth
+    lined = noise.copy()
+    lined[::20] = 250  # a bright line every 20th row: it and the rows beside it are edges
+    assert abs(grain_level(lined, everywhere) - truth) < 0.25 * truth
+    assert float(cv2.Laplacian(lined[..., 0].astype(np.float32), cv2.CV_32F,
+                               ksize=1).std()) > 3 * truth  # where the plain spread is lost
+    assert grain_level(noise, np.zeros((120, 120), bool)) == 0.0
+
+
 def sepia_copy(grey: np.ndarray, tone=(6.0, 14.0)) -> np.ndarray:
     """A black-and-white photo toned as a print is: its greys laid into 40-220 (no pure black or
     white, which hold no colour), each given ``tone``'s a*, b*."""
