@@ -56,13 +56,10 @@ def tile(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, help="a folder with with_mask/ and without_mask/")
-    parser.add_argument("--model", help="a model (default: the shipped one; see predict --model)")
-    parser.add_argument("--sheet", default="real_masks_sheet.png")
-    parser.add_argument("--sheet-count", type=int, default=24, help="photos per folder shown")
-    parser.add_argument("--seed", type=int, default=0)
+def drawn_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose faces with drawn masks, whose clean face is known: ``--pairs``,
+    ``--pairs-count``, ``--draw-on`` and ``--mask-templates-path`` (also
+    ``paste_references.py``'s)."""
     parser.add_argument("--pairs", type=Path,
                         help="a folder of test pairs (inputs/ masks/ outputs/)")
     parser.add_argument("--pairs-count", type=int, default=300,
@@ -72,6 +69,16 @@ def main() -> None:
                              "largest face and the result measured as with --pairs")
     parser.add_argument("--mask-templates-path", default="",
                         help="with --draw-on: MaskTheFace's templates, drawn among the kinds")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, help="a folder with with_mask/ and without_mask/")
+    parser.add_argument("--model", help="a model (default: the shipped one; see predict --model)")
+    parser.add_argument("--sheet", default="real_masks_sheet.png")
+    parser.add_argument("--sheet-count", type=int, default=24, help="photos per folder shown")
+    parser.add_argument("--seed", type=int, default=0)
+    drawn_arguments(parser)
     parser.add_argument("--pixelate", type=float, default=0,
                         help="with --pairs: make each pair a pixelated photo first, enlarged to "
                              "twice its size in blocks of this many pixels, and measure with the "
