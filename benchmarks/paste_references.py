@@ -29,8 +29,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from real_masks import drawn_arguments, pair_triples, photo_triples  # noqa: E402
 
-REFERENCE_MIN_PIXELS = 50  # as paste: fewer pixels seen are no reference
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,8 +41,8 @@ def main() -> None:
 
     import cv2
 
-    from mask2face.paste import (grain_level, paste_frame, paste_references, skin_chroma,
-                                 skin_ring)
+    from mask2face.paste import (GRAIN_MIN_PIXELS, asked_grain, grain_level, paste_frame,
+                                 paste_references, skin_chroma, skin_ring)
     from mask2face.pixelation import pixel_blocks
     from mask2face.predict import Unmasker
 
@@ -67,12 +65,9 @@ def main() -> None:
         x0, y0, x1, y1 = frame.box
         face, visible, brow = paste_references(frame, changed[0])
         ring = skin_ring(frame.alpha, changed[0].crop.photo_scale, face, visible)
-        brow &= frame.alpha <= 1e-3
-        if visible is not None:
-            brow &= visible
         under = cv2.erode(truth[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         seen, real = masked[y0:y1, x0:x1].astype(np.float32), clean[y0:y1, x0:x1].astype(np.float32)
-        if min(ring.sum(), brow.sum(), under.sum()) < REFERENCE_MIN_PIXELS:
+        if min(ring.sum(), brow.sum(), under.sum()) < GRAIN_MIN_PIXELS:
             continue
         faces += 1
         truth_grain = grain_level(real, under)
@@ -80,8 +75,7 @@ def main() -> None:
         if truth_grain > 0:
             for name, value in (("ring", at_ring), ("forehead", at_brow),
                                 ("the smaller", min(at_ring, at_brow)),
-                                ("predict (geometric mean)",
-                                 min(at_ring, float(np.sqrt(at_ring * at_brow))))):
+                                ("predict (geometric mean)", asked_grain(seen, ring, brow))):
                 grains[name].append(value / truth_grain)
         truth_colour, ring_colour, brow_colour = (skin_chroma(image, where) for image, where in (
             (real, under), (seen, ring), (seen, brow)))

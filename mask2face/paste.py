@@ -137,9 +137,14 @@ class PasteFrame:
 
     def warped(self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
         """A crop-sized float image warped into the box."""
-        x0, y0, x1, y1 = self.box
-        return cv2.warpAffine(image.astype(np.float32), self.to_box, (int(x1 - x0), int(y1 - y0)),
-                              flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+        return _warped(image, self.to_box, self.box, border)
+
+
+def _warped(image: np.ndarray, to_box: np.ndarray, box: tuple[int, int, int, int],
+            border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return cv2.warpAffine(image.astype(np.float32), to_box, (int(x1 - x0), int(y1 - y0)),
+                          flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
 
 
 def paste_frame(shape: Sequence[int], result: FaceResult) -> PasteFrame | None:
@@ -150,28 +155,28 @@ def paste_frame(shape: Sequence[int], result: FaceResult) -> PasteFrame | None:
         return None
     to_box = result.crop.inverse.copy()
     to_box[:, 2] -= [x0, y0]
-    frame = PasteFrame((x0, y0, x1, y1), to_box, np.zeros(0), None)
-    alpha = frame.warped(result.region)
+    alpha = _warped(result.region, to_box, (x0, y0, x1, y1))
+    eyes = None
     if result.landmarks is not None and alpha.any():
         # The eye guard on the photo's own pixels: a photo pixel that reaches the guarded area
         # (its half-diagonal, in crop pixels) keeps its value, however the warp mixed weights.
         ys, xs = np.mgrid[y0:y1, x0:x1]
         points = result.crop.to_crop(np.stack([xs.ravel(), ys.ravel()], axis=1))
         half = 0.5 * np.sqrt(2.0) / result.crop.photo_scale
-        frame.eyes = guarded(points, result.landmarks, half, result.freed).reshape(alpha.shape)
-        alpha[frame.eyes] = 0.0
+        eyes = guarded(points, result.landmarks, half, result.freed).reshape(alpha.shape)
+        alpha[eyes] = 0.0
         if result.guard_landmarks is not None:  # the eyes fitted again on the result
             alpha[guarded(points, result.guard_landmarks, half,
                           result.guard_freed).reshape(alpha.shape)] = 0.0
-    frame.alpha = alpha
-    return frame
+    return PasteFrame((x0, y0, x1, y1), to_box, alpha, eyes)
 
 
 def paste_references(frame: PasteFrame, result: FaceResult
                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """What a paste's grain, colour and tone are measured on (``matched_to_photo``), box-sized
     bool: the face (its 68 points' hull) less what the eye guard keeps, the pixels the mask
-    head does not take for mask (None where it has no head), and the forehead (``forehead``)."""
+    head does not take for mask (None where it has no head), and the forehead (``forehead``)
+    that is kept and not taken for mask."""
     x0, y0 = frame.box[:2]
     face = np.zeros(frame.alpha.shape, np.uint8)
     hull = cv2.convexHull(np.round(result.face.landmarks - [x0, y0]).astype(np.int32))
@@ -182,10 +187,12 @@ def paste_references(frame: PasteFrame, result: FaceResult
         # (judged blind on the 40 dev photos it changed most: without them better on 29, worse
         # on 2, 9 ties; a speckle seen on 2 results against 29).
         face[frame.eyes] = 0
+    brow = forehead(frame.alpha.shape, result.face.landmarks - [x0, y0]) & (frame.alpha <= 1e-3)
     visible = None
     if result.mask is not None:  # what the head thinks may be mask is no reference
         visible = frame.warped(result.mask) <= MASK_THRESHOLDS[0]
-    return face > 0, visible, forehead(frame.alpha.shape, result.face.landmarks - [x0, y0])
+        brow &= visible
+    return face > 0, visible, brow
 
 
 def paste(photo: np.ndarray, result: FaceResult, match: bool = True,
@@ -248,8 +255,8 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     ``scale`` is photo pixels per crop pixel; the ring of face the grain is measured on is
     RING_PX crop pixels times it around the region. ``visible`` (where given) marks the photo
     pixels that may serve as a reference: not a part of the mask left outside the region.
-    ``brow`` (bool, ``forehead``) is where the grain is measured too: where it is the smoother,
-    the grain asked for is the geometric mean of the two figures.
+    ``brow`` (bool: the forehead, kept and not taken for mask, ``paste_references``) is where
+    the grain is measured too (``asked_grain``).
     ``tone`` (``photo_tone``: the photo is black and white or toned) gives the image that colour
     last, its lightness kept; without it, ``face_tone`` looks for a face with no colour in a
     colour photo (``grey_face_tone``, on the same ring of skin) and gives the image its tone.
@@ -273,7 +280,6 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
     # Noise is scaled so that its own Laplacian adds the grain (``grain_level``) the image lacks.
     def laplacian(gray):
         return cv2.Laplacian(gray, cv2.CV_32F, ksize=1)
-    grain = grain_level
     skin = skin_ring(alpha, scale, face, visible)
     if tone is None and face_tone:
         # A face with no colour in a colour photo is pasted in its own tone; the generator
@@ -292,11 +298,7 @@ def matched_to_photo(photo: np.ndarray, generated: np.ndarray, alpha: np.ndarray
         if enough:
             generated = block_grain(source, generated, skin, core, seen, blocks, seed)
     elif enough:
-        wanted, has = grain(source, skin), grain(generated, core)
-        if brow is not None:
-            brow = brow & (outside > 0) & (True if visible is None else visible)
-            if brow.sum() >= GRAIN_MIN_PIXELS:
-                wanted = min(wanted, float(np.sqrt(wanted * grain(source, brow))))
+        wanted, has = asked_grain(source, skin, brow), grain_level(generated, core)
         missing = np.sqrt(max(wanted ** 2 - has ** 2, 0.0))
         if missing > 0.5:
             noise = np.random.default_rng(seed).standard_normal(alpha.shape).astype(np.float32)
@@ -374,6 +376,16 @@ def grain_level(image: np.ndarray, where: np.ndarray) -> float:
     values = np.abs(cv2.Laplacian(luminance(image.astype(np.float32)), cv2.CV_32F,
                                   ksize=1)[where])
     return float(np.percentile(values, 25)) / 0.3186 if values.size else 0.0
+
+
+def asked_grain(photo: np.ndarray, skin: np.ndarray, brow: np.ndarray | None = None) -> float:
+    """The grain a paste asks for (``grain_level`` of ``photo``): the ring of skin's, checked
+    on the forehead ``brow`` where it shows GRAIN_MIN_PIXELS: where the forehead is the smoother,
+    the geometric mean of the two."""
+    ring = grain_level(photo, skin)
+    if brow is None or brow.sum() < GRAIN_MIN_PIXELS:
+        return ring
+    return min(ring, float(np.sqrt(ring * grain_level(photo, brow))))
 
 
 def forehead(shape: Sequence[int], landmarks: np.ndarray) -> np.ndarray:
