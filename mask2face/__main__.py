@@ -16,6 +16,7 @@ STAGES = {
     "generate": ("mask2face.generate", "make masked / clean / mask-region pairs"),
     "face_areas": ("mask2face.face_areas", "each pair's face area (for training.face_outline)"),
     "glasses": ("mask2face.glasses", "a pairs folder's copy with glasses drawn on some pairs"),
+    "pack": ("mask2face.pack", "some pairs in one small file to train elsewhere, or unpacked"),
     "train": ("mask2face.train", "train the model on pairs"),
     "evaluate": ("mask2face.evaluate", "measure a model on test pairs"),
     "demo": ("mask2face.demo", "the whole pipeline offline on the sample photos"),

@@ -208,6 +208,10 @@ class TrainingConfig:
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",
                                 choices=("auto", "off", "float16", "bfloat16"))
     jit_compile: bool = _key(False, "Compile the training step with XLA")
+    data_pipeline: str = _key("auto", "How batches are made: tensorflow (tf.data), numpy (NumPy "
+                              "and OpenCV in threads: training on the JAX backend without "
+                              "TensorFlow installed), or auto (tensorflow where it is "
+                              "installed)", choices=("auto", "tensorflow", "numpy"))
     preview_count: int = _key(4, "Validation pairs shown in each epoch's preview PNG", min=0,
                               max=16)
     init_from: str = _key("", "Start from this model's weights (a run folder, model.keras, or "

@@ -243,7 +243,7 @@ def open_run(config: Config, run_dir: str | Path | None, resume: bool) -> tuple[
 
 def training_pairs(config: Config) -> tuple["PairSet", "PairSet | None"]:
     """The training pairs, split into training and validation identities."""
-    from mask2face.data import pair_image_size, split_validation
+    from mask2face.augmentation import pair_image_size, split_validation
     from mask2face.pairs import list_pairs
 
     t = config.training
@@ -256,19 +256,47 @@ def training_pairs(config: Config) -> tuple["PairSet", "PairSet | None"]:
     return split_validation(pairs, t.validation_fraction, config.data.seed)
 
 
+def tensorflow_installed() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def numpy_pipeline(config: Config) -> bool:
+    """Whether the run's batches come from ``mask2face.numpy_pipeline`` (NumPy and OpenCV)
+    rather than ``tf.data``: ``training.data_pipeline``, where "auto" takes tf.data wherever
+    TensorFlow is installed."""
+    choice = config.training.data_pipeline
+    if choice == "tensorflow" and not tensorflow_installed():
+        raise UsageError("training.data_pipeline is 'tensorflow' but TensorFlow is not "
+                         "installed: set it to 'numpy' or 'auto', or pip install "
+                         "'mask2face[train]'")
+    return choice == "numpy" or (choice == "auto" and not tensorflow_installed())
+
+
 def datasets(config: Config, train_pairs: "PairSet", val_pairs: "PairSet | None",
              batch: int) -> tuple:
     """The training dataset (shuffled, augmented, some pairs shown unmasked) and the
-    validation one (None without validation pairs)."""
-    from mask2face.data import make_dataset
+    validation one (None without validation pairs), from tf.data or the NumPy pipeline
+    (``numpy_pipeline``)."""
     t, size, mask_head = config.training, config.data.image_size, config.model.mask_head
+    options = dict(unmasked_share=t.unmasked_share if mask_head else 0.0,
+                   hole_share=t.hole_share if mask_head else 0.0, hole_spread=t.hole_spread,
+                   face_outline=t.face_outline, zoom_share=t.zoom_share)
+    if numpy_pipeline(config):
+        from mask2face.augmentation import eye_row
+        from mask2face.numpy_pipeline import pair_batches
+        train_ds = pair_batches(train_pairs, size, batch, training=True, mask_head=mask_head,
+                                augment_pairs=t.augment, seed=config.data.seed,
+                                surroundings=t.hole_surroundings,
+                                eyes_row=eye_row(config.data.crop_margin), **options)
+        val_ds = pair_batches(val_pairs, size, batch, training=False, mask_head=mask_head) \
+            if val_pairs else None
+        return train_ds, val_ds
+    from mask2face.data import make_dataset
     train_ds = make_dataset(train_pairs, size, batch, training=True, mask_head=mask_head,
                             augment=t.augment, seed=config.data.seed,
-                            unmasked_share=t.unmasked_share if mask_head else 0.0,
-                            hole_share=t.hole_share if mask_head else 0.0,
-                            hole_spread=t.hole_spread, face_outline=t.face_outline,
-                            zoom_share=t.zoom_share, hole_surroundings=t.hole_surroundings,
-                            crop_margin=config.data.crop_margin)
+                            hole_surroundings=t.hole_surroundings,
+                            crop_margin=config.data.crop_margin, **options)
     val_ds = make_dataset(val_pairs, size, batch, training=False, mask_head=mask_head) \
         if val_pairs else None
     return train_ds, val_ds
@@ -337,13 +365,17 @@ def run_callbacks(run: Path, config: Config, monitor: str | None, resume: bool,
         BestCheckpoint(run, monitor),
         keras.callbacks.BackupAndRestore(str(run / "backup"), **_backup_options()),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
     ]
+    if tensorflow_installed():  # Keras writes TensorBoard's logs with TensorFlow
+        callbacks.append(keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False))
     if monitor:
         callbacks.insert(3, keras.callbacks.EarlyStopping(
             monitor=monitor, patience=t.early_stopping_patience, restore_best_weights=True))
     if t.preview_count:
-        from mask2face.data import load_batch
+        if numpy_pipeline(config):
+            from mask2face.numpy_pipeline import load_batch
+        else:
+            from mask2face.data import load_batch
         masked, clean, _ = load_batch(preview_pairs, config.data.image_size, t.preview_count)
         callbacks.append(Preview(run, masked, clean))
     return callbacks + [EpochLine(t.epochs, log_every)]
@@ -412,7 +444,7 @@ def _train_in(config: Config, run: Path, resume: bool, extra_callbacks: Sequence
         callbacks = run_callbacks(run, config, monitor, resume, val_pairs or train_pairs,
                                   log_every)
         model.fit(train_ds, validation_data=val_ds, epochs=t.epochs,
-                  shuffle=False,  # tf.data shuffles
+                  shuffle=False,  # the pipeline shuffles
                   callbacks=callbacks + list(extra_callbacks), verbose=0)
         if not (run / "model.keras").exists():  # e.g. every epoch's loss was NaN
             raise UsageError(f"training produced no model in {run} (see history.csv)")

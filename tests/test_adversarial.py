@@ -166,13 +166,18 @@ def test_adversarial_run_resumes_both_networks_and_the_optimizer_exactly(tmp_pat
 @pytest.mark.slow
 def test_cli_trains_the_adversarial_term_on_jax(tmp_path):
     """The training command on JAX, with the published network (as test_train.py's
-    test_cli_trains_a_tiny_published_model on TensorFlow) and the adversarial term on."""
+    test_cli_trains_a_tiny_published_model on TensorFlow) and the adversarial term on, in a
+    Python that finds neither TensorFlow nor dlib, as on a GPU machine with JAX alone: the
+    batches come from the NumPy pipeline (holes filled from round them, close-ups)."""
     pytest.importorskip("jax")
     rows = train_tiny_with_cli(tmp_path, "jax", {
         "model": {"architecture": "resnet", "filters": [8, 16, 32], "kernels": [3, 3, 3]},
         "training": {"preview_count": 1, "validation_fraction": 0.25,
-                     "adversarial_weight": 0.1, "feature_matching_weight": 1.0}})
+                     "adversarial_weight": 0.1, "feature_matching_weight": 1.0,
+                     "hole_share": 0.5, "hole_surroundings": True, "zoom_share": 0.3}},
+        without_tensorflow=True)
     assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert (tmp_path / "run" / "previews" / "epoch_001.png").exists()
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     assert all(np.isfinite(float(r["d_loss"])) and float(r["d_loss"]) > 0 for r in rows)
     assert (tmp_path / "run" / "model.keras").exists()

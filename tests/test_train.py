@@ -311,19 +311,37 @@ def test_resuming_a_finished_run_says_so_and_loses_nothing(tmp_path):
     assert (run / "model.keras").read_bytes() == before["model.keras"]
 
 
-def train_tiny_with_cli(tmp_path, backend: str, settings: dict) -> list[dict]:
+# Run as ``python -c``: a Python that finds neither TensorFlow nor dlib, as on a GPU machine with
+# JAX alone (the path finder answers "not installed" for them), then the command.
+WITHOUT_TENSORFLOW = textwrap.dedent("""
+    import importlib.machinery, runpy
+    find = importlib.machinery.PathFinder.find_spec
+    def hidden(cls, name, path=None, target=None):
+        return None if name.split(".")[0] in ("tensorflow", "dlib") else find(name, path, target)
+    importlib.machinery.PathFinder.find_spec = classmethod(hidden)
+    runpy.run_module("mask2face.train", run_name="__main__", alter_sys=True)
+    """)
+
+
+def train_tiny_with_cli(tmp_path, backend: str, settings: dict,
+                        without_tensorflow: bool = False) -> list[dict]:
     """Train a tiny model for 2 epochs with ``python -m mask2face.train`` on ``backend``, the
-    configuration's sections ``settings``; returns the rows of its history.csv."""
+    configuration's sections ``settings``, optionally in a Python that finds neither
+    TensorFlow nor dlib; returns the rows of its history.csv."""
     import os
     pairs = write_pairs(tmp_path / "pairs")
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(settings))
     env = {**os.environ, "KERAS_BACKEND": backend}
+    command = ["-c", WITHOUT_TENSORFLOW] if without_tensorflow else \
+        ["-m", "mask2face.train"]
     result = subprocess.run(
-        [sys.executable, "-m", "mask2face.train", "--config", str(config), "--data", str(pairs),
+        [sys.executable, *command, "--config", str(config), "--data", str(pairs),
          "--model-dir", str(tmp_path / "run"), "--image-size", str(SIZE), "--epochs", "2",
          "--batch-size", "4"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+    if without_tensorflow:
+        assert "TensorFlow" not in result.stderr  # no warning of a missing TensorFlow either
     return list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
 
 
