@@ -133,9 +133,19 @@ EXTRAS = {"keras": "train", "tensorflow": "train", "tensorboard": "train", "mtcn
 
 
 def missing_package(name: str) -> str:
-    extra = EXTRAS[name.split(".")[0]]
-    return (f"this needs {name}, which is not installed: pip install \"mask2face[{extra}]\" "
+    import importlib.util
+    top = name.split(".")[0]
+    extra = EXTRAS[top]
+    line = (f"this needs {name}, which is not installed: pip install \"mask2face[{extra}]\" "
             f"(from a clone: pip install \".[{extra}]\")")
+    if top == "tensorflow" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        try:
+            jax = importlib.util.find_spec("jax") is not None
+        except ValueError:
+            jax = False
+        if jax:  # Keras's default backend is TensorFlow; JAX is there
+            line += "; or set KERAS_BACKEND=jax to run on JAX, which is installed"
+    return line
 
 
 def require(*packages: str) -> None:
@@ -154,6 +164,8 @@ def require(*packages: str) -> None:
 def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    if not verbose:  # JAX says at INFO which accelerators it looked for and did not find
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
 def run_command(parser: argparse.ArgumentParser,

@@ -207,7 +207,8 @@ class TrainingConfig:
                                         max=100000)
     mixed_precision: str = _key("auto", "auto (float16 on a GPU), off, float16, bfloat16",
                                 choices=("auto", "off", "float16", "bfloat16"))
-    jit_compile: bool = _key(False, "Compile the training step with XLA")
+    jit_compile: bool = _key(False, "Compile the training step with XLA (on TensorFlow; on JAX "
+                             "it is always compiled)")
     data_pipeline: str = _key("auto", "How batches are made: tensorflow (tf.data), numpy (NumPy "
                               "and OpenCV in threads: training on the JAX backend without "
                               "TensorFlow installed), or auto (tensorflow where it is "

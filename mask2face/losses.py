@@ -24,6 +24,7 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 PACKAGE = "mask2face"
 EPSILON = 1e-6
+PSNR_MOST = 100.0  # dB: the training metric's value for an image that comes out exact
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
@@ -115,8 +116,10 @@ class SsimL1Loss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(PACKAGE)
 def psnr(y_true: "Tensor", y_pred: "Tensor") -> "Tensor":
-    """Peak signal-to-noise ratio in dB per image (images in [0, 1])."""
-    return 10.0 * ops.log10(1.0 / mse(y_true, y_pred))
+    """Peak signal-to-noise ratio in dB per image (images in [0, 1]), at most PSNR_MOST: a pair
+    shown unmasked comes out exactly as it went in, and one infinite image made the training
+    curve's mean over the epoch infinite."""
+    return 10.0 * ops.log10(1.0 / ops.maximum(mse(y_true, y_pred), 10.0 ** (-PSNR_MOST / 10)))
 
 
 @keras.saving.register_keras_serializable(PACKAGE)

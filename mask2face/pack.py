@@ -30,6 +30,7 @@ from mask2face.pairs import (EDGE_BAND_PX, KINDS_OF_FILE, MANIFEST, SETTINGS_FIL
 log = logging.getLogger(__name__)
 
 PACK_QUALITY = 92  # JPEG quality of the faces in a pack
+PACK_FORMAT = 1  # written into each pack; unpack reads this format alone
 
 
 def _joined(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +70,7 @@ def pack(pairs_root: str | Path, target: str | Path, count: int = 0,
         faces["inputs"].append(jpeg(masked[y:y + h, x:x + w]))
         faces["outputs"].append(jpeg(clean))
         faces["masks"].append(Path(pairs.masks[i]).read_bytes())  # PNG already: kept exact
-    arrays = {"boxes": np.array(boxes, np.int32).reshape(-1, 4)}
+    arrays = {"format": np.array(PACK_FORMAT), "boxes": np.array(boxes, np.int32).reshape(-1, 4)}
     for kind, blobs in faces.items():
         arrays[kind], arrays[kind + "_ends"] = _joined(blobs)
     settings = Path(pairs_root) / SETTINGS_FILE
@@ -86,13 +87,19 @@ def pack(pairs_root: str | Path, target: str | Path, count: int = 0,
 def unpack(source: str | Path, pairs_root: str | Path) -> int:
     """Write the pack ``source`` out as a pairs folder ``pairs_root`` (its training split);
     returns how many pairs."""
+    if not Path(source).is_file():
+        raise UsageError(f"{source}: no such file")
     try:
         packed = np.load(source, allow_pickle=False)
-        names, identities, boxes = packed["names"], packed["identities"], packed["boxes"]
-        blobs = {kind: _split(packed[kind], packed[kind + "_ends"]) for kind in KINDS_OF_FILE}
-        settings = str(packed["settings"])
-    except (OSError, ValueError, KeyError) as e:
-        raise UsageError(f"{source}: not a pack of pairs ({e})") from None
+        keys = set(packed.files)
+    except (OSError, ValueError):
+        raise UsageError(f"{source}: not a pack of pairs (made by 'mask2face pack')") from None
+    if "format" not in keys or int(packed["format"]) != PACK_FORMAT:
+        raise UsageError(f"{source}: not a pack of pairs in this version's format "
+                         f"({PACK_FORMAT}): pack the pairs again with this 'mask2face pack'")
+    names, identities, boxes = packed["names"], packed["identities"], packed["boxes"]
+    blobs = {kind: _split(packed[kind], packed[kind + "_ends"]) for kind in KINDS_OF_FILE}
+    settings = str(packed["settings"])
     root = Path(pairs_root)
     for kind in KINDS_OF_FILE:
         (root / "train" / kind).mkdir(parents=True, exist_ok=True)
@@ -121,12 +128,10 @@ def unpack(source: str | Path, pairs_root: str | Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mask2face.cli import run_command
+    from mask2face.cli import make_parser, run_command
 
-    parser = argparse.ArgumentParser(
-        prog="python -m mask2face.pack",
-        description="Pack a pairs folder's training pairs into one small file, or unpack one "
-                    "into a pairs folder (to train on another machine).")
+    parser = make_parser("pack", "Pack a pairs folder's training pairs into one small file, or "
+                                 "unpack one into a pairs folder (to train on another machine).")
     parser.add_argument("source", help="the pairs folder (or, with --unpack, the pack)")
     parser.add_argument("target", help="the pack to write (or, with --unpack, the pairs folder)")
     parser.add_argument("--unpack", action="store_true", help="unpack SOURCE into TARGET")

@@ -140,7 +140,8 @@ def list_pairs(split_dir: str | Path) -> PairSet:
     folders = [split_dir / kind for kind in KINDS_OF_FILE]
     if not all(f.is_dir() for f in folders):
         raise UsageError(f"no pairs in {split_dir}: make them with 'python -m mask2face.generate "
-                         f"--output {split_dir.parent}'")
+                         f"--output {split_dir.parent}', or unpack a pack of them there with "
+                         f"'python -m mask2face.pack --unpack PACK {split_dir.parent}'")
     names = sorted(set.intersection(*[{p.name for p in f.glob("*.png")} for f in folders]))
     if not names:
         raise UsageError(f"no complete pairs (inputs/, outputs/, masks/) in {split_dir}")

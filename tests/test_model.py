@@ -127,6 +127,7 @@ def test_psnr_dice_iou_bce_by_hand():
     y = np.full((1, 4, 4, 3), 0.5, np.float32)
     p = y + 0.1  # MSE 0.01 -> PSNR 20 dB
     assert float(losses.psnr(t(y), t(p))[0]) == pytest.approx(20.0, abs=1e-3)
+    assert float(losses.psnr(t(y), t(y))[0]) == pytest.approx(losses.PSNR_MOST)  # not infinite
     m = np.zeros((1, 2, 2, 1), np.float32)
     m[0, 0, 0] = m[0, 0, 1] = 1
     q = np.zeros_like(m)

@@ -141,3 +141,20 @@ def test_a_pack_unpacks_into_pairs_to_train_on(tmp_path):
     (tmp_path / "not.npz").write_text("no pack")
     with pytest.raises(UsageError, match="not a pack"):
         unpack(tmp_path / "not.npz", tmp_path / "none")
+    with pytest.raises(UsageError, match="no such file"):
+        unpack(tmp_path / "missing.npz", tmp_path / "none")
+    packed = dict(np.load(tmp_path / "pairs.npz"))
+    del packed["format"]  # as an earlier pack's
+    np.savez(tmp_path / "old.npz", **packed)
+    with pytest.raises(UsageError, match="pack the pairs again"):
+        unpack(tmp_path / "old.npz", tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_missing_tensorflow_points_to_jax_where_it_is_installed(monkeypatch):
+    pytest.importorskip("jax")
+    from mask2face.cli import missing_package
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert "KERAS_BACKEND=jax" in missing_package("tensorflow")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert "KERAS_BACKEND" not in missing_package("tensorflow")
