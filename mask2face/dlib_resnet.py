@@ -66,11 +66,14 @@ class _Reader:
 
 def read_dlib_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
     """The parameters of dlib's recognition network, in the order the network runs:
-    {"con": [flat filters + biases, ...], "affine": [gamma + beta, ...], "fc": [flat matrix]}.
+    {"con": [flat filters + biases, ...], "affine": [gamma + beta, ...], "fc": [flat matrix]},
+    from dlib's own file or from its half-size copy (a ``.npz``, ``write_half_weights``).
 
     Raises:
         ModelFileError: the file is not that network.
     """
+    if Path(path).suffix == ".npz":
+        return _read_half_weights(path)
     data = Path(path).read_bytes()
     found: dict[str, list[np.ndarray]] = {"con": [], "affine": [], "fc": []}
     names = {b"con_4": "con", b"affine_": "affine", b"fc_2": "fc"}
@@ -93,6 +96,35 @@ def read_dlib_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
         raise ModelFileError(f"{path}: not dlib's face-recognition ResNet ({len(found['con'])} "
                              f"convolutions, {len(found['affine'])} affine layers, "
                              f"{len(found['fc'])} fully connected)")
+    return found
+
+
+HALF_KINDS = ("con", "affine", "fc")
+
+
+def write_half_weights(target: str | Path, source: str | Path | None = None) -> None:
+    """dlib's recognition network's parameters (from ``source``, default the packaged file) as
+    float16 in a ``.npz`` half its size (11 MB), which ``read_dlib_weights`` and the
+    ``training.recognition_weights`` key take: light to carry to a machine without
+    face-recognition-models. Its descriptors lie within 1e-3 of the float32 network's."""
+    weights = read_dlib_weights(source or recognition_model_path())
+    arrays = {f"{kind}_{i:02d}": values.astype(np.float16)
+              for kind in HALF_KINDS for i, values in enumerate(weights[kind])}
+    with open(target, "wb") as out:
+        np.savez(out, **arrays)
+
+
+def _read_half_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as packed:
+            arrays = {name: packed[name] for name in packed.files}
+    except (OSError, ValueError) as e:
+        raise ModelFileError(f"{path}: not a copy of dlib's recognition network ({e})") from None
+    found = {kind: [arrays[name].astype(np.float32) for name in sorted(arrays)
+                    if name.startswith(kind + "_")] for kind in HALF_KINDS}
+    if (len(found["con"]), len(found["affine"]), len(found["fc"])) != \
+            (CONVOLUTIONS, CONVOLUTIONS, 1):
+        raise ModelFileError(f"{path}: not a copy of dlib's recognition network")
     return found
 
 
@@ -192,3 +224,25 @@ def make_dlib_resnet(path: str | Path | None = None, features: bool = False):
         layer.set_weights([v.astype(np.float32) for v in values])
     model.trainable = False
     return model
+
+
+def main(argv=None) -> int:
+    from mask2face.cli import make_parser, run_command
+
+    parser = make_parser("dlib_resnet", "dlib's recognition network: write its half-size copy "
+                                        "(for training.recognition_weights).")
+    parser.add_argument("--half", metavar="OUT.npz", required=True,
+                        help="write the float16 copy of its parameters here")
+    parser.add_argument("--source", help="dlib's file (default: face-recognition-models')")
+
+    def command(args) -> int:
+        import logging
+        write_half_weights(args.half, args.source)
+        logging.getLogger(__name__).info("written: %s (%.1f MB)", args.half,
+                                         Path(args.half).stat().st_size / 1e6)
+        return 0
+    return run_command(parser, command, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

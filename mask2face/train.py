@@ -339,7 +339,7 @@ def compiled_model(config: Config, steps: int) -> keras.Model:
         model = CriticTraining(
             model, make_discriminator(config.data.image_size) if adversarial else None,
             t.adversarial_weight, t.feature_matching_weight,
-            make_dlib_resnet(features=True) if face else None,
+            make_dlib_resnet(t.recognition_weights or None, features=True) if face else None,
             t.identity_weight, t.perceptual_weight, t.face_terms_blur, t.texture_weight)
     # On JAX the step is always compiled: uncompiled it runs op by op, 1.8 times as long an
     # epoch on the shipped setting here (docs/model.md, "Training without TensorFlow").
