@@ -2,12 +2,12 @@
 
     python benchmarks/input_pipeline.py --pairs data/pairs [--count 2000] [--workers 2]
 
-Both pipelines make the shipped model's batches (``training`` of the bundled model's
-configuration: holes filled from round them, spread, unmasked faces, softening and JPEG) from
-the same pairs, 128 px, batch 12. The first pass decodes the pairs (both keep them in memory),
-the second is augmentation alone. The NumPy pipeline (``mask2face.numpy_pipeline``) runs its
-batches in ``--workers`` threads, as Keras runs them in training; tf.data uses its own threads.
-Nothing trains.
+Both pipelines make the shipped model's batches (``training`` of the bundled model's configuration:
+holes filled from round them, spread, unmasked faces, softening and JPEG) from the same pairs
+(``train.datasets``, as training makes them), 128 px, batch 12. The first pass decodes the pairs
+(both keep them in memory where they fit), the second is augmentation alone. The NumPy pipeline
+(``mask2face.numpy_pipeline``) runs its batches in ``--workers`` threads, as Keras runs them in
+training; tf.data uses its own threads. Nothing trains.
 """
 
 from __future__ import annotations
@@ -27,38 +27,32 @@ def main() -> None:
 
     from pathlib import Path
 
-    from mask2face.augmentation import eye_row
+    from mask2face.cli import installed
     from mask2face.config import load_config
     from mask2face.modelfiles import BUNDLED_MODEL
-    from mask2face.numpy_pipeline import pair_batches
     from mask2face.pairs import list_pairs
+    from mask2face.train import datasets
 
-    config = load_config(BUNDLED_MODEL / "config.json")
-    t = config.training
-    options = dict(unmasked_share=t.unmasked_share, hole_share=t.hole_share,
-                   hole_spread=t.hole_spread, zoom_share=t.zoom_share)
     pairs = list_pairs(Path(args.pairs) / "train")
     pairs = pairs.subset(range(min(args.count, len(pairs))))
-    size, batch, count = config.data.image_size, 12, args.batches
-    print(f"{len(pairs)} pairs, {size} px, batch {batch}, {count} batches a pass")
+    batch, count = 12, args.batches
 
-    ours = pair_batches(pairs, size, batch, training=True, mask_head=True, seed=1,
-                        surroundings=t.hole_surroundings,
-                        eyes_row=eye_row(config.data.crop_margin), **options)
+    def batches(pipeline: str):  # the training dataset train makes with the shipped settings
+        config = load_config(BUNDLED_MODEL / "config.json", data_pipeline=pipeline)
+        return datasets(config, pairs, None, batch)[0], config.data.image_size
+
+    ours, size = batches("numpy")
+    print(f"{len(pairs)} pairs, {size} px, batch {batch}, {count} batches a pass")
     with ThreadPoolExecutor(args.workers) as pool:
         for number in range(2):
             start = time.perf_counter()
             made = sum(len(x) for x, _ in pool.map(ours.__getitem__, range(count)))
             print(f"numpy pipeline, {args.workers} threads, pass {number + 1}: "
                   f"{made / (time.perf_counter() - start):.0f} pairs/s")
-    try:
-        from mask2face.data import make_dataset
-    except ImportError:
+    if not installed("tensorflow"):
         print("tf.data: TensorFlow is not installed")
         return
-    theirs = iter(make_dataset(pairs, size, batch, training=True, mask_head=True, seed=1,
-                               hole_surroundings=t.hole_surroundings, cache=True,
-                               crop_margin=config.data.crop_margin, **options))
+    theirs = iter(batches("tensorflow")[0])
     for number in range(2):
         start = time.perf_counter()
         made = sum(len(next(theirs)[0]) for _ in range(count))

@@ -5,6 +5,7 @@ OpenCV). Nothing here needs TensorFlow.
 
 from __future__ import annotations
 
+import os
 import zlib
 
 from mask2face.pairs import PairSet
@@ -16,13 +17,24 @@ CACHE_MEMORY_SHARE = 0.25
 SHUFFLE_BUFFER = 4096
 # Decoded bytes per pixel of a pair: input and target RGB (3 + 3) and the mask (1).
 PAIR_BYTES_PER_PIXEL = 7
+
+
+def fits_in_memory(count: int, size: int) -> bool:
+    """Whether ``count`` decoded pairs of ``size`` px take less than CACHE_MEMORY_SHARE of the
+    machine's memory (4 GB assumed where it cannot be read): both pipelines keep them then."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 4 << 30
+    return count * size * size * PAIR_BYTES_PER_PIXEL < memory * CACHE_MEMORY_SHARE
+
+
 # Photometric jitter, the same on input and target: brightness shifts by up to 0.08 (of 1.0),
 # contrast and saturation scale by up to 15 % and 20 %: the spread of exposure and colour
 # between LFW's news photos, small enough that a face keeps its skin tone.
 BRIGHTNESS_JITTER = 0.08
 CONTRAST_JITTER = 0.15
 SATURATION_JITTER = 0.2
-
 
 # Real photos are softer and more compressed than LFW's: a share of the pairs is shrunk (to
 # between this share of its side and full size) and re-expanded, and a share JPEG-compressed,

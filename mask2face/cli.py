@@ -132,32 +132,31 @@ EXTRAS = {"keras": "train", "tensorflow": "train", "tensorboard": "train", "mtcn
           "gradio": "app", "pytest": "dev"}
 
 
-def missing_package(name: str) -> str:
+def installed(name: str) -> bool:
+    """Whether the package ``name`` can be imported (without importing it)."""
     import importlib.util
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # in sys.modules as None: blocked
+        return False
+
+
+def missing_package(name: str) -> str:
     top = name.split(".")[0]
     extra = EXTRAS[top]
     line = (f"this needs {name}, which is not installed: pip install \"mask2face[{extra}]\" "
             f"(from a clone: pip install \".[{extra}]\")")
-    if top == "tensorflow" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        try:
-            jax = importlib.util.find_spec("jax") is not None
-        except ValueError:
-            jax = False
-        if jax:  # Keras's default backend is TensorFlow; JAX is there
-            line += "; or set KERAS_BACKEND=jax to run on JAX, which is installed"
+    if top == "tensorflow" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" \
+            and installed("jax"):  # Keras's default backend is TensorFlow; JAX is there
+        line += "; or set KERAS_BACKEND=jax to run on JAX, which is installed"
     return line
 
 
 def require(*packages: str) -> None:
     """Stop with one line naming the extra to install when a package is missing, before a
     command has done (or written) anything."""
-    import importlib.util
     for name in packages:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ValueError:  # in sys.modules as None: blocked
-            found = False
-        if not found:
+        if not installed(name):
             raise UsageError(missing_package(name))
 
 

@@ -8,18 +8,16 @@ output carry the true mask as a fourth channel (see ``mask2face.losses``).
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 import tensorflow as tf
 
-from mask2face.augmentation import (BRIGHTNESS_JITTER, CACHE_MEMORY_SHARE,  # noqa: F401
-                                    CONTRAST_JITTER, DEGRADE_MIN_SCALE, DEGRADE_SHARE,
-                                    JPEG_QUALITY, JPEG_SHARE, PAIR_BYTES_PER_PIXEL,
+from mask2face.augmentation import (BRIGHTNESS_JITTER, CONTRAST_JITTER,  # noqa: F401
+                                    DEGRADE_MIN_SCALE, DEGRADE_SHARE, JPEG_QUALITY, JPEG_SHARE,
                                     REFRAME_BOTTOM, REFRAME_SHARE, REFRAME_SIDE_MAX,
                                     SATURATION_JITTER, SCALE_JITTER, SHIFT_JITTER, SHUFFLE_BUFFER,
                                     TURN_JITTER_DEGREES, ZOOM_RANGE, ZOOM_SIDE, eye_row,
-                                    pair_image_size, split_validation)
+                                    fits_in_memory, pair_image_size, split_validation)
 from mask2face.errors import UsageError
 from mask2face.pairs import EDGE_BAND_PX as MASK_EDGE_BAND_PX
 from mask2face.pairs import HOLE_GROWTH_PX, PairSet, hole_fill
@@ -330,12 +328,7 @@ def make_dataset(pairs: PairSet, image_size: int, batch_size: int, *, training: 
         ds = ds.map(lambda i, o, m: _decode(i, o, m, image_size),
                     num_parallel_calls=tf.data.AUTOTUNE)
     if cache is None:
-        need = len(pairs) * image_size * image_size * PAIR_BYTES_PER_PIXEL
-        try:
-            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
-            memory = 4 << 30
-        cache = need < memory * CACHE_MEMORY_SHARE
+        cache = fits_in_memory(len(pairs), image_size)
     if cache:
         ds = ds.cache()
     if training:

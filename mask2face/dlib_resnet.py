@@ -91,11 +91,17 @@ def read_dlib_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
             reader.integer()  # inputs
         found[names[name]].append(reader.tensor())
         at = reader.at
+    return _whole(found, path, "dlib's face-recognition ResNet")
+
+
+def _whole(found: dict[str, list[np.ndarray]], path: str | Path, what: str
+           ) -> dict[str, list[np.ndarray]]:
+    """``found``, if it holds every parameter of the network; else ModelFileError."""
     if (len(found["con"]), len(found["affine"]), len(found["fc"])) != \
             (CONVOLUTIONS, CONVOLUTIONS, 1):
-        raise ModelFileError(f"{path}: not dlib's face-recognition ResNet ({len(found['con'])} "
-                             f"convolutions, {len(found['affine'])} affine layers, "
-                             f"{len(found['fc'])} fully connected)")
+        raise ModelFileError(f"{path}: not {what} ({len(found['con'])} convolutions, "
+                             f"{len(found['affine'])} affine layers, {len(found['fc'])} fully "
+                             f"connected)")
     return found
 
 
@@ -122,10 +128,7 @@ def _read_half_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
         raise ModelFileError(f"{path}: not a copy of dlib's recognition network ({e})") from None
     found = {kind: [arrays[name].astype(np.float32) for name in sorted(arrays)
                     if name.startswith(kind + "_")] for kind in HALF_KINDS}
-    if (len(found["con"]), len(found["affine"]), len(found["fc"])) != \
-            (CONVOLUTIONS, CONVOLUTIONS, 1):
-        raise ModelFileError(f"{path}: not a copy of dlib's recognition network")
-    return found
+    return _whole(found, path, "a copy of dlib's recognition network")
 
 
 def recognition_model_path() -> Path:

@@ -10,7 +10,7 @@ pipeline but does not draw the same numbers as ``tf.data``.
 ``training.data_pipeline`` chooses ("auto": this one only where TensorFlow is not installed).
 
 Batches are made in threads (OpenCV and NumPy release the interpreter's lock while they work);
-decoded pairs are kept in memory when they take less than CACHE_MEMORY_SHARE of it.
+decoded pairs are kept in memory where they fit (``augmentation.fits_in_memory``).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from mask2face.augmentation import (BRIGHTNESS_JITTER, CACHE_MEMORY_SHARE, CONTRAST_JITTER,
-                                    DEGRADE_MIN_SCALE, DEGRADE_SHARE, JPEG_QUALITY, JPEG_SHARE,
-                                    PAIR_BYTES_PER_PIXEL, REFRAME_BOTTOM, REFRAME_SHARE,
-                                    REFRAME_SIDE_MAX, SATURATION_JITTER, SCALE_JITTER,
-                                    SHIFT_JITTER, TURN_JITTER_DEGREES, ZOOM_RANGE, ZOOM_SIDE)
+from mask2face.augmentation import (BRIGHTNESS_JITTER, CONTRAST_JITTER, DEGRADE_MIN_SCALE,
+                                    DEGRADE_SHARE, JPEG_QUALITY, JPEG_SHARE, REFRAME_BOTTOM,
+                                    REFRAME_SHARE, REFRAME_SIDE_MAX, SATURATION_JITTER,
+                                    SCALE_JITTER, SHIFT_JITTER, TURN_JITTER_DEGREES, ZOOM_RANGE,
+                                    ZOOM_SIDE, fits_in_memory)
 from mask2face.errors import UsageError
-from mask2face.pairs import EDGE_BAND_PX, HOLE_GROWTH_PX, PairSet
+from mask2face.pairs import PairSet, with_edge_band
 
 if TYPE_CHECKING:
     import keras
@@ -49,8 +49,7 @@ def read_pair(input_path: str, output_path: str, mask_path: str, size: int
             image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
         return image[..., ::-1] if colour else image[..., None]
     masked, clean, mask = read(input_path, True), read(output_path, True), read(mask_path, False)
-    width = 2 * EDGE_BAND_PX + 1
-    mask = cv2.dilate(mask, np.ones((width, width), np.uint8))[..., None]
+    mask = with_edge_band(mask[..., 0])[..., None]
     return np.ascontiguousarray(masked), np.ascontiguousarray(clean), mask
 
 
@@ -122,12 +121,6 @@ def _degrade(images: list[np.ndarray], draws: np.ndarray) -> list[np.ndarray]:
     return images
 
 
-def grown_hole(mask: np.ndarray) -> np.ndarray:
-    """(S, S, 1) the mask grown by HOLE_GROWTH_PX (a square): the hole (``data.grown_hole``)."""
-    width = 2 * HOLE_GROWTH_PX + 1
-    return cv2.dilate(mask, np.ones((width, width), np.uint8)).reshape(mask.shape)
-
-
 def spread_hole(hole: np.ndarray, sideways: int, down: int) -> np.ndarray:
     """(S, S, 1) ``hole`` grown ``sideways`` pixels to each side and ``down`` pixels down,
     never up (``data.spread_hole``, its random amounts given)."""
@@ -176,26 +169,18 @@ def augment(masked: np.ndarray, clean: np.ndarray, mask: np.ndarray, rng: np.ran
     if draws[4] < unmasked_share:
         masked, mask = clean, np.zeros_like(mask)
     if hole_share > 0 and rng.random() < hole_share:
-        grown = grown_hole(mask)
+        from mask2face.predict import grown_holes, surroundings_fill
+        grown = grown_holes(mask[None, ..., 0] > 0.5)[0][..., None]  # the hole predict makes
         if hole_spread > 0:
             sideways, down = rng.integers(0, hole_spread + 1, 2)
             grown = spread_hole(grown, int(sideways), int(down))
         if surroundings:
-            from mask2face.predict import surroundings_fill
             masked = surroundings_fill(masked[None], grown[None])[0]
         else:
             masked = masked * (1.0 - grown) + 0.5 * grown
         mask = grown
     return (np.ascontiguousarray(masked, np.float32), np.ascontiguousarray(clean, np.float32),
             np.ascontiguousarray(mask, np.float32))
-
-
-def _fits_in_memory(count: int, size: int) -> bool:
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        memory = 4 << 30
-    return count * size * size * PAIR_BYTES_PER_PIXEL < memory * CACHE_MEMORY_SHARE
 
 
 def pair_batches(pairs: PairSet, image_size: int, batch_size: int, *, training: bool,
@@ -218,7 +203,7 @@ def pair_batches(pairs: PairSet, image_size: int, batch_size: int, *, training: 
                              max_queue_size=2 * workers)
             self.epoch = 0
             self.cache: dict[int, tuple] | None = \
-                {} if _fits_in_memory(len(pairs), image_size) else None
+                {} if fits_in_memory(len(pairs), image_size) else None
             self.order = self._order()
 
         def _order(self) -> np.ndarray:

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from mask2face.errors import UsageError
-from mask2face.pairs import (EDGE_BAND_PX, KINDS_OF_FILE, MANIFEST, SETTINGS_FILE, list_pairs,
-                             png_bytes)
+from mask2face.pairs import (KINDS_OF_FILE, MANIFEST, SETTINGS_FILE, list_pairs, png_bytes,
+                             with_edge_band)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ def pack(pairs_root: str | Path, target: str | Path, count: int = 0,
         chosen = np.sort(np.random.default_rng(seed).choice(len(pairs), count, replace=False))
     faces: dict[str, list[bytes]] = {kind: [] for kind in KINDS_OF_FILE}
     boxes = []
-    width = 2 * EDGE_BAND_PX + 1
 
     def jpeg(image: np.ndarray) -> bytes:
         return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
@@ -64,7 +63,7 @@ def pack(pairs_root: str | Path, target: str | Path, count: int = 0,
         region = cv2.imread(pairs.masks[i], cv2.IMREAD_GRAYSCALE)
         if masked is None or clean is None or region is None:
             raise UsageError(f"{pairs.inputs[i]}: a pair whose images cannot all be read")
-        band = cv2.dilate(region, np.ones((width, width), np.uint8))
+        band = with_edge_band(region)
         x, y, w, h = cv2.boundingRect(band) if band.any() else (0, 0, 1, 1)
         boxes.append((x, y, w, h))
         faces["inputs"].append(jpeg(masked[y:y + h, x:x + w]))
@@ -103,7 +102,6 @@ def unpack(source: str | Path, pairs_root: str | Path) -> int:
     root = Path(pairs_root)
     for kind in KINDS_OF_FILE:
         (root / "train" / kind).mkdir(parents=True, exist_ok=True)
-    width = 2 * EDGE_BAND_PX + 1
     records = []
     for k, name in enumerate(names):
         def decoded(kind, flags=cv2.IMREAD_COLOR):
@@ -112,7 +110,7 @@ def unpack(source: str | Path, pairs_root: str | Path) -> int:
         x, y, w, h = boxes[k]
         masked = clean.copy()
         masked[y:y + h, x:x + w] = decoded("inputs")
-        band = cv2.dilate(region, np.ones((width, width), np.uint8))[..., None] > 0
+        band = with_edge_band(region)[..., None] > 0
         masked = np.where(band, masked, clean)
         for kind, image in zip(KINDS_OF_FILE, (masked, clean, None)):
             path = root / "train" / kind / f"{name}.png"

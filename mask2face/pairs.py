@@ -56,6 +56,14 @@ HOLE_GROWTH_PX = 2
 OUTSIDE_FACE_GREY = 0.0
 
 
+def with_edge_band(region: np.ndarray) -> np.ndarray:
+    """A saved (H, W) uint8 mask region grown by EDGE_BAND_PX (a square): where a pair's input
+    and target may differ (``data.grow_mask`` is the same on tensors)."""
+    import cv2
+    width = 2 * EDGE_BAND_PX + 1
+    return cv2.dilate(region, np.ones((width, width), np.uint8))
+
+
 def hole_fill(face):
     """The grey a hole is filled with: mid grey over the face's area (``face``, 0-1, a NumPy
     array or a TensorFlow tensor), OUTSIDE_FACE_GREY beyond it. Training and predict both fill

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from mask2face.cli import installed
 from mask2face.config import Config, load_config
 from mask2face.errors import ConfigError, UsageError
 
@@ -256,21 +257,16 @@ def training_pairs(config: Config) -> tuple["PairSet", "PairSet | None"]:
     return split_validation(pairs, t.validation_fraction, config.data.seed)
 
 
-def tensorflow_installed() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("tensorflow") is not None
-
-
 def numpy_pipeline(config: Config) -> bool:
     """Whether the run's batches come from ``mask2face.numpy_pipeline`` (NumPy and OpenCV)
     rather than ``tf.data``: ``training.data_pipeline``, where "auto" takes tf.data wherever
     TensorFlow is installed."""
     choice = config.training.data_pipeline
-    if choice == "tensorflow" and not tensorflow_installed():
+    if choice == "tensorflow" and not installed("tensorflow"):
         raise UsageError("training.data_pipeline is 'tensorflow' but TensorFlow is not "
                          "installed: set it to 'numpy' or 'auto', or pip install "
                          "'mask2face[train]'")
-    return choice == "numpy" or (choice == "auto" and not tensorflow_installed())
+    return choice == "numpy" or (choice == "auto" and not installed("tensorflow"))
 
 
 def datasets(config: Config, train_pairs: "PairSet", val_pairs: "PairSet | None",
@@ -369,7 +365,7 @@ def run_callbacks(run: Path, config: Config, monitor: str | None, resume: bool,
         keras.callbacks.BackupAndRestore(str(run / "backup"), **_backup_options()),
         keras.callbacks.TerminateOnNaN(),
     ]
-    if tensorflow_installed():  # Keras writes TensorBoard's logs with TensorFlow
+    if installed("tensorflow"):  # Keras writes TensorBoard's logs with TensorFlow
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False))
     if monitor:
         callbacks.insert(3, keras.callbacks.EarlyStopping(
