@@ -130,6 +130,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
     """Real masked and bare photos: faces found and changed, bare photos kept, a contact sheet;
     with ``jpeg`` (a quality), how often a masked photo saved as such a JPEG comes out the same
     (``same_outcome``)."""
+    from mask2face.faces.finder import WHOLE_PHOTO
     from mask2face.images import contact_sheet
     from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
     from mask2face.pixelation import pixel_blocks
@@ -141,7 +142,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
                        if p.suffix.lower() in IMAGE_SUFFIXES)
         shown = set(np.random.default_rng(seed).choice(
             len(files), min(sheet_count, len(files)), replace=False).tolist())
-        found = faces = changed = untouched_photos = pixelated = 0
+        found = faces = changed = untouched_photos = pixelated = guessed = 0
         seconds, same = [], []
         for number, path in enumerate(files):
             photo = read_image(path)
@@ -149,6 +150,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
             out, results = unmasker.unmask_faces(photo)
             seconds.append(time.perf_counter() - start)
             found += bool(results)
+            guessed += any(r.face.detector == WHOLE_PHOTO for r in results)
             pixelated += pixel_blocks(photo) is not None
             faces += len(results)
             changed += sum(r.changed for r in results)
@@ -161,8 +163,9 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
                                          again, pasted_region(photo.shape, again)))
         if folder == "with_mask":
             print(f"with_mask: {len(files)} photos, a face found in {found} "
-                  f"({found / len(files):.1%}); "
-                  f"{changed} of {faces} faces found changed ({changed / max(faces, 1):.1%}); "
+                  f"({found / len(files):.1%}; the photo taken as its face, where no detector "
+                  f"found one: {guessed}); {changed} of {faces} faces found changed "
+                  f"({changed / max(faces, 1):.1%}); "
                   f"changed over all photos: {changed / len(files):.1%}")
             if same:
                 outcomes, areas = np.array(same).sum(axis=0)
@@ -171,7 +174,8 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
                       f"the first on {areas}")
         else:
             print(f"without_mask: {len(files)} photos, left exactly as they were: "
-                  f"{untouched_photos} ({untouched_photos / len(files):.1%})")
+                  f"{untouched_photos} ({untouched_photos / len(files):.1%}); the photo taken "
+                  f"as its face, where no detector found one: {guessed}")
         print(f"  pixelated (pasted in the photo's blocks): {pixelated}; median "
               f"{np.median(seconds) * 1000:.0f} ms per photo (detection, model, paste)")
     write_image(sheet, contact_sheet(rows, columns=6))
@@ -360,17 +364,19 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
     kept, and what the result looks like (PSNR, detail, identity) against the clean photo; with
     ``faces`` (a text file), each face's figures as a JSON line."""
     from mask2face.evaluate import psnr
+    from mask2face.faces.finder import WHOLE_PHOTO
     from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
     from mask2face.paste import pasted_region
 
     meter = IdentityMeter()
-    figures, inside, whole, detail, missed = [], [], [], [], 0
+    figures, inside, whole, detail, missed, guessed = [], [], [], [], 0, 0
     eyes_changed = {"dlib": [], "finder": []}  # (changed, changed off the drawn mask) per face
     people = {"result": [], "masked photo": []}
     for name, masked, clean, truth in triples:
         out, results = unmasker.unmask_faces(masked)
         weight = pasted_region(masked.shape, results)
         missed += not results
+        guessed += any(r.face.detector == WHOLE_PHOTO for r in results)
         figures.append(region_figures(truth, weight >= 0.5, weight))
         figures[-1]["changed outside"] = changed_outside(truth, masked, out)
         figures[-1]["visible outside"] = visible_outside(truth, masked, out)
@@ -391,6 +397,7 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
             people[kind].append(distance)
         if faces is not None:
             row = {"set": label, "name": name, "face found": bool(results),
+                   "whole photo": any(r.face.detector == WHOLE_PHOTO for r in results),
                    **{k: None if v is None else round(v, 4) for k, v in figures[-1].items()}}
             for reference, change in eyes.items():  # (all; off the drawn mask: None if none)
                 row[f"eyes changed, {reference}"] = [None if np.isnan(v) else round(v, 2)
@@ -399,7 +406,8 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
             faces.write(json.dumps(row) + "\n")
             faces.flush()  # each face's line on disk as soon as it is measured
     thin = [f["thin"] for f in figures if f["thin"] is not None]
-    print(f"drawn masks ({label}, {len(figures)} through predict): no face found in {missed}")
+    print(f"drawn masks ({label}, {len(figures)} through predict): no face found in {missed}; "
+          f"the photo taken as the face, where no detector found one: {guessed}")
     print(f"  true mask replaced: median {np.median([f['replaced'] for f in figures]):.1%}, "
           f"mean {np.mean([f['replaced'] for f in figures]):.1%}; thin parts (under {THIN_PX} "
           f"px, {len(thin)} pairs) mean {np.mean(thin) if thin else float('nan'):.1%}")

@@ -139,6 +139,7 @@ class App:
     def _unmask(self, photo: Path, name: str, detector: str | None, feather: float | None,
                 grow: float | None, faces: str) -> Outcome:
         from mask2face.images import read_photo, save_like
+        from mask2face.predict import whole_photo_note
         try:
             self._use_detector(detector)
             source = read_photo(photo, self.max_pixels)
@@ -165,8 +166,8 @@ class App:
         save_like(result_file, after, source)  # the photo's format, mode and metadata
         self._results.append(folder)
         self._forget_old_results()
-        message = (f"{name}: {len(results)} face{'s' * (len(results) != 1)} found, "
-                   f"{changed} unmasked")
+        message = (f"{name}: {len(results)} face{'s' * (len(results) != 1)} found"
+                   f"{whole_photo_note(results)}, {changed} unmasked")
         if changed < len(results):
             message += f"; {len(results) - changed} left untouched (no mask predicted)"
         return Outcome(result_file, image, after, draw_faces(image, results, False),

@@ -30,7 +30,7 @@ from mask2face.batch import BatchReport, error_line
 from mask2face.config import Config, load_config
 from mask2face.detectors import detector_argument
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
-from mask2face.faces import Face, face_crop, face_finder_from_config
+from mask2face.faces import WHOLE_PHOTO, Face, face_crop, face_finder_from_config
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
                               save_like, write_image)
 from mask2face.landmarks import LEFT_EYE, NOSE_BRIDGE_LOW, RIGHT_EYE, eye_centres, face_area
@@ -358,6 +358,9 @@ class Unmasker:
         largest_only = p.largest_face_only if largest_only is None else largest_only
         start = time.perf_counter()
         faces = self.finder.find(image)
+        if not faces and p.whole_photo_face and self.config.model.mask_head:
+            # Only where the mask head can tell whether the guessed face wears a mask.
+            faces = [face for face in [self.finder.whole_photo(image)] if face is not None]
         self.timing.detect_s += time.perf_counter() - start
         if largest_only:
             faces = faces[:1]  # the finder lists the largest first
@@ -838,6 +841,14 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     return unique
 
 
+def whole_photo_note(results: Sequence[FaceResult]) -> str:
+    """What a report adds where no detector found a face and the photo was taken as one
+    (``predict.whole_photo_face``); "" otherwise."""
+    if any(r.face.detector == WHOLE_PHOTO for r in results):
+        return " (no detector found one: the whole photo taken as the face)"
+    return ""
+
+
 def count_unmasked(outcomes: Sequence[str]) -> tuple[int, int]:
     """(faces changed, of which partly unmasked) among faces' outcomes (``FaceResult.outcome``)."""
     partly = sum(o.startswith("partly") for o in outcomes)
@@ -905,8 +916,9 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             report.written.append(str(target))
             changed, _ = count_unmasked(outcomes)  # partly unmasked counts, as in the summary
             notes = [o for o in outcomes if o != "unmasked"]
-            log.info("%s -> %s: %d face%s, %d unmasked%s", photo, target, len(results),
-                     "s" * (len(results) != 1), changed, "".join(f"; 1 {o}" for o in notes))
+            log.info("%s -> %s: %d face%s%s, %d unmasked%s", photo, target, len(results),
+                     "s" * (len(results) != 1), whole_photo_note(results), changed,
+                     "".join(f"; 1 {o}" for o in notes))
         except ImageReadError as e:
             report.fail(photo, str(e))  # listed once, with the others, when the batch ends
         except PermissionError as e:

@@ -392,3 +392,27 @@ def test_blaze_eyes_on_real_bare_faces_are_never_doubtful():
     faces = [blaze.detect(read_image(p))[:1] for p in photos]
     assert sum(map(len, faces)) >= 0.95 * len(photos)
     assert not [p.name for p, f in zip(photos, faces) if f and doubtful_eyes(f[0].box, f[0].eyes)]
+
+
+def test_whole_photo_face_is_the_face_a_face_crop_holds(sample_faces, finder):
+    """A photo that is a face's crop (a cropped dataset) and in which no detector finds the face,
+    masked up to the eyes: ``whole_photo`` fits dlib's points where the face is, its eyes within
+    a fifth of the eye distance of those fitted in the whole photo; a photo of another shape or
+    size, or blank where the eyes would be, gives no face."""
+    from mask2face.faces import WHOLE_PHOTO
+    for name, (photo, face) in sample_faces.items():
+        crop = face_crop(face.landmarks, 200)
+        for shown in (photo, masked_photo(photo, face)):
+            guessed = finder.whole_photo(crop.apply(shown))
+            assert guessed is not None and guessed.detector == WHOLE_PHOTO
+            eyes = crop.to_crop(face.eyes)
+            apart = np.hypot(*(eyes[1] - eyes[0]))
+            assert np.hypot(*(guessed.eyes - eyes).T).max() < 0.2 * apart, name
+            plausible(guessed)
+    image = face_crop(face.landmarks, 200).apply(photo)
+    assert finder.whole_photo(np.ascontiguousarray(np.hstack([image, image]))) is None  # 2:1
+    # larger than a cropped dataset's photos
+    assert finder.whole_photo(face_crop(face.landmarks, 300).apply(photo)) is None
+    assert finder.whole_photo(np.zeros((200, 200, 3), np.uint8)) is None  # black
+    flat = np.random.default_rng(0).normal(120, 3, (200, 200, 3)).clip(0, 255).astype(np.uint8)
+    assert finder.whole_photo(flat) is None  # grey with a little noise

@@ -2263,3 +2263,35 @@ def test_where_the_two_fits_disagree_nothing_above_the_masks_sure_top_is_replace
         else:
             assert fringe.mean() > 0.9
         assert region[top + 1:top + 6, lo:hi + 1].min() > 0.99
+
+
+@pytest.mark.skipif(not (BUNDLED / "model.keras").exists(), reason="no bundled model")
+def test_a_masked_face_no_detector_finds_is_unmasked_as_the_whole_photo(
+        masked_photos, sample_faces, monkeypatch, tmp_path, caplog):
+    """A face crop in which no detector finds the face (``predict.whole_photo_face``): the photo
+    is taken as the face, the mask over the mouth is replaced and the eyes kept; the same crop
+    without its mask is left as it is; with the key off, no face is found."""
+    from mask2face.faces import WHOLE_PHOTO, face_crop
+    from mask2face.predict import Unmasker, predict_files
+    unmasker = Unmasker.load(BUNDLED)
+    monkeypatch.setattr(unmasker.finder, "detect", lambda image, detector=None: [])
+    photo, face = sample_faces["grace_hopper"]
+    crop = face_crop(face.landmarks, 160)
+    masked = crop.apply(masked_photos["grace_hopper"])
+    out, results = unmasker.unmask_faces(masked)
+    assert [r.face.detector for r in results] == [WHOLE_PHOTO] and results[0].changed
+    changed = np.any(out != masked, axis=2)
+    mouth = crop.to_crop(face.landmarks[48:68].mean(axis=0)).astype(int)
+    assert changed[mouth[1], mouth[0]]
+    for eye in (face.landmarks[36:42], face.landmarks[42:48]):
+        (x0, y0), (x1, y1) = crop.to_crop(eye).min(0).astype(int), crop.to_crop(eye).max(0)
+        assert not changed[y0:int(y1) + 1, x0:int(x1) + 1].any()
+    bare = crop.apply(photo)
+    out, results = unmasker.unmask_faces(bare)
+    assert len(results) == 1 and np.array_equal(out, bare)  # no mask predicted
+    Image.fromarray(masked).save(tmp_path / "crop.png")
+    with caplog.at_level("INFO", logger="mask2face"):
+        report = predict_files(unmasker, [str(tmp_path / "crop.png")], str(tmp_path / "out.png"))
+    assert report.counts()["unmasked"] == 1 and "the whole photo taken as the face" in caplog.text
+    monkeypatch.setattr(unmasker.config.predict, "whole_photo_face", False)
+    assert unmasker.unmask_faces(masked)[1] == []

@@ -23,6 +23,7 @@ from mask2face.errors import ConfigError, UsageError
 from mask2face.faces.boxes import Box, Detection, merge_detections
 from mask2face.faces.crops import face_crop
 from mask2face.faces.dlib_files import LANDMARKS_FILE, resolve_model_file
+from mask2face.images import luminance
 from mask2face.landmarks import eye_centres
 
 log = logging.getLogger("mask2face.faces")
@@ -38,6 +39,22 @@ VERIFY_MIN_SCORE = 0.5
 # are close, dlib's fitted points are the more precise (drawn masks on the sample photos: within
 # 0.15).
 EYES_TRUST = (0.25, 0.5)
+# A photo in which no detector finds a face can still be its subject's face crop (a cropped
+# dataset, a close-up whose face is mostly covered). ``FaceFinder.whole_photo`` then takes the
+# photo's middle square for the face's training crop: HOG's box lies at these shares of that crop
+# (median over 294 LFW faces; spread 0.04-0.06), and dlib's points are fitted in it.
+PHOTO_FACE_BOX = (0.151, 0.176, 0.884, 0.915)
+# ...but not in a photo much wider or taller than a face crop (a close-up is 3:4 at most), nor
+# in one larger than a cropped dataset's photos (LFW's are 250 px, the dev sets' 96-224): a
+# detector that finds nothing in a large photo has more often missed a smaller face than a
+# face filling it (the masked sample portrait, 512 x 600, with HOG alone: a face painted over
+# the uniform below the real one) ...
+PHOTO_FACE_MAX_ASPECT = 4 / 3
+PHOTO_FACE_MAX_SIDE = 256
+# ... nor in a photo blank where the eyes would be (luminance spread over the box's upper half
+# under this many levels: a black or flat frame). Real faces, masked or not, spread 20 or more.
+PHOTO_FACE_MIN_SPREAD = 10.0
+WHOLE_PHOTO = "photo"  # the detector name such a face carries
 
 Detect = Callable[[np.ndarray], list[Detection]]
 
@@ -133,6 +150,24 @@ class FaceFinder:
         with self._lock:
             _, scores, _ = self._hog.run(crop, 0, -1.0)
         return float(max(scores)) if len(scores) else -1.0
+
+    def whole_photo(self, image: np.ndarray) -> Face | None:
+        """The face a photo in which nothing was found would hold if it were its subject's face
+        crop (``PHOTO_FACE_BOX``), with dlib's points fitted in it; None for a photo shaped,
+        sized or blank unlike a face crop. Its ``detector`` is WHOLE_PHOTO."""
+        height, width = image.shape[:2]
+        side = min(height, width)
+        if max(height, width) > min(PHOTO_FACE_MAX_ASPECT * side, PHOTO_FACE_MAX_SIDE):
+            return None
+        x0, y0 = (width - side) / 2, (height - side) / 2
+        a, b, c, d = PHOTO_FACE_BOX
+        box = (x0 + a * side, y0 + b * side, x0 + c * side, y0 + d * side)
+        top = image[int(box[1]):int((box[1] + box[3]) / 2), int(box[0]):int(box[2])]
+        if top.size == 0 or luminance(top.astype(np.float32)).std() < PHOTO_FACE_MIN_SPREAD:
+            return None
+        with self._lock:
+            landmarks = self.landmarks(np.ascontiguousarray(image), box)
+        return Face(box, 0.0, landmarks, WHOLE_PHOTO)
 
     def find(self, image: np.ndarray, detector: str | None = None) -> list[Face]:
         """Every face in an RGB uint8 image, largest first."""
