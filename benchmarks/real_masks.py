@@ -130,11 +130,11 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
     """Real masked and bare photos: faces found and changed, bare photos kept, a contact sheet;
     with ``jpeg`` (a quality), how often a masked photo saved as such a JPEG comes out the same
     (``same_outcome``)."""
-    from mask2face.faces.finder import WHOLE_PHOTO
     from mask2face.images import contact_sheet
     from mask2face.images import IMAGE_SUFFIXES, read_image, write_image
     from mask2face.pixelation import pixel_blocks
     from mask2face.paste import pasted_region, region_overlay
+    from mask2face.predict import took_whole_photo
 
     rows = []
     for folder in ("with_mask", "without_mask"):
@@ -150,7 +150,7 @@ def real_photos(unmasker, real: Path, sheet: str, sheet_count: int, seed: int,
             out, results = unmasker.unmask_faces(photo)
             seconds.append(time.perf_counter() - start)
             found += bool(results)
-            guessed += any(r.face.detector == WHOLE_PHOTO for r in results)
+            guessed += took_whole_photo(results)
             pixelated += pixel_blocks(photo) is not None
             faces += len(results)
             changed += sum(r.changed for r in results)
@@ -364,9 +364,9 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
     kept, and what the result looks like (PSNR, detail, identity) against the clean photo; with
     ``faces`` (a text file), each face's figures as a JSON line."""
     from mask2face.evaluate import psnr
-    from mask2face.faces.finder import WHOLE_PHOTO
     from mask2face.identity import SAME_PERSON, IdentityMeter, detail_ratio
     from mask2face.paste import pasted_region
+    from mask2face.predict import took_whole_photo
 
     meter = IdentityMeter()
     figures, inside, whole, detail, missed, guessed = [], [], [], [], 0, 0
@@ -376,7 +376,7 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
         out, results = unmasker.unmask_faces(masked)
         weight = pasted_region(masked.shape, results)
         missed += not results
-        guessed += any(r.face.detector == WHOLE_PHOTO for r in results)
+        guessed += took_whole_photo(results)
         figures.append(region_figures(truth, weight >= 0.5, weight))
         figures[-1]["changed outside"] = changed_outside(truth, masked, out)
         figures[-1]["visible outside"] = visible_outside(truth, masked, out)
@@ -397,7 +397,7 @@ def drawn_masks(unmasker, triples, label: str, faces=None) -> None:
             people[kind].append(distance)
         if faces is not None:
             row = {"set": label, "name": name, "face found": bool(results),
-                   "whole photo": any(r.face.detector == WHOLE_PHOTO for r in results),
+                   "whole photo": took_whole_photo(results),
                    **{k: None if v is None else round(v, 4) for k, v in figures[-1].items()}}
             for reference, change in eyes.items():  # (all; off the drawn mask: None if none)
                 row[f"eyes changed, {reference}"] = [None if np.isnan(v) else round(v, 2)

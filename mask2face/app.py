@@ -312,13 +312,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # every file: set before Gradio is imported, which reads it once.
         os.environ["GRADIO_TEMP_DIR"] = str(work / "uploads")
         require("gradio")
-        from mask2face.config import load_config
+        from mask2face.config import load_config, predict_settings
         from mask2face.predict import Unmasker
 
         logging.getLogger("httpx").setLevel(logging.WARNING)
         config = load_config(args.config)
         unmasker = Unmasker.load(config.predict.chosen_model(args.model), None,
-                                 config.training.model_dir)
+                                 config.training.model_dir, predict_settings(args.config))
         app = App(unmasker, work / "results")
         examples = example_photos(work / "examples")
         if examples:  # the first model call traces the model: do it before anyone waits

@@ -512,6 +512,26 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     return _validate(config.override(**overrides))
 
 
+# The predict keys that choose the model and where evaluate reports; the rest are how a model
+# is used, which a configuration file may set over the model's own run settings.
+PREDICT_CHOICE_KEYS = ("model", "test_results_dir", "test_data_limit")
+
+
+def predict_settings(path: str | Path | None = None) -> dict[str, Any]:
+    """The ``predict`` keys a configuration file sets itself (None: ``configuration.json`` in
+    the current folder, where it exists), with their checked values, but those that choose the
+    model (PREDICT_CHOICE_KEYS). predict, evaluate and the web page load a model with its run's
+    own configuration and set these over it: ``{"predict": {"feather": 0.05}}`` takes effect."""
+    if path is None:
+        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    if path is None:
+        return {}
+    config = load_config(path)  # the file's errors, as load_config reports them
+    section = json.loads(Path(path).read_text()).get("predict", {})
+    return {key: getattr(config.predict, key) for key in section
+            if key not in PREDICT_CHOICE_KEYS}
+
+
 def markdown_table() -> str:
     """The table of every key (docs/reference.md): section, key, meaning, default, range."""
     rows = ["| section | key | meaning | default | range |", "|---|---|---|---|---|"]

@@ -266,7 +266,7 @@ def report_markdown(metrics: dict, test_dir: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from mask2face.cli import add_config_argument, add_model_argument, make_parser, run_command
-    from mask2face.config import load_config
+    from mask2face.config import load_config, predict_settings
     from mask2face.predict import Unmasker
 
     parser = make_parser("evaluate", "Measure a model on test pairs.")
@@ -284,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def command(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         unmasker = Unmasker.load(config.predict.chosen_model(args.model),
-                                 model_dir=config.training.model_dir)
+                                 model_dir=config.training.model_dir,
+                                 settings=predict_settings(args.config))
         run_config = unmasker.config
         test_dir = args.data or str(Path(run_config.data.pairs_path) / "test")
         run_name = unmasker.model_file.parent.name

@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 
 from mask2face.batch import BatchReport, error_line
-from mask2face.config import Config, load_config
+from mask2face.config import Config, load_config, predict_settings
 from mask2face.detectors import detector_argument
 from mask2face.errors import ImageReadError, ModelFileError, UsageError
 from mask2face.faces import WHOLE_PHOTO, Face, face_crop, face_finder_from_config
+from mask2face.faces.finder import whole_photo_refusal
 from mask2face.images import (IMAGE_SUFFIXES, UNMASKED, list_photos, luminance, read_photo,
                               save_like, write_image)
 from mask2face.landmarks import LEFT_EYE, NOSE_BRIDGE_LOW, RIGHT_EYE, eye_centres, face_area
@@ -157,11 +158,13 @@ class Unmasker:
 
     @classmethod
     def load(cls, model: str | Path | None = None, detector: str | None = None,
-             model_dir: str = "models") -> "Unmasker":
+             model_dir: str = "models", settings: dict | None = None) -> "Unmasker":
         """Load a model (see ``modelfiles.find_model``: None or 'bundled' = the shipped model,
-        'latest' = the newest run under ``model_dir``, or a run folder or model file)."""
+        'latest' = the newest run under ``model_dir``, or a run folder or model file) with its
+        run's configuration, ``settings`` (keys by name: ``config.predict_settings``, flags) set
+        over it."""
         model_file, config_file = find_model(model, model_dir)
-        config = load_config(config_file)
+        config = load_config(config_file, **(settings or {}))
         unmasker = cls(load_network(model_file), config, detector)
         unmasker.model_file = model_file
         return unmasker
@@ -347,6 +350,16 @@ class Unmasker:
             region = region * edge_fade(self.size, edges, inside)
         return region
 
+    def guesses_faces(self) -> bool:
+        """Whether a photo in which no detector finds a face is taken as one
+        (``predict.whole_photo_face``, and a mask head to tell whether it wears a mask)."""
+        return self.config.predict.whole_photo_face and self.config.model.mask_head
+
+    def no_face_note(self, image: np.ndarray) -> str:
+        """What a "no face found" report adds: why the photo was not taken as its face."""
+        why = whole_photo_refusal(image) if self.guesses_faces() else ""
+        return f" (nor taken as a face crop: {why})" if why else ""
+
     def predict_faces(self, image: np.ndarray, *, feather: float | None = None,
                       grow: float | None = None,
                       largest_only: bool | None = None) -> list[FaceResult]:
@@ -358,8 +371,7 @@ class Unmasker:
         largest_only = p.largest_face_only if largest_only is None else largest_only
         start = time.perf_counter()
         faces = self.finder.find(image)
-        if not faces and p.whole_photo_face and self.config.model.mask_head:
-            # Only where the mask head can tell whether the guessed face wears a mask.
+        if not faces and self.guesses_faces():
             faces = [face for face in [self.finder.whole_photo(image)] if face is not None]
         self.timing.detect_s += time.perf_counter() - start
         if largest_only:
@@ -785,9 +797,10 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
                  suffix: str = "_unmasked", folder: str = "unmasked") -> list[tuple[Path, Path]]:
     """(photo, file to write) for photos and folders, checked before any work is done.
 
-    One photo in: the output is a file (default ``<name><suffix>.<ext>`` in the current folder).
-    Several photos or a folder: a folder (default ``folder``) mirroring the input tree; photos
-    already inside that output folder are never read as inputs.
+    One photo in: the output is a file (default ``<name><suffix>.<ext>`` in the current folder),
+    or, where ``output`` is a folder that exists or a name without a suffix, the photo's own
+    name in that folder. Several photos or a folder: a folder (default ``folder``) mirroring
+    the input tree; photos already inside that output folder are never read as inputs.
 
     Raises:
         UsageError: no photos, a loop of symbolic links, a folder output named like a file, or
@@ -815,7 +828,10 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
         raise UsageError("no photos given (or the folders hold none)")
     if single:
         photo = items[0][0]
-        plan = [(photo, Path(output) if output else Path(f"{photo.stem}{suffix}{photo.suffix}"))]
+        target = Path(output) if output else Path(f"{photo.stem}{suffix}{photo.suffix}")
+        if output and (target.is_dir() or not target.suffix):
+            target = target / photo.name  # "-o results": a folder, as for several photos
+        plan = [(photo, target)]
     else:
         plan = [(photo, root / relative) for photo, relative in items]
     for folder in {target.parent for _, target in plan}:
@@ -841,12 +857,16 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     return unique
 
 
+def took_whole_photo(results: Sequence[FaceResult]) -> bool:
+    """Whether no detector found a face and the photo was taken as one
+    (``predict.whole_photo_face``)."""
+    return any(getattr(r.face, "detector", None) == WHOLE_PHOTO for r in results)
+
+
 def whole_photo_note(results: Sequence[FaceResult]) -> str:
-    """What a report adds where no detector found a face and the photo was taken as one
-    (``predict.whole_photo_face``); "" otherwise."""
-    if any(r.face.detector == WHOLE_PHOTO for r in results):
-        return " (no detector found one: the whole photo taken as the face)"
-    return ""
+    """What a report adds where the photo was taken as its face; "" otherwise."""
+    return " (no detector found one: the whole photo taken as the face)" \
+        if took_whole_photo(results) else ""
 
 
 def count_unmasked(outcomes: Sequence[str]) -> tuple[int, int]:
@@ -865,12 +885,13 @@ class PredictReport(BatchReport):
     """A predict batch: the photos' outcomes, and what was done with each face."""
 
     faces: dict[str, list[str]] = field(default_factory=dict)  # photo -> FaceResult.outcome each
+    whole_photo: int = 0  # photos taken as their face, where no detector found one
 
     def counts(self) -> dict:
         outcomes = [o for found in self.faces.values() for o in found]
         unmasked, partly = count_unmasked(outcomes)
         return {**super().counts(), "faces": len(outcomes), "unmasked": unmasked,
-                "partly": partly}
+                "partly": partly, "whole_photo": self.whole_photo}
 
 
 # Why predict passes over a photo without failing it.
@@ -902,7 +923,8 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
             image = source.rgb
             out, results = unmasker.unmask_faces(image)
             if not results:
-                raise ImageReadError(f"{photo}: no face found")
+                raise ImageReadError(f"{photo}: no face found{unmasker.no_face_note(image)}")
+            report.whole_photo += took_whole_photo(results)
             outcomes = report.faces[str(photo)] = [r.outcome for r in results]  # even if
             # writing fails. A photo whose faces were all left as they were is no composite.
             kind = UNMASKED if label and any(r.changed for r in results) else None
@@ -931,9 +953,10 @@ def predict_files(unmasker: Unmasker, inputs: Sequence[str], output: str | None 
         log.info("%d result%s already there, left as %s (--overwrite replaces them)",
                  skipped, "s" * (skipped != 1), "they are" if skipped > 1 else "it is")
     counts = report.counts()
-    log.info("%d written, %d failed; faces: %d found, %d unmasked (%d partly: the mask goes on "
+    log.info("%d written, %d failed; faces: %d found%s, %d unmasked (%d partly: the mask goes on "
              "past the face's crop), %d left untouched", counts["written"], counts["failed"],
-             counts["faces"], counts["unmasked"], counts["partly"],
+             counts["faces"], f" ({report.whole_photo} of them the whole photo: no detector "
+             f"found one)" if report.whole_photo else "", counts["unmasked"], counts["partly"],
              counts["faces"] - counts["unmasked"])
     return report
 
@@ -945,8 +968,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", metavar="PHOTO_OR_FOLDER")
     add_model_argument(parser)
     parser.add_argument("-o", "--output", metavar="PATH",
-                        help="file for one photo, folder for several (default: "
-                             "<name>_unmasked.<ext> / unmasked/)")
+                        help="file for one photo (a name without a suffix is a folder), "
+                             "folder for several (default: <name>_unmasked.<ext> / "
+                             "unmasked/)")
     parser.add_argument("--side-by-side", action="store_true", help="write input | output")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace results that exist already (default: skip those photos)")
@@ -973,10 +997,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = dict(predict_batch_size=args.batch_size, feather=args.feather,
                      region_grow=args.region_grow, largest_face_only=args.largest_face_only)
         config = load_config(args.config, **flags)  # checks the flags too
+        # The configuration's own predict keys, then the flags, over the model's run settings.
+        settings = {**predict_settings(args.config),
+                    **{key: value for key, value in flags.items() if value is not None}}
         unmasker = Unmasker.load(config.predict.chosen_model(args.model), args.detector,
-                                 config.training.model_dir)
+                                 config.training.model_dir, settings)
         log.info("model: %s (%s)", unmasker.model_file, unmasker.network.runtime)
-        unmasker.config.override(**flags)
         report = predict_files(unmasker, args.inputs, args.output, args.side_by_side,
                                args.overwrite, args.save_region, args.label)
         report.print_failures()

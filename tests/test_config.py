@@ -225,3 +225,18 @@ def test_any_well_formed_detector_setting_is_accepted_everywhere():
     assert load_config(None).predict.detector("hog") == "hog"
     with pytest.raises(ConfigError, match="unknown face detector 'blaze\\+foo'"):
         load_config(None, face_detector="blaze+foo")
+
+
+def test_predict_settings_are_the_predict_keys_a_file_sets(tmp_path, monkeypatch):
+    from mask2face.config import predict_settings
+    path = write(tmp_path, '{"predict": {"feather": 0.05, "model": "latest", '
+                           '"whole_photo_face": false}, "data": {"image_size": 64}}')
+    assert predict_settings(path) == {"feather": 0.05, "whole_photo_face": False}
+    with pytest.raises(ConfigError, match="feather"):
+        predict_settings(write(tmp_path, '{"predict": {"feather": 5}}'))
+    folder = tmp_path / "run_here"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    assert predict_settings() == {}  # no configuration.json: nothing over the model's own
+    (folder / "configuration.json").write_text('{"predict": {"mirrored_head": false}}')
+    assert predict_settings() == {"mirrored_head": False}

@@ -400,6 +400,7 @@ def test_whole_photo_face_is_the_face_a_face_crop_holds(sample_faces, finder):
     a fifth of the eye distance of those fitted in the whole photo; a photo of another shape or
     size, or blank where the eyes would be, gives no face."""
     from mask2face.faces import WHOLE_PHOTO
+    from mask2face.faces.finder import whole_photo_refusal
     for name, (photo, face) in sample_faces.items():
         crop = face_crop(face.landmarks, 200)
         for shown in (photo, masked_photo(photo, face)):
@@ -409,10 +410,12 @@ def test_whole_photo_face_is_the_face_a_face_crop_holds(sample_faces, finder):
             apart = np.hypot(*(eyes[1] - eyes[0]))
             assert np.hypot(*(guessed.eyes - eyes).T).max() < 0.2 * apart, name
             plausible(guessed)
-    image = face_crop(face.landmarks, 200).apply(photo)
-    assert finder.whole_photo(np.ascontiguousarray(np.hstack([image, image]))) is None  # 2:1
-    # larger than a cropped dataset's photos
-    assert finder.whole_photo(face_crop(face.landmarks, 300).apply(photo)) is None
-    assert finder.whole_photo(np.zeros((200, 200, 3), np.uint8)) is None  # black
+    small = face_crop(face.landmarks, 150).apply(photo)
+    wide = np.ascontiguousarray(np.hstack([small[:, :75], small]))  # 3:2
+    larger = face_crop(face.landmarks, 300).apply(photo)  # larger than a cropped dataset's
+    assert finder.whole_photo(wide) is None and whole_photo_refusal(wide) == "longer than 4:3"
+    assert finder.whole_photo(larger) is None and whole_photo_refusal(larger) == "over 256 px"
     flat = np.random.default_rng(0).normal(120, 3, (200, 200, 3)).clip(0, 255).astype(np.uint8)
-    assert finder.whole_photo(flat) is None  # grey with a little noise
+    for blank in (np.zeros((200, 200, 3), np.uint8), flat):  # black; grey with a little noise
+        assert finder.whole_photo(blank) is None
+        assert whole_photo_refusal(blank) == "blank where the eyes would be"

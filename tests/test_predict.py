@@ -148,6 +148,19 @@ def test_a_loop_of_symbolic_links_is_one_line_exit_2(tmp_path):
     assert "loop of symbolic links" in result.stderr
 
 
+def test_one_photo_to_a_name_without_a_suffix_goes_into_that_folder(tmp_path):
+    """``-o results`` for one photo is a folder, as for several (not a file called "results");
+    ``-o r.png`` is the file, and a folder that exists takes the photo's name."""
+    from mask2face.predict import plan_outputs
+    photo = tmp_path / "face.png"
+    Image.new("RGB", (8, 8)).save(photo)
+    assert plan_outputs([str(photo)], "results") == [(photo, Path("results") / "face.png")]
+    assert plan_outputs([str(photo)], "r.png") == [(photo, Path("r.png"))]
+    (tmp_path / "there.d").mkdir()
+    folder = tmp_path / "there.d"
+    assert plan_outputs([str(photo)], str(folder)) == [(photo, folder / "face.png")]
+
+
 def test_two_inputs_with_one_name_are_refused_before_any_work(tmp_path):
     """A/face.png and B/face.png (or folders A and B holding one name) would share one result
     file: refused with one line naming both; the same photo given twice is done once."""
@@ -2295,3 +2308,24 @@ def test_a_masked_face_no_detector_finds_is_unmasked_as_the_whole_photo(
     assert report.counts()["unmasked"] == 1 and "the whole photo taken as the face" in caplog.text
     monkeypatch.setattr(unmasker.config.predict, "whole_photo_face", False)
     assert unmasker.unmask_faces(masked)[1] == []
+
+
+def test_predict_keys_of_the_configuration_reach_a_loaded_model(tmp_path, run64_mask):
+    """A model is used with its run's settings, and the predict keys a configuration file sets
+    over them: ``whole_photo_face: false`` in ``--config`` turns the whole-photo face off."""
+    noise = np.random.default_rng(0).integers(0, 256, (100, 100, 3), np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")  # no face for HOG; not blank
+    (tmp_path / "off.json").write_text('{"predict": {"whole_photo_face": false}}')
+    command = [sys.executable, "-m", "mask2face.predict", "noise.png", "--model", str(run64_mask),
+               "--detector", "hog", "--overwrite"]
+    on = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    off = subprocess.run(command + ["--config", "off.json"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert "the whole photo taken as the face" in on.stdout + on.stderr, on.stderr[-2000:]
+    assert json.loads(on.stdout.strip().splitlines()[-1])["whole_photo"] == 1
+    assert "noise.png: no face found\n" in off.stdout and "whole photo" not in off.stderr
+    # Where the photo is not taken as a face, the report says why.
+    Image.new("RGB", (100, 100), (30, 30, 30)).save(tmp_path / "noise.png")
+    blank = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert "no face found (nor taken as a face crop: blank where the eyes would be)" \
+        in blank.stdout, blank.stdout

@@ -153,18 +153,12 @@ class FaceFinder:
 
     def whole_photo(self, image: np.ndarray) -> Face | None:
         """The face a photo in which nothing was found would hold if it were its subject's face
-        crop (``PHOTO_FACE_BOX``), with dlib's points fitted in it; None for a photo shaped,
-        sized or blank unlike a face crop. Its ``detector`` is WHOLE_PHOTO."""
-        height, width = image.shape[:2]
-        side = min(height, width)
-        if max(height, width) > min(PHOTO_FACE_MAX_ASPECT * side, PHOTO_FACE_MAX_SIDE):
+        crop (``photo_face_box``), with dlib's points fitted in it; None where the photo is
+        shaped, sized or blank unlike a face crop (``whole_photo_refusal``). Its ``detector``
+        is WHOLE_PHOTO."""
+        if whole_photo_refusal(image):
             return None
-        x0, y0 = (width - side) / 2, (height - side) / 2
-        a, b, c, d = PHOTO_FACE_BOX
-        box = (x0 + a * side, y0 + b * side, x0 + c * side, y0 + d * side)
-        top = image[int(box[1]):int((box[1] + box[3]) / 2), int(box[0]):int(box[2])]
-        if top.size == 0 or luminance(top.astype(np.float32)).std() < PHOTO_FACE_MIN_SPREAD:
-            return None
+        box = photo_face_box(image.shape)
         with self._lock:
             landmarks = self.landmarks(np.ascontiguousarray(image), box)
         return Face(box, 0.0, landmarks, WHOLE_PHOTO)
@@ -179,6 +173,30 @@ class FaceFinder:
             faces = [self._face(image, d) for d in found]
         faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         return faces
+
+
+def photo_face_box(shape: tuple[int, ...]) -> Box:
+    """The box of the face a photo of ``shape`` holds if its middle square is the face's
+    training crop (PHOTO_FACE_BOX)."""
+    height, width = shape[:2]
+    side = min(height, width)
+    x0, y0 = (width - side) / 2, (height - side) / 2
+    a, b, c, d = PHOTO_FACE_BOX
+    return (x0 + a * side, y0 + b * side, x0 + c * side, y0 + d * side)
+
+
+def whole_photo_refusal(image: np.ndarray) -> str:
+    """Why a photo is not taken as a face crop (``FaceFinder.whole_photo``): "" where it is."""
+    height, width = image.shape[:2]
+    if max(height, width) > PHOTO_FACE_MAX_SIDE:
+        return f"over {PHOTO_FACE_MAX_SIDE} px"
+    if max(height, width) > PHOTO_FACE_MAX_ASPECT * min(height, width):
+        return "longer than 4:3"
+    x0, y0, x1, y1 = photo_face_box(image.shape)
+    top = image[int(y0):int((y0 + y1) / 2), int(x0):int(x1)]
+    if top.size == 0 or luminance(top.astype(np.float32)).std() < PHOTO_FACE_MIN_SPREAD:
+        return "blank where the eyes would be"
+    return ""
 
 
 @functools.lru_cache(maxsize=None)
