@@ -159,7 +159,8 @@ class App:
                    "model": str(self.unmasker.model_file)}
         if not results:
             return Outcome(before=image, summary=summary,
-                           message=f"{name}: no face found (try another detector)")
+                           message=f"{name}: no face found{self.unmasker.no_face_note(image)}; "
+                                   f"try another detector")
         suffix = photo.suffix.lower() if photo.suffix.lower() in IMAGE_SUFFIXES else ".png"
         folder = self.work_dir / uuid.uuid4().hex
         result_file = folder / f"{photo.stem}_unmasked{suffix}"
@@ -318,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)
         config = load_config(args.config)
         unmasker = Unmasker.load(config.predict.chosen_model(args.model), None,
-                                 config.training.model_dir, predict_settings(args.config))
+                                 config.training.model_dir, predict_settings(config))
         app = App(unmasker, work / "results")
         examples = example_photos(work / "examples")
         if examples:  # the first model call traces the model: do it before anyone waits

@@ -247,7 +247,7 @@ class PredictConfig:
     largest_face_only: bool = _key(False, "Unmask only the largest face in each photo")
     whole_photo_face: bool = _key(True, "Where no detector finds a face, take the photo for its "
                                   "subject's face crop (a face filling a roughly square photo "
-                                  "of up to 256 px, as in a cropped dataset) and let the mask head decide (a "
+                                  "of 64 to 256 px, as in a cropped dataset) and let the mask head decide (a "
                                   "model without one does not guess); a photo blank where the "
                                   "eyes would be is passed over. false: report no face found")
     continue_below: bool = _key(True, "Where a face's mask runs on past the bottom or a side "
@@ -517,19 +517,16 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
 PREDICT_CHOICE_KEYS = ("model", "test_results_dir", "test_data_limit")
 
 
-def predict_settings(path: str | Path | None = None) -> dict[str, Any]:
-    """The ``predict`` keys a configuration file sets itself (None: ``configuration.json`` in
-    the current folder, where it exists), with their checked values, but those that choose the
-    model (PREDICT_CHOICE_KEYS). predict, evaluate and the web page load a model with its run's
-    own configuration and set these over it: ``{"predict": {"feather": 0.05}}`` takes effect."""
-    if path is None:
-        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
-    if path is None:
-        return {}
-    config = load_config(path)  # the file's errors, as load_config reports them
-    section = json.loads(Path(path).read_text()).get("predict", {})
-    return {key: getattr(config.predict, key) for key in section
-            if key not in PREDICT_CHOICE_KEYS}
+def predict_settings(config: Config) -> dict[str, Any]:
+    """The ``predict`` keys a loaded configuration sets to other than their defaults, but those
+    that choose the model (PREDICT_CHOICE_KEYS). predict, evaluate and the web page load a model
+    with its run's own configuration and set these over it: ``{"predict": {"feather": 0.05}}``
+    takes effect, and a file of defaults (the project's ``configuration.json``) changes
+    nothing."""
+    defaults = PredictConfig()
+    return {f.name: getattr(config.predict, f.name) for f in dataclasses.fields(PredictConfig)
+            if f.name not in PREDICT_CHOICE_KEYS
+            and getattr(config.predict, f.name) != getattr(defaults, f.name)}
 
 
 def markdown_table() -> str:

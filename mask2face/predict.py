@@ -798,9 +798,10 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     """(photo, file to write) for photos and folders, checked before any work is done.
 
     One photo in: the output is a file (default ``<name><suffix>.<ext>`` in the current folder),
-    or, where ``output`` is a folder that exists or a name without a suffix, the photo's own
-    name in that folder. Several photos or a folder: a folder (default ``folder``) mirroring
-    the input tree; photos already inside that output folder are never read as inputs.
+    or, where ``output`` is a folder (one that exists, a name ending in "/", or a new name
+    without a suffix), the photo's own name in that folder. Several photos or a folder: a
+    folder (default ``folder``) mirroring the input tree; photos already inside that output
+    folder are never read as inputs.
 
     Raises:
         UsageError: no photos, a loop of symbolic links, a folder output named like a file, or
@@ -829,7 +830,8 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
     if single:
         photo = items[0][0]
         target = Path(output) if output else Path(f"{photo.stem}{suffix}{photo.suffix}")
-        if output and (target.is_dir() or not target.suffix):
+        if output and (output.endswith(("/", os.sep)) or target.is_dir()
+                       or not (target.suffix or target.exists())):
             target = target / photo.name  # "-o results": a folder, as for several photos
         plan = [(photo, target)]
     else:
@@ -982,8 +984,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "digital source type compositeWithTrainedAlgorithmicMedia)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="faces per model call")
     parser.add_argument("--detector", type=detector_argument, metavar="D",
-                        help="face detector, e.g. blaze>mtcnn (default: the model's "
-                             "predict_face_detector)")
+                        help="face detector, e.g. blaze>mtcnn (default: predict_face_detector, "
+                             "the configuration's where it sets one, else the model's)")
     parser.add_argument("--feather", type=float, metavar="F",
                         help="width of the blended edge, share of the face crop")
     parser.add_argument("--grow", type=float, metavar="G", dest="region_grow",
@@ -997,8 +999,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = dict(predict_batch_size=args.batch_size, feather=args.feather,
                      region_grow=args.region_grow, largest_face_only=args.largest_face_only)
         config = load_config(args.config, **flags)  # checks the flags too
-        # The configuration's own predict keys, then the flags, over the model's run settings.
-        settings = {**predict_settings(args.config),
+        # The configuration's predict keys (those off their defaults), then the flags, over the
+        # model's run settings.
+        settings = {**predict_settings(config),
                     **{key: value for key, value in flags.items() if value is not None}}
         unmasker = Unmasker.load(config.predict.chosen_model(args.model), args.detector,
                                  config.training.model_dir, settings)

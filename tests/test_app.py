@@ -69,7 +69,9 @@ def test_options_reach_the_model(app, examples):
     assert changed(grow=0.1, feather=0.0) > changed(grow=0.0, feather=0.0)
     # HOG misses most masked faces (docs/faces_and_masks.md); MTCNN finds this one.
     assert app.unmask(photo, detector="mtcnn").summary["faces"] == 1
-    assert "no face found" in app.unmask(photo, detector="hog").message
+    # (512 x 600: too large to be taken as a face crop, and the page says so)
+    assert "no face found (nor taken as a face crop: over 256 px)" in app.unmask(
+        photo, detector="hog").message
     assert "unknown face detector 'nope'" in app.unmask(photo, detector="nope").message
     # A request that names no detector (the API) uses the model's own again, not hog's.
     assert app.unmask(photo).summary["faces"] == 1
@@ -90,7 +92,8 @@ def test_a_bad_file_is_one_message_not_an_exception(app, tmp_path, content, expe
 def test_no_face_and_too_large_are_messages(app, tmp_path):
     blank = tmp_path / "wall.png"
     Image.fromarray(np.full((200, 300, 3), 120, np.uint8)).save(blank)
-    assert app.unmask(blank).message == "wall.png: no face found (try another detector)"
+    assert app.unmask(blank).message == \
+        "wall.png: no face found (nor taken as a face crop: over 256 px); try another detector"
     limit = app.max_pixels
     try:
         app.max_pixels = 100

@@ -227,16 +227,13 @@ def test_any_well_formed_detector_setting_is_accepted_everywhere():
         load_config(None, face_detector="blaze+foo")
 
 
-def test_predict_settings_are_the_predict_keys_a_file_sets(tmp_path, monkeypatch):
+def test_predict_settings_are_the_predict_keys_a_file_sets_off_their_defaults(tmp_path):
+    """What predict sets over a model's own run settings: the predict keys the configuration
+    sets to other than their defaults, not those that choose the model; the project's
+    configuration.json (the defaults written out) sets none."""
     from mask2face.config import predict_settings
-    path = write(tmp_path, '{"predict": {"feather": 0.05, "model": "latest", '
-                           '"whole_photo_face": false}, "data": {"image_size": 64}}')
-    assert predict_settings(path) == {"feather": 0.05, "whole_photo_face": False}
-    with pytest.raises(ConfigError, match="feather"):
-        predict_settings(write(tmp_path, '{"predict": {"feather": 5}}'))
-    folder = tmp_path / "run_here"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    assert predict_settings() == {}  # no configuration.json: nothing over the model's own
-    (folder / "configuration.json").write_text('{"predict": {"mirrored_head": false}}')
-    assert predict_settings() == {"mirrored_head": False}
+    config = load_config(write(tmp_path, '{"predict": {"feather": 0.05, "model": "latest", '
+                                         '"whole_photo_face": false, "mirrored_head": true}, '
+                                         '"data": {"image_size": 64}}'))
+    assert predict_settings(config) == {"feather": 0.05, "whole_photo_face": False}
+    assert predict_settings(load_config(ROOT / "configuration.json")) == {}

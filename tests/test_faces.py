@@ -413,7 +413,9 @@ def test_whole_photo_face_is_the_face_a_face_crop_holds(sample_faces, finder):
     small = face_crop(face.landmarks, 150).apply(photo)
     wide = np.ascontiguousarray(np.hstack([small[:, :75], small]))  # 3:2
     larger = face_crop(face.landmarks, 300).apply(photo)  # larger than a cropped dataset's
-    assert finder.whole_photo(wide) is None and whole_photo_refusal(wide) == "longer than 4:3"
+    assert finder.whole_photo(wide) is None and "longer than" in whole_photo_refusal(wide)
+    icon = face_crop(face.landmarks, 48).apply(photo)
+    assert finder.whole_photo(icon) is None and whole_photo_refusal(icon) == "under 64 px"
     assert finder.whole_photo(larger) is None and whole_photo_refusal(larger) == "over 256 px"
     flat = np.random.default_rng(0).normal(120, 3, (200, 200, 3)).clip(0, 255).astype(np.uint8)
     for blank in (np.zeros((200, 200, 3), np.uint8), flat):  # black; grey with a little noise

@@ -150,7 +150,8 @@ def test_a_loop_of_symbolic_links_is_one_line_exit_2(tmp_path):
 
 def test_one_photo_to_a_name_without_a_suffix_goes_into_that_folder(tmp_path):
     """``-o results`` for one photo is a folder, as for several (not a file called "results");
-    ``-o r.png`` is the file, and a folder that exists takes the photo's name."""
+    ``-o r.png`` is the file; a folder that exists, or a name ending in "/", takes the photo's
+    name; a file without a suffix that exists is the file again (as a rerun would find it)."""
     from mask2face.predict import plan_outputs
     photo = tmp_path / "face.png"
     Image.new("RGB", (8, 8)).save(photo)
@@ -159,6 +160,11 @@ def test_one_photo_to_a_name_without_a_suffix_goes_into_that_folder(tmp_path):
     (tmp_path / "there.d").mkdir()
     folder = tmp_path / "there.d"
     assert plan_outputs([str(photo)], str(folder)) == [(photo, folder / "face.png")]
+    new = tmp_path / "new.d"  # a suffix, but a trailing "/": a folder
+    assert plan_outputs([str(photo)], f"{new}/") == [(photo, new / "face.png")]
+    (tmp_path / "made_before").write_bytes(b"")  # a file without a suffix already there: it
+    assert plan_outputs([str(photo)], str(tmp_path / "made_before")) == \
+        [(photo, tmp_path / "made_before")]
 
 
 def test_two_inputs_with_one_name_are_refused_before_any_work(tmp_path):

@@ -51,6 +51,8 @@ PHOTO_FACE_BOX = (0.151, 0.176, 0.884, 0.915)
 # the uniform below the real one) ...
 PHOTO_FACE_MAX_ASPECT = 4 / 3
 PHOTO_FACE_MAX_SIDE = 256
+# ... nor in an icon-sized one (a face box under the 64 px generation keeps, min_face_size) ...
+PHOTO_FACE_MIN_SIDE = 64
 # ... nor in a photo blank where the eyes would be (luminance spread over the box's upper half
 # under this many levels: a black or flat frame). Real faces, masked or not, spread 20 or more.
 PHOTO_FACE_MIN_SPREAD = 10.0
@@ -191,7 +193,9 @@ def whole_photo_refusal(image: np.ndarray) -> str:
     if max(height, width) > PHOTO_FACE_MAX_SIDE:
         return f"over {PHOTO_FACE_MAX_SIDE} px"
     if max(height, width) > PHOTO_FACE_MAX_ASPECT * min(height, width):
-        return "longer than 4:3"
+        return f"longer than {PHOTO_FACE_MAX_ASPECT:.2f} to 1"
+    if min(height, width) < PHOTO_FACE_MIN_SIDE:
+        return f"under {PHOTO_FACE_MIN_SIDE} px"
     x0, y0, x1, y1 = photo_face_box(image.shape)
     top = image[int(y0):int((y0 + y1) / 2), int(x0):int(x1)]
     if top.size == 0 or luminance(top.astype(np.float32)).std() < PHOTO_FACE_MIN_SPREAD:
