@@ -247,9 +247,10 @@ class PredictConfig:
     largest_face_only: bool = _key(False, "Unmask only the largest face in each photo")
     whole_photo_face: bool = _key(True, "Where no detector finds a face, take the photo for its "
                                   "subject's face crop (a face filling a roughly square photo "
-                                  "of 64 to 256 px, as in a cropped dataset) and let the mask head decide (a "
-                                  "model without one does not guess); a photo blank where the "
-                                  "eyes would be is passed over. false: report no face found")
+                                  "of 64 to 256 px, as in a cropped dataset) and let the mask "
+                                  "head decide (a model without one does not guess); a photo "
+                                  "blank where the eyes would be is passed over. false: report "
+                                  "no face found")
     continue_below: bool = _key(True, "Where a face's mask runs on past the bottom or a side "
                                 "of its crop (a gaiter, a mask worn low, a wide mask in a "
                                 "close-up), look again through a wider, lower crop and replace "

@@ -47,8 +47,8 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 
 
 def keras_available() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("keras") is not None
+    from mask2face.cli import installed
+    return installed("keras")
 
 
 def export_is_current(folder: Path) -> bool:

@@ -372,7 +372,8 @@ class Unmasker:
         start = time.perf_counter()
         faces = self.finder.find(image)
         if not faces and self.guesses_faces():
-            faces = [face for face in [self.finder.whole_photo(image)] if face is not None]
+            guessed = self.finder.whole_photo(image)
+            faces = [guessed] if guessed is not None else []
         self.timing.detect_s += time.perf_counter() - start
         if largest_only:
             faces = faces[:1]  # the finder lists the largest first

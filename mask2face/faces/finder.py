@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ PHOTO_FACE_BOX = (0.151, 0.176, 0.884, 0.915)
 # the uniform below the real one) ...
 PHOTO_FACE_MAX_ASPECT = 4 / 3
 PHOTO_FACE_MAX_SIDE = 256
-# ... nor in an icon-sized one (a face box under the 64 px generation keeps, min_face_size) ...
+# ... nor in an icon or thumbnail under this many px across (the dev sets' smallest are 96) ...
 PHOTO_FACE_MIN_SIDE = 64
 # ... nor in a photo blank where the eyes would be (luminance spread over the box's upper half
 # under this many levels: a black or flat frame). Real faces, masked or not, spread 20 or more.
@@ -207,8 +206,8 @@ def whole_photo_refusal(image: np.ndarray) -> str:
 def installed(component: str) -> bool:
     """Whether a detector's packages are installed (hog and cnn always are); asked for every
     photo, looked up once per process."""
-    return all(importlib.util.find_spec(package) is not None
-               for package in DETECTORS[component].needs)
+    from mask2face.cli import installed as package_installed
+    return all(package_installed(package) for package in DETECTORS[component].needs)
 
 
 @functools.lru_cache(maxsize=None)
