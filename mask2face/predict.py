@@ -863,7 +863,7 @@ def plan_outputs(inputs: Sequence[str], output: str | None = None,
 def took_whole_photo(results: Sequence[FaceResult]) -> bool:
     """Whether no detector found a face and the photo was taken as one
     (``predict.whole_photo_face``)."""
-    return any(getattr(r.face, "detector", None) == WHOLE_PHOTO for r in results)
+    return any(r.face.detector == WHOLE_PHOTO for r in results)
 
 
 def whole_photo_note(results: Sequence[FaceResult]) -> str:

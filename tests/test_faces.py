@@ -421,3 +421,25 @@ def test_whole_photo_face_is_the_face_a_face_crop_holds(sample_faces, finder):
     for blank in (np.zeros((200, 200, 3), np.uint8), flat):  # black; grey with a little noise
         assert finder.whole_photo(blank) is None
         assert whole_photo_refusal(blank) == "blank where the eyes would be"
+
+
+def test_landmarks_are_fitted_under_the_finders_lock(sample_faces, finder, monkeypatch):
+    """dlib's shape predictor is not thread-safe: ``landmarks``, which predict also calls on
+    its own to fit the eyes again on a result, holds the finder's lock while it fits, so a
+    second thread (the web page's) cannot fit or detect at the same time."""
+    import threading
+    photo, face = next(iter(sample_faces.values()))
+    predictor = finder._predictor
+    taken_elsewhere = []
+
+    def fit(image, rect):
+        other = threading.Thread(
+            target=lambda: taken_elsewhere.append(finder._lock.acquire(blocking=False)))
+        other.start()
+        other.join()
+        return predictor(image, rect)
+
+    monkeypatch.setattr(finder, "_predictor", fit)
+    points = finder.landmarks(photo, face.box)
+    assert taken_elsewhere == [False]
+    assert np.abs(points - face.landmarks).max() < 30

@@ -1177,14 +1177,16 @@ def test_only_a_result_with_a_face_changed_is_labelled_as_made_by_mask2face(tmp_
     it was, without the label that calls it a composite; one with a face changed has it."""
     from types import SimpleNamespace
 
+    from mask2face.faces import Face
     from mask2face.images import UNMASKED
     from mask2face.predict import FaceResult, predict_files
     photo = tmp_path / "a.png"
     Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(photo)
+    face = Face((2, 2, 14, 14), 0.9, np.zeros((68, 2), np.float32), "hog")
 
     def stub(changed):
         region = np.full((8, 8), float(changed), np.float32)
-        results = [FaceResult(None, None, np.zeros((8, 8, 3)), region,
+        results = [FaceResult(face, None, np.zeros((8, 8, 3)), region,
                               "" if changed else "side view")]
         return SimpleNamespace(
             config=SimpleNamespace(faces=SimpleNamespace(max_image_pixels=10 ** 8)),

@@ -104,7 +104,7 @@ class FaceFinder:
                               f"shape predictor model ({str(e).strip()})") from None
         self._dlib = dlib
         self._detectors: dict[str, Detect] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # dlib objects are not thread-safe
 
     def detector(self, name: str) -> Detect:
         """The detector called ``name``, built on first use (its models load once)."""
@@ -128,7 +128,8 @@ class FaceFinder:
     def landmarks(self, image: np.ndarray, box: Box) -> np.ndarray:
         """68 (x, y) points for the face in ``box``, fitted on the full-resolution image."""
         rect = self._dlib.rectangle(*[int(round(v)) for v in box[:4]])
-        shape = self._predictor(image, rect)
+        with self._lock:
+            shape = self._predictor(np.ascontiguousarray(image), rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
     def _face(self, image: np.ndarray, found: Detection) -> Face:
@@ -160,9 +161,7 @@ class FaceFinder:
         if whole_photo_refusal(image):
             return None
         box = photo_face_box(image.shape)
-        with self._lock:
-            landmarks = self.landmarks(np.ascontiguousarray(image), box)
-        return Face(box, 0.0, landmarks, WHOLE_PHOTO)
+        return Face(box, 0.0, self.landmarks(image, box), WHOLE_PHOTO)
 
     def find(self, image: np.ndarray, detector: str | None = None) -> list[Face]:
         """Every face in an RGB uint8 image, largest first."""
